@@ -1,0 +1,1 @@
+"""Project configuration: settings, ASGI entry point and URL map."""

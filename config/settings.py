@@ -1,0 +1,197 @@
+"""Django settings, read from the environment.
+
+With no variables set, Troupe runs on a SQLite file and the in-memory channel layer.
+Production sets ``DEBUG=0``, ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL`` (PostgreSQL)
+and ``REDIS_URL``; insecure defaults are refused when ``DEBUG`` is off.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_float, env_int, env_list, env_str
+
+# Lets admin and other generic classes be subscripted for type checking at run time.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+
+_DEV_SECRET_KEY = "django-insecure-troupe-development-only"
+SECRET_KEY = env_str("SECRET_KEY") or (_DEV_SECRET_KEY if DEBUG else "")
+if not DEBUG and (not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 32):
+    raise ImproperlyConfigured(
+        "DEBUG is off: set SECRET_KEY to a random string of 32+ characters "
+        "(or DEBUG=1 for local development)."
+    )
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DEBUG is off: set ALLOWED_HOSTS (comma-separated host names).")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "workspace",
+    "realtime",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "workspace.auth.BearerTokenMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Databases: any URL dj-database-url understands; a SQLite file next to the code by default.
+_DEFAULT_SQLITE = BASE_DIR / "db.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{_DEFAULT_SQLITE}",
+        conn_max_age=env_int("TROUPE_DB_CONN_MAX_AGE_SECONDS", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and IMMEDIATE transactions let the persistence thread and request threads share
+    # one file without "database is locked" errors; tests share the file with live servers.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {
+        "NAME": env_str("TROUPE_TEST_SQLITE", str(BASE_DIR / ".test-db.sqlite3"))
+    }
+else:
+    DATABASES["default"]["TEST"] = {"NAME": env_str("TROUPE_TEST_DB_NAME", "test_troupe")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Channel layer and cache: Redis when REDIS_URL is set, in-process otherwise.
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # socket_timeout None: redis-py 8 otherwise times out the layer's blocking
+                # reads after ~5 s and idle websockets are closed with them.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "capacity": env_int("TROUPE_LAYER_CAPACITY", 1000),
+                "expiry": 60,
+            },
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "build" / "static"
+_FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
+STATICFILES_DIRS = [_FRONTEND_DIST] if _FRONTEND_DIST.is_dir() else []
+WHITENOISE_USE_FINDERS = True
+MEDIA_ROOT = Path(env_str("TROUPE_MEDIA_ROOT", str(BASE_DIR / "media")))
+
+# Security defaults of a production service; DEBUG relaxes only what breaks plain HTTP.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("TROUPE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_SSL_REDIRECT = env_bool("TROUPE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    if env_bool("TROUPE_BEHIND_TLS_PROXY", True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOG_JSON = env_bool("TROUPE_LOG_JSON", False)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain"}
+    },
+    "root": {"handlers": ["console"], "level": env_str("TROUPE_LOG_LEVEL", "INFO")},
+    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+}
+
+# Troupe's own knobs (all TROUPE_*, documented in README.md).
+TROUPE = {
+    "MAX_MESSAGE_BYTES": env_int("TROUPE_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
+    "IDLE_UNLOAD_SECONDS": env_float("TROUPE_IDLE_UNLOAD_SECONDS", 30.0),
+    "PERSIST_INTERVAL_MS": env_int("TROUPE_PERSIST_INTERVAL_MS", 20),
+    "COMPACT_EVERY_UPDATES": env_int("TROUPE_COMPACT_EVERY_UPDATES", 500),
+    "RATE_BURST_MESSAGES": env_int("TROUPE_RATE_BURST_MESSAGES", 2000),
+    "RATE_MESSAGES_PER_SECOND": env_float("TROUPE_RATE_MESSAGES_PER_SECOND", 500.0),
+    "MAX_CONNECTIONS_PER_ROOM": env_int("TROUPE_MAX_CONNECTIONS_PER_ROOM", 1000),
+    "AWARENESS_TIMEOUT_SECONDS": env_float("TROUPE_AWARENESS_TIMEOUT_SECONDS", 30.0),
+    "FORGERY_CLOSE_AFTER": env_int("TROUPE_FORGERY_CLOSE_AFTER", 3),
+    "ANTI_ENTROPY_SECONDS": env_float("TROUPE_ANTI_ENTROPY_SECONDS", 2.0),
+    "LOGIN_MAX_FAILURES": env_int("TROUPE_LOGIN_MAX_FAILURES", 5),
+    "LOGIN_LOCKOUT_SECONDS": env_int("TROUPE_LOGIN_LOCKOUT_SECONDS", 300),
+    "LOGIN_MAX_FAILURES_PER_IP": env_int("TROUPE_LOGIN_MAX_FAILURES_PER_IP", 20),
+}

@@ -1,0 +1,37 @@
+"""URL map of the HTTP side; websocket routes live in ``realtime.routing``."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from realtime.views import metrics_view
+from workspace import views
+from workspace.auth import ThrottledAuthenticationForm
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("", views.home, name="home"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=ThrottledAuthenticationForm),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "api/projects/<slug:project>/documents/<slug:document>/content",
+        views.document_content,
+        name="document-content",
+    ),
+    path(
+        "api/projects/<slug:project>/documents/<slug:document>/update",
+        views.document_update,
+        name="document-update",
+    ),
+    path(
+        "api/projects/<slug:project>/members/<str:username>",
+        views.project_member,
+        name="project-member",
+    ),
+    path("metrics", metrics_view, name="metrics"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,95 @@
+"""Document schemas and state operations over pycrdt, the one place Yjs documents are built.
+
+A script is the ``Y.Text`` named ``content`` holding Fountain text; a storyboard is the
+``Y.Array`` named ``panels`` of ``Y.Map``s. Everything here is pure: no I/O, no Django.
+"""
+
+import json
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pycrdt import Array, Doc, Map, Text, get_state, merge_updates
+
+from crdt.encoding import MalformedMessage
+
+DocumentKind = Literal["script", "storyboard"]
+SCRIPT_TEXT = "content"
+STORYBOARD_PANELS = "panels"
+
+
+class InvalidUpdate(MalformedMessage):
+    """An update that Yrs could not decode or apply."""
+
+
+def new_document(kind: DocumentKind) -> Doc:
+    """An empty document with the root type of its kind declared."""
+    doc = Doc()
+    if kind == "script":
+        doc.get(SCRIPT_TEXT, type=Text)
+    else:
+        doc.get(STORYBOARD_PANELS, type=Array)
+    return doc
+
+
+def apply_update(doc: Doc, update: bytes) -> None:
+    """Apply a v1 update, translating every decoding failure into ``InvalidUpdate``."""
+    try:
+        doc.apply_update(update)
+    except ValueError as exc:
+        raise InvalidUpdate(str(exc)) from exc
+    except BaseException as exc:
+        # pyo3 turns a Rust panic into PanicException, a BaseException: a hostile update
+        # must close one connection, never the server.
+        if type(exc).__name__ == "PanicException":
+            raise InvalidUpdate(f"update rejected by the CRDT core: {exc}") from exc
+        raise
+
+
+def load_document(kind: DocumentKind, state: bytes | None, updates: Iterable[bytes]) -> Doc:
+    """Rebuild a document from its stored state and the log entries that followed it."""
+    doc = new_document(kind)
+    if state:
+        apply_update(doc, state)
+    for update in updates:
+        apply_update(doc, update)
+    return doc
+
+
+def merge(updates: list[bytes]) -> bytes:
+    """Merge v1 updates into one (used for compaction and to coalesce bursts)."""
+    if len(updates) == 1:
+        return updates[0]
+    try:
+        return bytes(merge_updates(*updates))
+    except ValueError as exc:
+        raise InvalidUpdate(str(exc)) from exc
+
+
+def state_vector_of_update(update: bytes) -> bytes:
+    """The encoded state vector an update would produce on an empty document."""
+    try:
+        return bytes(get_state(update))
+    except ValueError as exc:
+        raise InvalidUpdate(str(exc)) from exc
+
+
+def script_text(doc: Doc) -> str:
+    """The Fountain text of a script document."""
+    return str(doc.get(SCRIPT_TEXT, type=Text))
+
+
+def storyboard_panels(doc: Doc) -> list[dict[str, Any]]:
+    """The panels of a storyboard as plain JSON values, in order."""
+    panels = doc.get(STORYBOARD_PANELS, type=Array)
+    out: list[dict[str, Any]] = []
+    for panel in panels:
+        if isinstance(panel, Map):
+            out.append(json.loads(json.dumps(panel.to_py(), default=str)))
+        else:
+            out.append({"value": panel})
+    return out
+
+
+def content_of(doc: Doc, kind: DocumentKind) -> str | list[dict[str, Any]]:
+    """The normalised content: Fountain text for scripts, panel list for storyboards."""
+    return script_text(doc) if kind == "script" else storyboard_panels(doc)

@@ -1,0 +1,1 @@
+"""Channels transport: websocket consumers, the per-process room hub, fan-out and presence."""

@@ -1,0 +1,14 @@
+"""Django app configuration for the realtime transport."""
+
+from django.apps import AppConfig
+
+
+class RealtimeConfig(AppConfig):
+    """The realtime app; patches daphne's close handling once, at start-up."""
+
+    name = "realtime"
+
+    def ready(self) -> None:
+        from realtime.daphne_compat import patch_daphne_close_reason
+
+        patch_daphne_close_reason()

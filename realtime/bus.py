@@ -1,0 +1,233 @@
+"""Cross-process traffic of the rooms over the channel layer (Redis in production).
+
+Each process has one channel. A process holding a document in memory adds that channel
+to the document's group, so an update costs one message per process holding the room,
+never one per connection. Messages carry a per-process sequence number per room; a gap
+means a message was lost (channels-redis drops messages to full channels, pub/sub loses
+them while Redis reconnects) and triggers a sync exchange with the sender. Rooms also
+announce their state vector periodically, which repairs a lost last message.
+"""
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer
+
+from realtime import metrics
+from workspace.groups import document_group, project_access_group
+
+if TYPE_CHECKING:
+    from realtime.hub import Hub
+    from realtime.room import Room
+
+logger = logging.getLogger(__name__)
+
+RECEIVE_RETRY_SECONDS = 0.5
+
+
+class Bus:
+    """This process's channel on the layer: ordered sends, one receive loop."""
+
+    def __init__(self, hub: "Hub", layer: BaseChannelLayer) -> None:
+        self.hub = hub
+        self.layer = layer
+        self.origin = uuid.uuid4().hex[:12]
+        # With the in-memory layer there is one process: no peers to tell about updates.
+        self.has_peers = not isinstance(layer, InMemoryChannelLayer)
+        self.channel = ""
+        self._started: asyncio.Future[None] | None = None
+        self._outbox: deque[tuple[str | None, str, dict[str, Any]]] = deque()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._seq: dict[int, int] = {}
+        self._seen: dict[tuple[int, str], int] = {}
+
+    async def start(self) -> None:
+        """Open the process channel and start the receive and send loops (once)."""
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_future()
+            self.channel = await self.layer.new_channel("troupe.proc.")
+            loop = asyncio.get_running_loop()
+            self._tasks = [loop.create_task(self._receive_loop()), loop.create_task(self._send_loop())]
+            self._started.set_result(None)
+        await self._started
+
+    async def stop(self) -> None:
+        """Cancel the loops (tests and shutdown)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def join_room(self, room: "Room") -> None:
+        """Receive the room's cross-process traffic and its project's access changes."""
+        await self.layer.group_add(document_group(room.document_id), self.channel)
+        await self.layer.group_add(project_access_group(room.project_id), self.channel)
+
+    async def leave_room(self, room: "Room", *, last_of_project: bool) -> None:
+        """Stop receiving the room's traffic."""
+        await self.layer.group_discard(document_group(room.document_id), self.channel)
+        if last_of_project:
+            await self.layer.group_discard(project_access_group(room.project_id), self.channel)
+        self._seq.pop(room.document_id, None)
+        for key in [k for k in self._seen if k[0] == room.document_id]:
+            del self._seen[key]
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _queue(self, group: str | None, kind: str, message: dict[str, Any]) -> None:
+        """Queue a group send (``group``) or a direct send (``kind`` is the channel)."""
+        self._outbox.append((group, kind, message))
+        self._wake.set()
+
+    async def _send_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                group, target, message = self._outbox.popleft()
+                try:
+                    if group is not None:
+                        await self.layer.group_send(group, message)
+                    else:
+                        await self.layer.send(target, message)
+                    metrics.BUS_SENT.labels(message["type"]).inc()
+                except Exception:
+                    # Lost; receivers detect the gap or the state-vector announce repairs it.
+                    logger.warning("cross-process send failed", exc_info=True)
+
+    def publish_update(self, room: "Room", update: bytes, bindings: dict[int, int]) -> None:
+        """Tell the other processes holding the room about an update accepted here."""
+        seq = self._seq.get(room.document_id, 0) + 1
+        self._seq[room.document_id] = seq
+        self._queue(
+            document_group(room.document_id),
+            "",
+            {
+                "type": "doc.update",
+                "document_id": room.document_id,
+                "origin": self.origin,
+                "reply_to": self.channel,
+                "seq": seq,
+                "update": update,
+                "bindings": {str(k): v for k, v in bindings.items()},
+            },
+        )
+
+    def publish_awareness(self, room: "Room", payload: bytes) -> None:
+        """Relay awareness changes of local connections to the other processes."""
+        self._queue(
+            document_group(room.document_id),
+            "",
+            {
+                "type": "doc.awareness",
+                "document_id": room.document_id,
+                "origin": self.origin,
+                "update": payload,
+            },
+        )
+
+    def announce_state(self, room: "Room", state_vector: bytes) -> None:
+        """Anti-entropy: tell peers our state vector so they can ask for what they lack."""
+        self._queue(
+            document_group(room.document_id),
+            "",
+            {
+                "type": "doc.state",
+                "document_id": room.document_id,
+                "origin": self.origin,
+                "reply_to": self.channel,
+                "seq": self._seq.get(room.document_id, 0),
+                "state_vector": state_vector,
+            },
+        )
+
+    def request_sync(self, room: "Room", channel: str | None) -> None:
+        """Ask one peer (or every peer, with ``channel`` None) for what we lack."""
+        assert room.doc is not None
+        message = {
+            "type": "doc.sync_request",
+            "document_id": room.document_id,
+            "origin": self.origin,
+            "reply_to": self.channel,
+            "state_vector": room.doc.get_state(),
+        }
+        if channel is None:
+            self._queue(document_group(room.document_id), "", message)
+        else:
+            self._queue(None, channel, message)
+
+    # -- receiving -------------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("cross-process receive failed; retrying", exc_info=True)
+                await asyncio.sleep(RECEIVE_RETRY_SECONDS)
+                continue
+            kind = message.get("type", "")
+            metrics.BUS_RECEIVED.labels(kind).inc()
+            try:
+                await self._dispatch(kind, message)
+            except Exception:
+                logger.exception("cross-process message failed", extra={"kind": kind})
+
+    async def _dispatch(self, kind: str, message: dict[str, Any]) -> None:
+        if kind == "access.changed":
+            await self.hub.access_changed(message["project_id"], message["user_id"])
+            return
+        if message.get("origin") == self.origin:
+            return
+        room = self.hub.ready_room(message["document_id"])
+        if room is None:
+            return
+        if kind == "doc.update":
+            self._check_sequence(room, message)
+            room.receive_remote(message["update"], {int(k): v for k, v in message["bindings"].items()})
+        elif kind == "doc.external":
+            room.receive_remote(message["update"], {})
+        elif kind == "doc.awareness":
+            room.receive_remote_awareness(message["update"])
+        elif kind == "doc.state":
+            if room.lacks(message["state_vector"]):
+                metrics.BUS_GAPS.inc()
+                self.request_sync(room, message["reply_to"])
+        elif kind == "doc.sync_request":
+            self._answer_sync(room, message)
+        elif kind == "doc.sync_reply":
+            if room.lacks(message["state_vector"]):
+                metrics.BUS_REPAIRS.inc()
+            room.receive_remote(message["update"], {int(k): v for k, v in message["bindings"].items()})
+            if message.get("awareness"):
+                room.receive_remote_awareness(message["awareness"])
+
+    def _check_sequence(self, room: "Room", message: dict[str, Any]) -> None:
+        key = (room.document_id, message["origin"])
+        last = self._seen.get(key)
+        seq = int(message["seq"])
+        self._seen[key] = seq
+        if last is not None and seq != last + 1:
+            metrics.BUS_GAPS.inc()
+            self.request_sync(room, message["reply_to"])
+
+    def _answer_sync(self, room: "Room", message: dict[str, Any]) -> None:
+        assert room.doc is not None
+        self._queue(
+            None,
+            message["reply_to"],
+            {
+                "type": "doc.sync_reply",
+                "document_id": room.document_id,
+                "origin": self.origin,
+                "state_vector": room.doc.get_state(),
+                "update": room.doc.get_update(message["state_vector"]),
+                "bindings": {str(k): v for k, v in room.bindings.items()},
+                "awareness": room.awareness.full_update(),
+            },
+        )

@@ -1,0 +1,180 @@
+"""The per-process room hub: loads, holds and unloads documents and runs their timers.
+
+Document lifecycle, one step each: ``load`` (from storage, before any reply), ``change``
+(``Room.receive_update``), ``store`` (the persister's group commit), ``unload`` (after the
+last connection left and an idle grace period, final flush and compaction first).
+"""
+
+import asyncio
+import gc
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from crdt.documents import DocumentKind, load_document
+from realtime import metrics
+from realtime.bus import Bus
+from realtime.closecodes import CloseCode
+from realtime.persistence import Persister
+from realtime.room import Connection, Room
+from workspace.models import Document
+from workspace.selectors import document_stored
+
+logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 1.0
+AWARENESS_CHECK_EVERY_TICKS = 5
+STATE_ANNOUNCE_HEARTBEAT_TICKS = 10
+
+
+class RoomLoadFailed(Exception):
+    """Storage could not be read; the room is not served (never an empty document)."""
+
+
+class Hub:
+    """All rooms of this process, the bus to the other processes and the persister."""
+
+    def __init__(self) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            raise RuntimeError("Troupe needs a channel layer (CHANNEL_LAYERS)")
+        self.bus = Bus(self, layer)
+        self.persister = Persister()
+        self.rooms: dict[int, Room] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        self._ticks = 0
+
+    def ready_room(self, document_id: int) -> Room | None:
+        """The room of a document if it is loaded here."""
+        room = self.rooms.get(document_id)
+        if room is None or room.doc is None or room.unloading is not None:
+            return None
+        return room
+
+    async def join(self, document: Document, conn: Connection) -> Room:
+        """Attach a connection to the document's room, loading it first if needed."""
+        await self.bus.start()
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
+        while True:
+            room = self.rooms.get(document.pk)
+            if room is not None and room.unloading is not None:
+                await asyncio.shield(room.unloading)
+                continue
+            break
+        if room is None:
+            kind: DocumentKind = "script" if document.kind == "script" else "storyboard"
+            room = Room(self, document.pk, document.project_id, kind)
+            self.rooms[document.pk] = room
+            metrics.ROOMS_IN_MEMORY.set(len(self.rooms))
+            asyncio.get_running_loop().create_task(self._load(room))
+        await asyncio.shield(room.loaded)
+        room.attach(conn)
+        return room
+
+    async def _load(self, room: Room) -> None:
+        """Load step: join the room's group first, so nothing sent meanwhile is missed."""
+        try:
+            await self.bus.join_room(room)
+            stored = await database_sync_to_async(document_stored)(document_id=room.document_id)
+            doc = await asyncio.get_running_loop().run_in_executor(
+                None, load_document, room.kind, stored.state, stored.updates
+            )
+        except Exception as exc:
+            logger.exception("room load failed", extra={"document_id": room.document_id})
+            self.rooms.pop(room.document_id, None)
+            metrics.ROOMS_IN_MEMORY.set(len(self.rooms))
+            room.loaded.set_exception(RoomLoadFailed(str(exc)))
+            # Joiners receive the exception; mark it retrieved for the no-joiner case.
+            room.loaded.exception()
+            return
+        room.loaded_from(doc, stored.bindings)
+        if self.bus.has_peers:
+            # Other processes may hold updates not yet committed: ask them.
+            self.bus.request_sync(room, None)
+
+    def schedule_unload(self, room: Room) -> None:
+        """Called when a room has been idle for the grace period."""
+        if room.connections or room.unloading is not None:
+            return
+        room.unloading = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().create_task(self._unload(room))
+
+    async def _unload(self, room: Room) -> None:
+        """Unload step: final flush and compaction, leave the groups, drop the document."""
+        assert room.unloading is not None
+        try:
+            await self.persister.compact(room.document_id)
+            last_of_project = not any(
+                r.project_id == room.project_id and r is not room for r in self.rooms.values()
+            )
+            await self.bus.leave_room(room, last_of_project=last_of_project)
+        except Exception:
+            logger.exception("unload step failed", extra={"document_id": room.document_id})
+        finally:
+            self.rooms.pop(room.document_id, None)
+            metrics.ROOMS_IN_MEMORY.set(len(self.rooms))
+            room.doc = None
+            room.unloading.set_result(None)
+            gc.collect(0)
+
+    async def access_changed(self, project_id: int, user_id: int) -> None:
+        """Re-check open connections of a user after their role in a project changed."""
+        for room in list(self.rooms.values()):
+            if room.project_id != project_id or room.doc is None:
+                continue
+            for conn in [c for c in room.connections if c.user_id == user_id]:
+                await conn.recheck_access()
+
+    async def _tick_loop(self) -> None:
+        """Periodic work: awareness expiry and state-vector announces."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            self._ticks += 1
+            try:
+                self._tick()
+            except Exception:
+                logger.exception("hub tick failed")
+
+    def _tick(self) -> None:
+        announce_every = max(1, round(settings.TROUPE["ANTI_ENTROPY_SECONDS"] / TICK_SECONDS))
+        for room in list(self.rooms.values()):
+            if room.doc is None or room.unloading is not None:
+                continue
+            if self._ticks % AWARENESS_CHECK_EVERY_TICKS == 0:
+                room.expire_awareness()
+            if self.bus.has_peers and self._ticks % announce_every == 0:
+                heartbeat = self._ticks % (announce_every * STATE_ANNOUNCE_HEARTBEAT_TICKS) == 0
+                if room.changed or heartbeat:
+                    room.changed = False
+                    self.bus.announce_state(room, room.doc.get_state())
+
+    async def shutdown(self) -> None:
+        """Close connections, commit what is pending, stop the loops."""
+        for room in list(self.rooms.values()):
+            await room.close_all(CloseCode.GOING_AWAY, "server shutting down")
+        await self.persister.flush()
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await self.bus.stop()
+
+
+_hubs: dict[int, Hub] = {}
+
+
+def get_hub() -> Hub:
+    """The hub of the running event loop (one per process in production)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(id(loop))
+    if hub is None:
+        hub = _hubs[id(loop)] = Hub()
+    return hub
+
+
+def forget_hub() -> Any:
+    """Drop the hub of the running loop (tests that start a fresh one)."""
+    return _hubs.pop(id(asyncio.get_running_loop()), None)
+

@@ -1,0 +1,281 @@
+"""One live document held in memory by this process, and the connections editing it.
+
+The room owns the authoritative pycrdt document of its process. Updates are applied as
+they arrive; delivery is batched: everything accepted during one event-loop turn is
+merged into one frame written to each local connection (encoded once) and into one
+message to the other processes holding the room.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from django.conf import settings
+from pycrdt import Doc
+
+from crdt.awareness import (
+    AwarenessEntry,
+    AwarenessRegistry,
+    decode_awareness_update,
+    encode_awareness_update,
+    stamp_user,
+)
+from crdt.documents import DocumentKind, apply_update, merge
+from crdt.protocol import encode_awareness, encode_sync_step1, encode_sync_step2, encode_sync_update
+from crdt.updates import decode_state_vector, strip_clients, update_client_clocks
+from realtime import metrics
+from realtime.closecodes import CloseCode
+
+if TYPE_CHECKING:
+    from realtime.hub import Hub
+
+logger = logging.getLogger(__name__)
+
+
+class Connection(Protocol):
+    """What a room needs of a connection (implemented by the document consumer)."""
+
+    user_id: int
+    user_info: dict[str, Any]
+    can_write: bool
+    forgeries: int
+
+    def send_frame(self, frame: bytes) -> Awaitable[None]:
+        """Write one binary frame to the socket."""
+
+    async def close_with(self, code: CloseCode, reason: str) -> None:
+        """Close the socket with a code and reason."""
+
+    async def recheck_access(self) -> None:
+        """Re-read the user's role after it changed."""
+
+
+class Room:
+    """A document in memory with its local connections, awareness and client bindings."""
+
+    def __init__(
+        self, hub: "Hub", document_id: int, project_id: int, kind: DocumentKind
+    ) -> None:
+        self.hub = hub
+        self.document_id = document_id
+        self.project_id = project_id
+        self.kind = kind
+        self.doc: Doc | None = None
+        self.connections: dict[Connection, set[int]] = {}
+        self.awareness = AwarenessRegistry()
+        self.bindings: dict[int, int] = {}
+        self._awareness_owner: dict[int, Connection] = {}
+        self.loaded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.unloading: asyncio.Future[None] | None = None
+        self._unload_handle: asyncio.TimerHandle | None = None
+        self._local: list[bytes] = []
+        self._outgoing: list[bytes] = []
+        self._outgoing_bindings: dict[int, int] = {}
+        self._awareness_local: dict[int, AwarenessEntry] = {}
+        self._awareness_outgoing: dict[int, AwarenessEntry] = {}
+        self._flush_task: asyncio.Task[None] | None = None
+        self.changed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def loaded_from(self, doc: Doc, bindings: dict[int, int]) -> None:
+        """Install the document rebuilt from storage; joiners waiting on ``loaded`` go on."""
+        self.doc = doc
+        self.bindings = bindings
+        self.loaded.set_result(None)
+
+    def attach(self, conn: Connection) -> None:
+        """Register a connection (after the room is loaded)."""
+        self.connections[conn] = set()
+        if self._unload_handle is not None:
+            self._unload_handle.cancel()
+            self._unload_handle = None
+
+    def greeting(self) -> list[bytes]:
+        """The frames a new connection receives first: our step1, then the awareness."""
+        assert self.doc is not None
+        frames = [encode_sync_step1(self.doc.get_state())]
+        full = self.awareness.full_update()
+        if full is not None:
+            frames.append(encode_awareness(full))
+        return frames
+
+    def detach(self, conn: Connection) -> None:
+        """Forget a connection, remove its awareness states, schedule unload when empty."""
+        client_ids = self.connections.pop(conn, None)
+        if client_ids:
+            for client_id in client_ids:
+                self._awareness_owner.pop(client_id, None)
+            removal = self.awareness.remove(client_ids)
+            if removal is not None:
+                self._queue_awareness(decode_awareness_update(removal), publish=True)
+        if not self.connections and self.unloading is None:
+            delay = settings.TROUPE["IDLE_UNLOAD_SECONDS"]
+            loop = asyncio.get_running_loop()
+            self._unload_handle = loop.call_later(delay, self.hub.schedule_unload, self)
+
+    # -- sync ------------------------------------------------------------------------------
+
+    def step2_for(self, state_vector: bytes) -> bytes:
+        """Answer a step1: the update the other side lacks, as a step2 frame."""
+        assert self.doc is not None
+        return encode_sync_step2(self.doc.get_update(state_vector))
+
+    def receive_update(self, conn: Connection, update: bytes) -> bool:
+        """Apply an update from a writer; False when the connection forged client IDs.
+
+        Structs that the update writes under a client ID bound to another user, beyond
+        what the document already holds, are dropped; the rest applies.
+        """
+        doc = self.doc
+        assert doc is not None
+        clocks = update_client_clocks(update)
+        user_id = conn.user_id
+        bindings = self.bindings
+        new_clients: list[int] = []
+        forged: set[int] | None = None
+        known: dict[int, int] | None = None
+        for client_id, end in clocks.items():
+            owner = bindings.get(client_id)
+            if owner is None:
+                new_clients.append(client_id)
+            elif owner != user_id:
+                if known is None:
+                    known = decode_state_vector(doc.get_state())
+                if end > known.get(client_id, 0):
+                    forged = forged or set()
+                    forged.add(client_id)
+        if forged:
+            metrics.FORGERIES.inc()
+            update = strip_clients(update, forged)
+        apply_update(doc, update)
+        for client_id in new_clients:
+            bindings[client_id] = user_id
+            self._outgoing_bindings[client_id] = user_id
+        self.hub.persister.enqueue(self.document_id, update, user_id, new_clients)
+        metrics.UPDATES_RECEIVED.inc()
+        self._local.append(update)
+        self._outgoing.append(update)
+        self.changed = True
+        self._schedule_flush()
+        return not forged
+
+    def receive_remote(self, update: bytes, bindings: dict[int, int]) -> None:
+        """Apply an update another process accepted (already persisted there)."""
+        assert self.doc is not None
+        for client_id, user_id in bindings.items():
+            self.bindings.setdefault(client_id, user_id)
+        before = self.doc.get_state()
+        apply_update(self.doc, update)
+        if self.doc.get_state() != before:
+            self._local.append(update)
+            self.changed = True
+            self._schedule_flush()
+
+    def lacks(self, remote_state_vector: bytes) -> bool:
+        """Whether another copy holds structs this one does not."""
+        assert self.doc is not None
+        ours = decode_state_vector(self.doc.get_state())
+        return any(
+            clock > ours.get(client, 0)
+            for client, clock in decode_state_vector(remote_state_vector).items()
+        )
+
+    # -- awareness -------------------------------------------------------------------------
+
+    def receive_awareness(self, conn: Connection, payload: bytes) -> None:
+        """Apply a connection's awareness update, stamped with its authenticated user."""
+        owned = self.connections.get(conn)
+        if owned is None:
+            return
+        entries = []
+        for entry in decode_awareness_update(payload):
+            owner = self._awareness_owner.get(entry.client_id)
+            if owner is None:
+                if entry.client_id in self.awareness:
+                    continue  # a client of another process: not this connection's to speak for
+                self._awareness_owner[entry.client_id] = conn
+                owned.add(entry.client_id)
+            elif owner is not conn:
+                continue
+            entries.append(entry._replace(state_json=stamp_user(entry.state_json, conn.user_info)))
+        if entries:
+            self._queue_awareness(self.awareness.apply(entries, time.monotonic()), publish=True)
+
+    def receive_remote_awareness(self, payload: bytes) -> None:
+        """Apply awareness another process relayed."""
+        changed = self.awareness.apply(decode_awareness_update(payload), time.monotonic())
+        self._queue_awareness(changed, publish=False)
+
+    def awareness_frame(self) -> bytes | None:
+        """The full awareness state as a frame, for query-awareness and new peers."""
+        full = self.awareness.full_update()
+        return encode_awareness(full) if full is not None else None
+
+    def expire_awareness(self) -> None:
+        """Drop states not renewed within the timeout (e.g. of a process that died)."""
+        expired = self.awareness.expire(
+            time.monotonic(), settings.TROUPE["AWARENESS_TIMEOUT_SECONDS"]
+        )
+        removal = self.awareness.encode_removals(expired)
+        if removal is not None:
+            for owned in self.connections.values():
+                owned.difference_update(expired)
+            for client_id in expired:
+                self._awareness_owner.pop(client_id, None)
+            self._queue_awareness(decode_awareness_update(removal), publish=False)
+
+    def _queue_awareness(self, entries: list[AwarenessEntry], *, publish: bool) -> None:
+        if not entries:
+            return
+        for entry in entries:
+            self._awareness_local[entry.client_id] = entry
+            if publish:
+                self._awareness_outgoing[entry.client_id] = entry
+        self._schedule_flush()
+
+    # -- delivery --------------------------------------------------------------------------
+
+    def _schedule_flush(self) -> None:
+        if self._flush_task is None:
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """Deliver what accumulated during this loop turn: one frame per kind."""
+        try:
+            local, self._local = self._local, []
+            outgoing, self._outgoing = self._outgoing, []
+            bindings, self._outgoing_bindings = self._outgoing_bindings, {}
+            aw_local, self._awareness_local = self._awareness_local, {}
+            aw_out, self._awareness_outgoing = self._awareness_outgoing, {}
+            frames = []
+            if local:
+                frames.append(encode_sync_update(merge(local)))
+            if aw_local:
+                frames.append(encode_awareness(encode_awareness_update(list(aw_local.values()))))
+            bus = self.hub.bus
+            if outgoing and bus.has_peers:
+                bus.publish_update(self, merge(outgoing) if len(outgoing) > 1 else outgoing[0], bindings)
+            if aw_out and bus.has_peers:
+                bus.publish_awareness(self, encode_awareness_update(list(aw_out.values())))
+        finally:
+            self._flush_task = None
+        for frame in frames:
+            await self._fanout(frame)
+
+    async def _fanout(self, frame: bytes) -> None:
+        sent = 0
+        for conn in list(self.connections):
+            try:
+                await conn.send_frame(frame)
+                sent += 1
+            except Exception:
+                logger.debug("send failed; connection is closing", exc_info=True)
+        metrics.DELIVERIES.inc(sent)
+
+    async def close_all(self, code: CloseCode, reason: str) -> None:
+        """Close every local connection (server shutdown or a failed load)."""
+        for conn in list(self.connections):
+            await conn.close_with(code, reason)

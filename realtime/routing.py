@@ -1,0 +1,12 @@
+"""Websocket routes. The document route is a public contract: keep it exactly."""
+
+from django.urls import re_path
+
+from realtime.consumers import DocumentConsumer
+
+websocket_urlpatterns = [
+    re_path(
+        r"^ws/yjs/(?P<project>[-a-zA-Z0-9_]+)/(?P<document>[-a-zA-Z0-9_]+)$",
+        DocumentConsumer.as_asgi(),
+    ),
+]

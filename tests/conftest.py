@@ -1,0 +1,117 @@
+"""Shared fixtures: services (PostgreSQL, Redis), users with tokens, live daphne servers."""
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+
+from tests.support.servers import TroupeServer
+from workspace.models import Document, DocumentKind, Project, Role, Visibility
+from workspace.services import document_create, membership_set, project_create, token_issue
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests touching the database or live servers carry the ``db`` marker."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if {"db", "transactional_db", "live", "project_room"} & set(fixtures) or item.get_closest_marker(
+            "django_db"
+        ):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The real Redis the suite uses; in CI its absence fails, locally it skips."""
+    url = os.environ.get("TROUPE_TEST_REDIS_URL", "")
+    if not url:
+        message = "Redis missing: start redis-server on 127.0.0.1:6379 (see scripts/test-suite)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@dataclass
+class Member:
+    """A user of a test project with an API token."""
+
+    user: AbstractBaseUser
+    token: str
+    role: Role | None
+
+
+@dataclass
+class ProjectRoom:
+    """A fresh project with a script and a storyboard, and its members."""
+
+    project: Project
+    script: Document
+    storyboard: Document
+    members: dict[str, Member]
+
+    def room(self, document: Document) -> str:
+        return f"{self.project.slug}/{document.slug}"
+
+    def add(self, name: str, role: Role | None) -> Member:
+        user = get_user_model().objects.create_user(
+            username=f"{name}-{uuid.uuid4().hex[:6]}", password="correct-horse-battery"
+        )
+        if role is not None:
+            membership_set(project=self.project, user=user, role=role)
+        member = Member(user=user, token=token_issue(user=user), role=role)
+        self.members[name] = member
+        return member
+
+
+@pytest.fixture
+def project_room(transactional_db: None) -> ProjectRoom:
+    """A unique project (lead, editor, viewer, outsider) committed for live servers to see."""
+    lead = get_user_model().objects.create_user(
+        username=f"lead-{uuid.uuid4().hex[:6]}", password="correct-horse-battery"
+    )
+    project = project_create(
+        slug=f"p-{uuid.uuid4().hex[:10]}", title="Test", created_by=lead, visibility=Visibility.PRIVATE
+    )
+    room = ProjectRoom(
+        project=project,
+        script=document_create(project=project, slug="script", title="Script", kind=DocumentKind.SCRIPT),
+        storyboard=document_create(
+            project=project, slug="board", title="Board", kind=DocumentKind.STORYBOARD
+        ),
+        members={"lead": Member(user=lead, token=token_issue(user=lead), role=Role.LEAD)},
+    )
+    room.add("editor", Role.EDITOR)
+    room.add("viewer", Role.VIEWER)
+    room.add("outsider", None)
+    return room
+
+
+@pytest.fixture
+def server_factory(transactional_db: None) -> Iterator[Callable[..., TroupeServer]]:
+    """Start real daphne servers; all are stopped at the end of the test."""
+    started: list[TroupeServer] = []
+
+    def start(**kwargs: object) -> TroupeServer:
+        server = TroupeServer(**kwargs).start()  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def live(server_factory: Callable[..., TroupeServer]) -> TroupeServer:
+    """One real daphne server on the test database and the in-memory channel layer."""
+    return server_factory()

@@ -1,0 +1,304 @@
+"""Stock Yjs clients co-edit through a real daphne server: protocol, access, identity."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from crdt.protocol import MSG_AWARENESS, encode_query_awareness
+from tests.conftest import ProjectRoom
+from tests.support.node_client import NodeYjsClient
+from tests.support.servers import TroupeServer
+from tests.support.yraw import RawYClient
+from workspace.models import DocumentUpdate
+
+pytestmark = [pytest.mark.live]
+
+
+def node(server: TroupeServer, room: str, token: str, **kwargs: object) -> NodeYjsClient:
+    return NodeYjsClient(server.ws_url, room, token=token, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_node_and_python_clients_coedit_and_converge(
+    live: TroupeServer, project_room: ProjectRoom
+) -> None:
+    room = project_room.room(project_room.script)
+    lead, editor = project_room.members["lead"], project_room.members["editor"]
+    async with node(live, room, lead.token) as a, node(live, room, editor.token) as b:
+        await a.connect()
+        await b.connect()
+        await a.wait_synced()
+        await b.wait_synced()
+        py = await RawYClient.open(live.ws_url, room, token=editor.token)
+        async with py:
+            await py.sync()
+            await asyncio.gather(
+                a.insert_text(0, "INT. HOUSE - DAY\n"),
+                b.insert_text(0, "EXT. GARDEN - NIGHT\n"),
+            )
+            await py.insert(0, "Title: Pilot\n\n")
+            text_a = await a.wait_text(contains="Pilot")
+            await a.wait_text(contains="HOUSE")
+            await a.wait_text(contains="GARDEN")
+            final = await a.get_text()
+            await b.wait_text(equals=final)
+            await py.wait_text(final)
+            assert "Title: Pilot" in text_a
+            assert sorted(final.splitlines()) == sorted(
+                ["Title: Pilot", "", "INT. HOUSE - DAY", "EXT. GARDEN - NIGHT"]
+            )
+
+
+async def test_late_joiner_receives_everything(live: TroupeServer, project_room: ProjectRoom) -> None:
+    room = project_room.room(project_room.script)
+    async with node(live, room, project_room.members["lead"].token) as a:
+        await a.connect()
+        await a.wait_synced()
+        for i in range(20):
+            await a.insert_text(0, f"line {i}\n")
+        expected = await a.get_text()
+        async with node(live, room, project_room.members["viewer"].token) as late:
+            await late.connect()
+            await late.wait_synced()
+            assert await late.wait_text(equals=expected) == expected
+
+
+async def test_storyboard_panels_propagate(live: TroupeServer, project_room: ProjectRoom) -> None:
+    room = project_room.room(project_room.storyboard)
+    async with node(live, room, project_room.members["lead"].token) as a, node(
+        live, room, project_room.members["editor"].token
+    ) as b:
+        await a.connect()
+        await b.connect()
+        await a.wait_synced()
+        await b.wait_synced()
+        await a.push_panel({"id": "p1", "action": "Wide shot", "duration_ms": 2000})
+        await b.push_panel({"id": "p2", "action": "Close up", "duration_ms": 1500})
+        await a.wait_panels(length=2)
+        await b.wait_panels(length=2)
+        await b.set_panel_field(0, "notes", "slow push in")
+        panels = await a.wait_panels(equals=await b.get_panels())
+        assert {p["id"] for p in panels} == {"p1", "p2"}
+
+
+async def test_offline_edits_merge_on_reconnect(live: TroupeServer, project_room: ProjectRoom) -> None:
+    room = project_room.room(project_room.script)
+    async with node(live, room, project_room.members["lead"].token) as a, node(
+        live, room, project_room.members["editor"].token
+    ) as b:
+        await a.connect()
+        await b.connect()
+        await a.wait_synced()
+        await b.wait_synced()
+        await a.insert_text(0, "shared start\n")
+        await b.wait_text(contains="shared start")
+        await b.disconnect()
+        await b.insert_text(0, "offline line\n")
+        await a.insert_text(0, "online line\n")
+        await b.connect()
+        await b.wait_synced()
+        await a.wait_text(contains="offline line")
+        final = await a.get_text()
+        assert await b.wait_text(equals=final) == final
+        assert {"offline line", "online line", "shared start"} <= set(final.splitlines())
+
+
+async def test_awareness_appears_is_stamped_and_disappears(
+    live: TroupeServer, project_room: ProjectRoom
+) -> None:
+    room = project_room.room(project_room.script)
+    lead, editor = project_room.members["lead"], project_room.members["editor"]
+    async with node(live, room, lead.token) as a:
+        await a.connect()
+        await a.wait_synced()
+        async with node(live, room, editor.token) as b:
+            await b.connect()
+            await b.wait_synced()
+            await b.set_awareness(
+                {"cursor": 3, "user": {"name": lead.user.get_username(), "id": lead.user.pk}}
+            )
+            states = await a.wait_awareness(2)
+            theirs = states[b.client_id]
+            # The server overrides the claimed identity with the authenticated one.
+            assert theirs["user"]["id"] == editor.user.pk
+            assert theirs["user"]["name"] == editor.user.get_username()
+            assert theirs["cursor"] == 3
+        states = await a.wait_awareness(1)
+        assert list(states) == [a.client_id]
+
+
+async def test_query_awareness_is_answered(live: TroupeServer, project_room: ProjectRoom) -> None:
+    room = project_room.room(project_room.script)
+    async with node(live, room, project_room.members["lead"].token) as a:
+        await a.connect()
+        await a.wait_synced()
+        await a.set_awareness({"cursor": 1})
+        async with await RawYClient.open(
+            live.ws_url, room, token=project_room.members["editor"].token
+        ) as raw:
+            await raw.sync()
+            mark = len(raw.messages)
+            await raw.send(encode_query_awareness())
+            message = await raw.wait_message(MSG_AWARENESS, since=mark)
+            assert b'"cursor":1' in message.payload.replace(b" ", b"")
+
+
+async def test_viewer_reads_but_cannot_write(live: TroupeServer, project_room: ProjectRoom) -> None:
+    room = project_room.room(project_room.script)
+    async with node(live, room, project_room.members["lead"].token) as lead, node(
+        live, room, project_room.members["viewer"].token
+    ) as viewer:
+        await lead.connect()
+        await viewer.connect()
+        await lead.wait_synced()
+        await viewer.wait_synced()
+        await viewer.insert_text(0, "VIEWER WAS HERE\n")
+        await lead.insert_text(0, "lead text\n")
+        await viewer.wait_text(contains="lead text")
+        # The lead's later write arrived at the viewer, so the viewer's earlier frame was
+        # processed (one connection is ordered) and dropped.
+        assert "VIEWER" not in await lead.get_text()
+    stored = [bytes(u) for u in DocumentUpdate.objects.filter(document=project_room.script).values_list("update", flat=True)]
+    assert not any(b"VIEWER" in u for u in stored)
+
+
+async def test_refusals_carry_auth_message_and_close_codes(
+    live: TroupeServer, project_room: ProjectRoom
+) -> None:
+    room = project_room.room(project_room.script)
+    cases = [
+        (None, room, 4401),
+        ("trp_wrong-token", room, 4401),
+        (project_room.members["outsider"].token, room, 4403),
+        (project_room.members["lead"].token, f"{project_room.project.slug}/nope", 4404),
+        (project_room.members["lead"].token, "no-such-project/script", 4404),
+    ]
+    for token, path, code in cases:
+        raw = await RawYClient.open(live.ws_url, path, token=token)
+        got_code, reason = await raw.wait_closed()
+        await raw.close()
+        assert got_code == code, (token, path, got_code, reason)
+        assert raw.auth_denied, "the permission-denied message comes before the close"
+        assert reason
+
+
+async def test_stock_client_stops_on_4403(live: TroupeServer, project_room: ProjectRoom) -> None:
+    room = project_room.room(project_room.script)
+    async with node(live, room, project_room.members["outsider"].token) as c:
+        await c.connect()
+        denied = await c.wait_event("permission-denied")
+        closed = await c.wait_event("close")
+        assert closed["code"] == 4403
+        assert denied["reason"]
+
+
+async def test_session_cookie_needs_an_allowed_origin(
+    live: TroupeServer, project_room: ProjectRoom
+) -> None:
+    lead = project_room.members["lead"]
+    async with httpx.AsyncClient(base_url=live.http_url) as http:
+        page = await http.get("/accounts/login/")
+        csrf = page.cookies["csrftoken"]
+        response = await http.post(
+            "/accounts/login/",
+            data={"username": lead.user.get_username(), "password": "correct-horse-battery", "csrfmiddlewaretoken": csrf},
+            headers={"Referer": f"{live.http_url}/accounts/login/"},
+        )
+        assert response.status_code == 302
+        cookie = f"sessionid={http.cookies['sessionid']}"
+    room = project_room.room(project_room.script)
+    evil = await RawYClient.open(
+        live.ws_url, room, headers=[("Cookie", cookie), ("Origin", "https://evil.example")]
+    )
+    code, _ = await evil.wait_closed()
+    await evil.close()
+    assert code == 4403
+    good = await RawYClient.open(
+        live.ws_url, room, headers=[("Cookie", cookie), ("Origin", live.http_url)]
+    )
+    async with good:
+        await good.sync()
+        assert good.is_open
+
+
+async def test_member_demoted_loses_write_and_removed_is_closed(
+    live: TroupeServer, project_room: ProjectRoom
+) -> None:
+    room = project_room.room(project_room.script)
+    lead, editor = project_room.members["lead"], project_room.members["editor"]
+    username = editor.user.get_username()
+    async with node(live, room, lead.token) as a, node(live, room, editor.token) as b:
+        await a.connect()
+        await b.connect()
+        await a.wait_synced()
+        await b.wait_synced()
+        async with httpx.AsyncClient(base_url=live.http_url, headers={"Authorization": f"Bearer {lead.token}"}) as http:
+            response = await http.put(f"/api/projects/{project_room.project.slug}/members/{username}", json={"role": "viewer"})
+            assert response.status_code == 200, response.text
+            # Within a second the demoted connection's writes are dropped.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 1.0
+            await asyncio.sleep(0)
+            attempt = 0
+            while True:
+                attempt += 1
+                marker = f"probe{attempt}"
+                await b.insert_text(0, marker)
+                await a.insert_text(0, f"lead{attempt}")
+                await b.wait_text(contains=f"lead{attempt}")
+                if marker not in await a.get_text():
+                    break
+                assert loop.time() < deadline, "demotion took effect after more than 1 s"
+            mark = b.mark()
+            response = await http.delete(f"/api/projects/{project_room.project.slug}/members/{username}")
+            assert response.status_code == 200
+            closed = await b.wait_event("close", timeout=1.0, since=mark)
+            assert closed["code"] == 4403
+
+
+async def test_http_document_api(live: TroupeServer, project_room: ProjectRoom) -> None:
+    from pycrdt import Doc, Text
+
+    room = project_room.room(project_room.script)
+    lead, viewer = project_room.members["lead"], project_room.members["viewer"]
+    base = f"/api/projects/{project_room.project.slug}/documents/{project_room.script.slug}"
+    async with node(live, room, lead.token) as a:
+        await a.connect()
+        await a.wait_synced()
+        await a.insert_text(0, "FADE IN:\n")
+        async with httpx.AsyncClient(base_url=live.http_url) as http:
+            auth = {"Authorization": f"Bearer {lead.token}"}
+            # Wait for the group commit (≤100 ms), polling the API rather than sleeping.
+            async def content() -> str:
+                return (await http.get(f"{base}/content", headers=auth)).text
+
+            for _ in range(100):
+                if await content() == "FADE IN:\n":
+                    break
+                await asyncio.sleep(0.01)
+            assert await content() == "FADE IN:\n"
+            full = await http.get(f"{base}/update", headers=auth)
+            assert full.headers["content-type"] == "application/octet-stream"
+            doc = Doc()
+            doc.apply_update(full.content)
+            text = doc.get("content", type=Text)
+            assert str(text) == "FADE IN:\n"
+            before = doc.get_state()
+            text += "INT. LAB - NIGHT\n"
+            delta = doc.get_update(before)
+            posted = await http.post(f"{base}/update", content=delta, headers={**auth, "Content-Type": "application/octet-stream"})
+            assert posted.status_code == 202, posted.text
+            await a.wait_text(equals="FADE IN:\nINT. LAB - NIGHT\n")
+            refused = await http.post(
+                f"{base}/update", content=delta,
+                headers={"Authorization": f"Bearer {viewer.token}", "Content-Type": "application/octet-stream"},
+            )
+            assert refused.status_code == 403
+            garbage = await http.post(f"{base}/update", content=b"\xff\xff\xff", headers={**auth, "Content-Type": "application/octet-stream"})
+            assert garbage.status_code == 400
+            wrong = await http.get(f"{base}/content", headers={"Authorization": "Bearer trp_nope"})
+            assert wrong.status_code == 401
+            outsider = await http.get(f"{base}/content", headers={"Authorization": f"Bearer {project_room.members['outsider'].token}"})
+            assert outsider.status_code == 404
+    users = set(DocumentUpdate.objects.filter(document=project_room.script).values_list("user_id", flat=True))
+    assert users == {lead.user.pk}

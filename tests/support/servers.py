@@ -1,0 +1,146 @@
+"""Real daphne server processes for integration tests.
+
+Each ``TroupeServer`` runs ``daphne config.asgi:application`` on a free port against the
+test database (and Redis when given), waits for ``/healthz``, and can be stopped, killed
+with SIGKILL and restarted on the same port.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+DAPHNE = Path(sys.executable).with_name("daphne")
+START_TIMEOUT_SECONDS = 30.0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_database_url() -> str:
+    """The URL of the database pytest-django created, for server processes to share."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings['NAME']}"
+    host = settings.get("HOST") or "127.0.0.1"
+    port = settings.get("PORT") or 5432
+    user = settings.get("USER") or "postgres"
+    return f"postgres://{user}@{host}:{port}/{settings['NAME']}"
+
+
+class TroupeServer:
+    """One daphne process serving Troupe."""
+
+    def __init__(
+        self,
+        *,
+        redis_url: str | None = None,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+        ping_interval: float = 20,
+        ping_timeout: float = 30,
+    ) -> None:
+        self.port = port or free_port()
+        self.redis_url = redis_url
+        self.extra_env = dict(env or {})
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = ROOT / "artifacts" / f"daphne-{self.port}.log"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """The base URL a y-websocket client is given (the room is appended)."""
+        return f"ws://127.0.0.1:{self.port}/ws/yjs"
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "DEBUG": "1",
+                "DATABASE_URL": test_database_url(),
+                "REDIS_URL": self.redis_url or "",
+                "TROUPE_IDLE_UNLOAD_SECONDS": "0.5",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> "TroupeServer":
+        """Start the process and wait until ``/healthz`` answers 200."""
+        max_bytes = self.extra_env.get("TROUPE_MAX_MESSAGE_BYTES", str(8 * 1024 * 1024))
+        self.log_path.parent.mkdir(exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                str(DAPHNE),
+                "-b", "127.0.0.1",
+                "-p", str(self.port),
+                "--websocket-max-message-size", max_bytes,
+                "--websocket-max-frame-size", max_bytes,
+                "--ping-interval", str(self.ping_interval),
+                "--ping-timeout", str(self.ping_timeout),
+                "config.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited early; see {self.log_path}:\n{self.tail()}")
+            try:
+                if httpx.get(f"{self.http_url}/healthz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"daphne did not become healthy; see {self.log_path}:\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM), then SIGKILL if it lingers."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def kill9(self) -> None:
+        """SIGKILL: no flush, no goodbye."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid

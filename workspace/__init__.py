@@ -1,0 +1,1 @@
+"""The workspace: projects, documents, their update logs, users' tokens; domain rules live here."""

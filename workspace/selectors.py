@@ -1,0 +1,112 @@
+"""Reads of the workspace: who may do what, and what a document holds in storage."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.utils import timezone
+
+from workspace.models import (
+    ApiToken,
+    ClientBinding,
+    Document,
+    DocumentState,
+    DocumentUpdate,
+    Membership,
+    Role,
+    Visibility,
+)
+from workspace.tokens import TOKEN_PREFIX, token_hash
+
+# last_used_at is a hint for people reviewing tokens; writing it on every request is waste.
+_TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
+
+
+def user_for_token(*, raw_token: str) -> AbstractBaseUser | None:
+    """The active user a raw API token belongs to, or None for an unknown token."""
+    if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 100:
+        return None
+    token = (
+        ApiToken.objects.select_related("user").filter(key_hash=token_hash(raw_token)).first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > _TOKEN_TOUCH_INTERVAL:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+def document_by_path(*, project_slug: str, document_slug: str) -> Document | None:
+    """The document addressed as ``<project-slug>/<document-slug>``, with its project."""
+    return (
+        Document.objects.select_related("project")
+        .filter(project__slug=project_slug, slug=document_slug)
+        .first()
+    )
+
+
+def project_role(*, user: AbstractBaseUser | AnonymousUser, project_id: int) -> Role | None:
+    """The user's role in the project, or None when they are not a member."""
+    if not user.is_authenticated:
+        return None
+    role = (
+        Membership.objects.filter(project_id=project_id, user_id=user.pk)
+        .values_list("role", flat=True)
+        .first()
+    )
+    return Role(role) if role is not None else None
+
+
+def document_access(
+    *, user: AbstractBaseUser | AnonymousUser, document: Document
+) -> tuple[bool, bool]:
+    """Whether the user may read and write the document, as ``(can_read, can_write)``.
+
+    Members read; leads and editors write; anyone signed in reads a public project.
+    """
+    role = project_role(user=user, project_id=document.project_id)
+    if role is not None:
+        return True, role in (Role.LEAD, Role.EDITOR)
+    public = document.project.visibility == Visibility.PUBLIC
+    return bool(user.is_authenticated and public), False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """What storage holds for a document: the compacted state and the newer log entries."""
+
+    state: bytes | None
+    updates: list[bytes]
+    last_update_id: int
+    bindings: dict[int, int]
+
+
+def document_stored(*, document_id: int) -> StoredDocument:
+    """Everything needed to rebuild a document in memory, read in one consistent pass."""
+    state_row = DocumentState.objects.filter(document_id=document_id).first()
+    through = state_row.through_update_id if state_row else 0
+    rows = list(
+        DocumentUpdate.objects.filter(document_id=document_id, id__gt=through)
+        .order_by("id")
+        .values_list("id", "update")
+    )
+    bindings = dict(
+        ClientBinding.objects.filter(document_id=document_id).values_list("client_id", "user_id")
+    )
+    return StoredDocument(
+        state=bytes(state_row.state) if state_row else None,
+        updates=[bytes(update) for _, update in rows],
+        last_update_id=rows[-1][0] if rows else through,
+        bindings=bindings,
+    )
+
+
+def document_log_length_since_compaction(*, document_id: int) -> int:
+    """How many log entries loading the document would replay on top of its state row."""
+    through = (
+        DocumentState.objects.filter(document_id=document_id)
+        .values_list("through_update_id", flat=True)
+        .first()
+    ) or 0
+    return DocumentUpdate.objects.filter(document_id=document_id, id__gt=through).count()

@@ -1,0 +1,210 @@
+"""Writes of the workspace. Each service is one domain action; events follow the commit."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from crdt.documents import DocumentKind, apply_update, load_document, merge
+from crdt.encoding import MalformedMessage
+from crdt.updates import decode_state_vector, update_client_clocks
+from workspace.events import emit_on_commit
+from workspace.groups import document_group, project_access_group
+from workspace.models import (
+    ApiToken,
+    ClientBinding,
+    Document,
+    DocumentState,
+    DocumentUpdate,
+    Membership,
+    Project,
+    Role,
+    Visibility,
+)
+from workspace.selectors import document_stored
+from workspace.tokens import token_generate, token_hash
+
+
+def token_issue(*, user: AbstractBaseUser) -> str:
+    """Create an API token for the user and return it; only its hash is kept."""
+    raw = token_generate()
+    ApiToken.objects.create(user=user, key_hash=token_hash(raw), prefix=raw[:8])
+    return raw
+
+
+def project_create(
+    *,
+    slug: str,
+    title: str,
+    created_by: AbstractBaseUser,
+    visibility: Visibility = Visibility.PRIVATE,
+) -> Project:
+    """Start a project; its creator becomes its first lead."""
+    with transaction.atomic():
+        project = Project.objects.create(
+            slug=slug, title=title, created_by=created_by, visibility=visibility
+        )
+        Membership.objects.create(project=project, user=created_by, role=Role.LEAD)
+    return project
+
+
+def document_create(*, project: Project, slug: str, title: str, kind: DocumentKind) -> Document:
+    """Add an empty live document to a project."""
+    return Document.objects.create(project=project, slug=slug, title=title, kind=kind)
+
+
+def membership_set(*, project: Project, user: AbstractBaseUser, role: Role) -> Membership:
+    """Give the user a role in the project; open connections follow within a second."""
+    with transaction.atomic():
+        membership, _ = Membership.objects.update_or_create(
+            project=project, user=user, defaults={"role": role}
+        )
+        emit_on_commit(
+            project_access_group(project.pk),
+            {"type": "access.changed", "project_id": project.pk, "user_id": user.pk},
+        )
+    return membership
+
+
+def membership_remove(*, project: Project, user: AbstractBaseUser) -> None:
+    """Remove the user from the project; their open connections are closed."""
+    with transaction.atomic():
+        Membership.objects.filter(project=project, user=user).delete()
+        emit_on_commit(
+            project_access_group(project.pk),
+            {"type": "access.changed", "project_id": project.pk, "user_id": user.pk},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingUpdate:
+    """An update accepted by a live room, waiting for its group commit."""
+
+    document_id: int
+    update: bytes
+    user_id: int | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBinding:
+    """A client ID first written with by a user in a document."""
+
+    document_id: int
+    client_id: int
+    user_id: int
+
+
+def document_updates_append(
+    *, updates: Sequence[PendingUpdate], bindings: Sequence[PendingBinding]
+) -> dict[int, int]:
+    """Append a batch of accepted updates and bindings in one transaction (group commit).
+
+    Returns, per document, how many log entries now wait for compaction.
+    """
+    with transaction.atomic():
+        if bindings:
+            ClientBinding.objects.bulk_create(
+                [
+                    ClientBinding(document_id=b.document_id, client_id=b.client_id, user_id=b.user_id)
+                    for b in bindings
+                ],
+                ignore_conflicts=True,
+            )
+        DocumentUpdate.objects.bulk_create(
+            [
+                DocumentUpdate(
+                    document_id=u.document_id,
+                    update=u.update,
+                    user_id=u.user_id,
+                    created_at=u.received_at,
+                )
+                for u in updates
+            ]
+        )
+    counts: dict[int, int] = {}
+    for u in updates:
+        counts[u.document_id] = counts.get(u.document_id, 0) + 1
+    return counts
+
+
+def document_compact(*, document_id: int) -> int:
+    """Merge the log entries newer than the state row into it; returns how many merged.
+
+    Works from storage alone (never from a process's memory, which may lack another
+    process's updates), under a row lock so concurrent compactions serialise.
+    """
+    with transaction.atomic():
+        state_row, _ = DocumentState.objects.select_for_update().get_or_create(
+            document_id=document_id, defaults={"state": b"", "through_update_id": 0}
+        )
+        rows = list(
+            DocumentUpdate.objects.filter(
+                document_id=document_id, id__gt=state_row.through_update_id
+            )
+            .order_by("id")
+            .values_list("id", "update")
+        )
+        if not rows:
+            return 0
+        parts = ([bytes(state_row.state)] if state_row.state else []) + [bytes(u) for _, u in rows]
+        state_row.state = merge(parts)
+        state_row.through_update_id = rows[-1][0]
+        state_row.save(update_fields=["state", "through_update_id", "updated_at"])
+        return len(rows)
+
+
+class UpdateRefused(Exception):
+    """An HTTP-posted update that cannot be accepted; the message says why."""
+
+
+def document_update_post(*, document: Document, update: bytes, user: AbstractBaseUser) -> None:
+    """Accept a binary update sent over HTTP: validate, store attributed, broadcast live.
+
+    Structs written under a client ID bound to another user are refused outright (an
+    HTTP caller has no relayed content to protect).
+    """
+    stored = document_stored(document_id=document.pk)
+    kind: DocumentKind = "script" if document.kind == "script" else "storyboard"
+    try:
+        doc = load_document(kind, stored.state, stored.updates)
+        clocks = update_client_clocks(update)
+        known = decode_state_vector(doc.get_state())
+        apply_update(doc, update)
+    except MalformedMessage as exc:
+        raise UpdateRefused(f"not a valid Yjs update: {exc}") from exc
+    forged = [
+        cid
+        for cid, end in clocks.items()
+        if end > known.get(cid, 0) and stored.bindings.get(cid, user.pk) != user.pk
+    ]
+    if forged:
+        raise UpdateRefused(f"client IDs {forged} belong to other users")
+    now = timezone.now()
+    with transaction.atomic():
+        document_updates_append(
+            updates=[PendingUpdate(document.pk, update, user.pk, now)],
+            bindings=[
+                PendingBinding(document.pk, cid, user.pk)
+                for cid in clocks
+                if cid not in stored.bindings
+            ],
+        )
+        emit_on_commit(
+            document_group(document.pk),
+            {"type": "doc.external", "document_id": document.pk, "update": update, "user_id": user.pk},
+        )
+
+
+def demo_user(*, username: str, password: str, email: str) -> AbstractBaseUser:
+    """Create or refresh a demo account with a known password (used by ``seed_demo``)."""
+    user_model = get_user_model()
+    user, created = user_model.objects.get_or_create(username=username, defaults={"email": email})
+    if created or not user.check_password(password):
+        user.set_password(password)
+        user.save()
+    return user
