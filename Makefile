@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 MAX_MESSAGE_BYTES ?= $(or $(TROUPE_MAX_MESSAGE_BYTES),8388608)
+# daphne's limit sits 1 MiB above Troupe's so an oversize message gets a clean 1009 + reason.
+DAPHNE_MAX_BYTES := $(shell echo $$(( $(MAX_MESSAGE_BYTES) + 1048576 )))
 # Local development runs with DEBUG on unless told otherwise; production sets DEBUG=0.
 export DEBUG ?= 1
 
@@ -29,7 +31,7 @@ run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(VENV)/bin/daphne -b 127.0.0.1 -p $(PORT) \
-	  --websocket-max-message-size $(MAX_MESSAGE_BYTES) --websocket-max-frame-size $(MAX_MESSAGE_BYTES) \
+	  --websocket-max-message-size $(DAPHNE_MAX_BYTES) --websocket-max-frame-size $(DAPHNE_MAX_BYTES) \
 	  --ping-interval 20 --ping-timeout 30 config.asgi:application
 
 lint: setup

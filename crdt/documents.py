@@ -45,6 +45,14 @@ def apply_update(doc: Doc, update: bytes) -> None:
         raise
 
 
+def diff_update(doc: Doc, state_vector: bytes) -> bytes:
+    """What ``doc`` holds beyond a peer's state vector (the payload of a step2)."""
+    try:
+        return bytes(doc.get_update(state_vector))
+    except ValueError as exc:
+        raise InvalidUpdate(f"invalid state vector: {exc}") from exc
+
+
 def load_document(kind: DocumentKind, state: bytes | None, updates: Iterable[bytes]) -> Doc:
     """Rebuild a document from its stored state and the log entries that followed it."""
     doc = new_document(kind)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 
+from crdt.documents import diff_update
 from realtime import metrics
 from workspace.groups import document_group, project_access_group
 
@@ -226,7 +227,7 @@ class Bus:
                 "document_id": room.document_id,
                 "origin": self.origin,
                 "state_vector": room.doc.get_state(),
-                "update": room.doc.get_update(message["state_vector"]),
+                "update": diff_update(room.doc, message["state_vector"]),
                 "bindings": {str(k): v for k, v in room.bindings.items()},
                 "awareness": room.awareness.full_update(),
             },

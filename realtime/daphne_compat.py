@@ -1,8 +1,9 @@
-"""Make daphne send the close reason an application gives.
+"""Make daphne send the close code and reason an application gives.
 
 daphne's ``websocket.close`` handling passes only the code to autobahn and drops the
-ASGI ``reason``; clients then cannot tell a protocol violation from a rate limit. The
-patch forwards the reason (truncated to the 123 bytes a close frame allows).
+ASGI ``reason``, and autobahn's ``sendClose`` refuses the standard codes 1007 and 1009
+from applications. The patch writes the close frame directly with both, the reason
+truncated to the 123 bytes a close frame allows.
 """
 
 from typing import Any
@@ -21,15 +22,11 @@ def patch_daphne_close_reason() -> None:
     original = WebSocketProtocol.handle_reply
 
     def handle_reply(self: Any, message: dict[str, Any]) -> None:
-        if message.get("type") == "websocket.close" and message.get("reason"):
-            if self.state == self.STATE_CONNECTING:
-                self.serverReject()
-                return
-            reason = str(message["reason"]).encode("utf-8")[:_MAX_REASON_BYTES]
-            self.sendClose(
-                code=message.get("code") or 1000,
-                reason=reason.decode("utf-8", "ignore"),
-            )
+        if message.get("type") == "websocket.close" and self.state == self.STATE_OPEN:
+            reason = str(message.get("reason") or "").encode("utf-8")[:_MAX_REASON_BYTES]
+            # Cutting may split a character; drop the partial one so the frame stays UTF-8.
+            reason = reason.decode("utf-8", "ignore").encode("utf-8")
+            self.sendCloseFrame(code=message.get("code") or 1000, reasonUtf8=reason or None)
             return
         original(self, message)
 

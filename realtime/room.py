@@ -22,7 +22,7 @@ from crdt.awareness import (
     encode_awareness_update,
     stamp_user,
 )
-from crdt.documents import DocumentKind, apply_update, merge
+from crdt.documents import DocumentKind, apply_update, diff_update, merge
 from crdt.protocol import encode_awareness, encode_sync_step1, encode_sync_step2, encode_sync_update
 from crdt.updates import decode_state_vector, strip_clients, update_client_clocks
 from realtime import metrics
@@ -121,7 +121,7 @@ class Room:
     def step2_for(self, state_vector: bytes) -> bytes:
         """Answer a step1: the update the other side lacks, as a step2 frame."""
         assert self.doc is not None
-        return encode_sync_step2(self.doc.get_update(state_vector))
+        return encode_sync_step2(diff_update(self.doc, state_vector))
 
     def receive_update(self, conn: Connection, update: bytes) -> bool:
         """Apply an update from a writer; False when the connection forged client IDs.

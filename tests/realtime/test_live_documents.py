@@ -4,6 +4,7 @@ import asyncio
 
 import httpx
 import pytest
+from channels.db import database_sync_to_async
 
 from crdt.protocol import MSG_AWARENESS, encode_query_awareness
 from tests.conftest import ProjectRoom
@@ -158,8 +159,11 @@ async def test_viewer_reads_but_cannot_write(live: TroupeServer, project_room: P
         # The lead's later write arrived at the viewer, so the viewer's earlier frame was
         # processed (one connection is ordered) and dropped.
         assert "VIEWER" not in await lead.get_text()
-    stored = [bytes(u) for u in DocumentUpdate.objects.filter(document=project_room.script).values_list("update", flat=True)]
-    assert not any(b"VIEWER" in u for u in stored)
+    stored = await database_sync_to_async(list)(
+        DocumentUpdate.objects.filter(document=project_room.script).values_list("update", flat=True)
+    )
+    assert stored, "the lead's updates are in the log"
+    assert not any(b"VIEWER" in bytes(u) for u in stored)
 
 
 async def test_refusals_carry_auth_message_and_close_codes(
@@ -300,5 +304,7 @@ async def test_http_document_api(live: TroupeServer, project_room: ProjectRoom) 
             assert wrong.status_code == 401
             outsider = await http.get(f"{base}/content", headers={"Authorization": f"Bearer {project_room.members['outsider'].token}"})
             assert outsider.status_code == 404
-    users = set(DocumentUpdate.objects.filter(document=project_room.script).values_list("user_id", flat=True))
+    users = await database_sync_to_async(set)(
+        DocumentUpdate.objects.filter(document=project_room.script).values_list("user_id", flat=True)
+    )
     assert users == {lead.user.pk}

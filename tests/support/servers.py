@@ -19,6 +19,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 DAPHNE = Path(sys.executable).with_name("daphne")
 START_TIMEOUT_SECONDS = 30.0
+DAPHNE_SLACK_BYTES = 1024 * 1024
 
 
 def free_port() -> int:
@@ -78,6 +79,7 @@ class TroupeServer:
                 "DATABASE_URL": test_database_url(),
                 "REDIS_URL": self.redis_url or "",
                 "TROUPE_IDLE_UNLOAD_SECONDS": "0.5",
+                "TROUPE_DB_CONN_MAX_AGE_SECONDS": "60",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -86,7 +88,11 @@ class TroupeServer:
 
     def start(self) -> "TroupeServer":
         """Start the process and wait until ``/healthz`` answers 200."""
-        max_bytes = self.extra_env.get("TROUPE_MAX_MESSAGE_BYTES", str(8 * 1024 * 1024))
+        # daphne's own limit sits above Troupe's, so an oversize message reaches the
+        # consumer whole and is refused with a clean 1009 and a reason.
+        max_bytes = str(
+            int(self.extra_env.get("TROUPE_MAX_MESSAGE_BYTES", 8 * 1024 * 1024)) + DAPHNE_SLACK_BYTES
+        )
         self.log_path.parent.mkdir(exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(

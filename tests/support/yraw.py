@@ -124,8 +124,7 @@ class RawYClient:
     async def wait_closed(self, timeout: float = 5.0) -> tuple[int | None, str]:
         """Wait for the server to close; returns (code, reason)."""
         await asyncio.wait_for(self.ws.wait_closed(), timeout)
-        rcvd = self.ws.close_rcvd
-        return (rcvd.code, rcvd.reason) if rcvd else (None, "")
+        return self.ws.close_code, self.ws.close_reason or ""
 
     @property
     def is_open(self) -> bool:
