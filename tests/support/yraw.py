@@ -28,9 +28,9 @@ from crdt.protocol import (
 class RawYClient:
     """One websocket to ``/ws/yjs/<room>`` holding a pycrdt document."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection, client_id: int | None = None) -> None:
         self.ws = ws
-        self.doc = Doc()
+        self.doc = Doc() if client_id is None else Doc(client_id=client_id)
         self.text = self.doc.get("content", type=Text)
         self.messages: list[Message] = []
         self.auth_denied: str | None = None
@@ -52,11 +52,7 @@ class RawYClient:
     ) -> "RawYClient":
         url = f"{base_url}/{room}" + (f"?token={token}" if token else "")
         ws = await websockets.connect(url, additional_headers=headers, max_size=max_size)
-        client = cls(ws)
-        if client_id is not None:
-            client.doc = Doc(client_id=client_id)
-            client.text = client.doc.get("content", type=Text)
-        return client
+        return cls(ws, client_id)
 
     async def _read(self) -> None:
         try:
