@@ -35,7 +35,9 @@ def apply_update(doc: Doc, update: bytes) -> None:
     """Apply a v1 update, translating every decoding failure into ``InvalidUpdate``."""
     try:
         doc.apply_update(update)
-    except ValueError as exc:
+    except (ValueError, RuntimeError) as exc:
+        # Yrs reports undecodable input as ValueError and structurally invalid input
+        # (e.g. a block whose parent is not a shared type) as RuntimeError.
         raise InvalidUpdate(str(exc)) from exc
     except BaseException as exc:
         # pyo3 turns a Rust panic into PanicException, a BaseException: a hostile update
