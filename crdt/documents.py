@@ -21,9 +21,9 @@ class InvalidUpdate(MalformedMessage):
     """An update that Yrs could not decode or apply."""
 
 
-def new_document(kind: DocumentKind) -> Doc:
+def new_document(kind: DocumentKind) -> Doc[Any]:
     """An empty document with the root type of its kind declared."""
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     if kind == "script":
         doc.get(SCRIPT_TEXT, type=Text)
     else:
@@ -31,7 +31,7 @@ def new_document(kind: DocumentKind) -> Doc:
     return doc
 
 
-def apply_update(doc: Doc, update: bytes) -> None:
+def apply_update(doc: Doc[Any], update: bytes) -> None:
     """Apply a v1 update, translating every decoding failure into ``InvalidUpdate``."""
     try:
         doc.apply_update(update)
@@ -47,7 +47,7 @@ def apply_update(doc: Doc, update: bytes) -> None:
         raise
 
 
-def diff_update(doc: Doc, state_vector: bytes) -> bytes:
+def diff_update(doc: Doc[Any], state_vector: bytes) -> bytes:
     """What ``doc`` holds beyond a peer's state vector (the payload of a step2)."""
     try:
         return bytes(doc.get_update(state_vector))
@@ -55,7 +55,7 @@ def diff_update(doc: Doc, state_vector: bytes) -> bytes:
         raise InvalidUpdate(f"invalid state vector: {exc}") from exc
 
 
-def load_document(kind: DocumentKind, state: bytes | None, updates: Iterable[bytes]) -> Doc:
+def load_document(kind: DocumentKind, state: bytes | None, updates: Iterable[bytes]) -> Doc[Any]:
     """Rebuild a document from its stored state and the log entries that followed it."""
     doc = new_document(kind)
     if state:
@@ -83,12 +83,12 @@ def state_vector_of_update(update: bytes) -> bytes:
         raise InvalidUpdate(str(exc)) from exc
 
 
-def script_text(doc: Doc) -> str:
+def script_text(doc: Doc[Any]) -> str:
     """The Fountain text of a script document."""
     return str(doc.get(SCRIPT_TEXT, type=Text))
 
 
-def storyboard_panels(doc: Doc) -> list[dict[str, Any]]:
+def storyboard_panels(doc: Doc[Any]) -> list[dict[str, Any]]:
     """The panels of a storyboard as plain JSON values, in order."""
     panels = doc.get(STORYBOARD_PANELS, type=Array)
     out: list[dict[str, Any]] = []
@@ -100,6 +100,6 @@ def storyboard_panels(doc: Doc) -> list[dict[str, Any]]:
     return out
 
 
-def content_of(doc: Doc, kind: DocumentKind) -> str | list[dict[str, Any]]:
+def content_of(doc: Doc[Any], kind: DocumentKind) -> str | list[dict[str, Any]]:
     """The normalised content: Fountain text for scripts, panel list for storyboards."""
     return script_text(doc) if kind == "script" else storyboard_panels(doc)

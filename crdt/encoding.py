@@ -40,7 +40,7 @@ class ProtocolError(ValueError):
     """Raised when a peer sends something the Yjs protocol does not allow."""
 
 
-class MalformedMessage(ProtocolError):  # noqa: N818  (name fixed by the project API)
+class MalformedMessage(ProtocolError):
     """Raised when bytes cannot be decoded: truncated, over-long, or invalid."""
 
 

@@ -27,6 +27,8 @@ __all__ = [
     "SYNC_STEP2",
     "SYNC_UPDATE",
     "Message",
+    "MalformedMessage",
+    "ProtocolError",
     "UnknownMessage",
     "encode_auth_denied",
     "encode_awareness",
@@ -56,7 +58,7 @@ _AUTH_DENIED_PREFIX = bytes((MSG_AUTH, AUTH_PERMISSION_DENIED))
 _QUERY_AWARENESS_FRAME = bytes((MSG_QUERY_AWARENESS,))
 
 
-class UnknownMessage(ProtocolError):  # noqa: N818  (name fixed by the project API)
+class UnknownMessage(ProtocolError):
     """Raised for a well-framed message of a type (or sync subtype) this server ignores.
 
     The protocol says unknown message types are ignored, so callers usually drop the

@@ -52,7 +52,10 @@ class Bus:
             self._started = asyncio.get_running_loop().create_future()
             self.channel = await self.layer.new_channel("troupe.proc.")
             loop = asyncio.get_running_loop()
-            self._tasks = [loop.create_task(self._receive_loop()), loop.create_task(self._send_loop())]
+            self._tasks = [
+                loop.create_task(self._receive_loop()),
+                loop.create_task(self._send_loop()),
+            ]
             self._started.set_result(None)
         await self._started
 
@@ -147,13 +150,12 @@ class Bus:
 
     def request_sync(self, room: "Room", channel: str | None) -> None:
         """Ask one peer (or every peer, with ``channel`` None) for what we lack."""
-        assert room.doc is not None
         message = {
             "type": "doc.sync_request",
             "document_id": room.document_id,
             "origin": self.origin,
             "reply_to": self.channel,
-            "state_vector": room.doc.get_state(),
+            "state_vector": room.live_doc.get_state(),
         }
         if channel is None:
             self._queue(document_group(room.document_id), "", message)
@@ -190,7 +192,9 @@ class Bus:
             return
         if kind == "doc.update":
             self._check_sequence(room, message)
-            room.receive_remote(message["update"], {int(k): v for k, v in message["bindings"].items()})
+            room.receive_remote(
+                message["update"], {int(k): v for k, v in message["bindings"].items()}
+            )
         elif kind == "doc.external":
             room.receive_remote(message["update"], {})
         elif kind == "doc.awareness":
@@ -204,7 +208,9 @@ class Bus:
         elif kind == "doc.sync_reply":
             if room.lacks(message["state_vector"]):
                 metrics.BUS_REPAIRS.inc()
-            room.receive_remote(message["update"], {int(k): v for k, v in message["bindings"].items()})
+            room.receive_remote(
+                message["update"], {int(k): v for k, v in message["bindings"].items()}
+            )
             if message.get("awareness"):
                 room.receive_remote_awareness(message["awareness"])
 
@@ -218,7 +224,6 @@ class Bus:
             self.request_sync(room, message["reply_to"])
 
     def _answer_sync(self, room: "Room", message: dict[str, Any]) -> None:
-        assert room.doc is not None
         self._queue(
             None,
             message["reply_to"],
@@ -226,8 +231,8 @@ class Bus:
                 "type": "doc.sync_reply",
                 "document_id": room.document_id,
                 "origin": self.origin,
-                "state_vector": room.doc.get_state(),
-                "update": diff_update(room.doc, message["state_vector"]),
+                "state_vector": room.live_doc.get_state(),
+                "update": diff_update(room.live_doc, message["state_vector"]),
                 "bindings": {str(k): v for k, v in room.bindings.items()},
                 "awareness": room.awareness.full_update(),
             },

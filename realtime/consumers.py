@@ -43,7 +43,7 @@ NO_CHANNEL_LAYER = "troupe-consumers-have-no-channel"
 class TokenBucket:
     """Per-connection message rate limit: ``burst`` at once, ``rate`` per second after."""
 
-    __slots__ = ("burst", "rate", "tokens", "stamp")
+    __slots__ = ("burst", "rate", "stamp", "tokens")
 
     def __init__(self, burst: float, rate: float) -> None:
         self.burst = burst
@@ -98,7 +98,9 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
             return
         frame = message.get("bytes")
         if frame is None:
-            await self.close_with(CloseCode.PROTOCOL_VIOLATION, "text frames are not part of the protocol")
+            await self.close_with(
+                CloseCode.PROTOCOL_VIOLATION, "text frames are not part of the protocol"
+            )
             return
         if len(frame) > self.max_message_bytes:
             await self.close_with(CloseCode.TOO_BIG, f"message over {self.max_message_bytes} bytes")
@@ -257,7 +259,9 @@ class DocumentConsumer(YjsProtocolConsumer):
         """Apply a role change now: lose write access, or be closed when removed."""
         from django.contrib.auth import get_user_model
 
-        user = await database_sync_to_async(get_user_model().objects.filter(pk=self.user_id).first)()
+        user = await database_sync_to_async(
+            get_user_model().objects.filter(pk=self.user_id).first
+        )()
         if user is None or not user.is_active:
             await self.close_with(CloseCode.FORBIDDEN, "account disabled")
             return

@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from crdt.documents import DocumentKind, load_document
+from crdt.documents import load_document
 from realtime import metrics
 from realtime.bus import Bus
 from realtime.closecodes import CloseCode
@@ -59,15 +59,12 @@ class Hub:
         await self.bus.start()
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
-        while True:
+        room = self.rooms.get(document.pk)
+        while room is not None and room.unloading is not None:
+            await asyncio.shield(room.unloading)
             room = self.rooms.get(document.pk)
-            if room is not None and room.unloading is not None:
-                await asyncio.shield(room.unloading)
-                continue
-            break
         if room is None:
-            kind: DocumentKind = "script" if document.kind == "script" else "storyboard"
-            room = Room(self, document.pk, document.project_id, kind)
+            room = Room(self, document.pk, document.project_id, document.schema)
             self.rooms[document.pk] = room
             metrics.ROOMS_IN_MEMORY.set(len(self.rooms))
             asyncio.get_running_loop().create_task(self._load(room))
@@ -105,7 +102,6 @@ class Hub:
 
     async def _unload(self, room: Room) -> None:
         """Unload step: final flush and compaction, leave the groups, drop the document."""
-        assert room.unloading is not None
         try:
             await self.persister.compact(room.document_id)
             last_of_project = not any(
@@ -118,7 +114,8 @@ class Hub:
             self.rooms.pop(room.document_id, None)
             metrics.ROOMS_IN_MEMORY.set(len(self.rooms))
             room.doc = None
-            room.unloading.set_result(None)
+            if room.unloading is not None:
+                room.unloading.set_result(None)
             gc.collect(0)
 
     async def access_changed(self, project_id: int, user_id: int) -> None:
@@ -177,4 +174,3 @@ def get_hub() -> Hub:
 def forget_hub() -> Any:
     """Drop the hub of the running loop (tests that start a fresh one)."""
     return _hubs.pop(id(asyncio.get_running_loop()), None)
-

@@ -7,8 +7,18 @@ from django.contrib.auth.models import AbstractBaseUser
 
 # Twelve hues far enough apart to tell cursors apart, readable on white.
 _PALETTE = (
-    "#d7263d", "#1b998b", "#2e86ab", "#f46036", "#5b2a86", "#3d9a40",
-    "#c2185b", "#00838f", "#6d4c41", "#7b1fa2", "#ef6c00", "#283593",
+    "#d7263d",
+    "#1b998b",
+    "#2e86ab",
+    "#f46036",
+    "#5b2a86",
+    "#3d9a40",
+    "#c2185b",
+    "#00838f",
+    "#6d4c41",
+    "#7b1fa2",
+    "#ef6c00",
+    "#283593",
 )
 
 

@@ -4,7 +4,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 OPEN_CONNECTIONS = Gauge("troupe_open_connections", "Open document websocket connections")
 ROOMS_IN_MEMORY = Gauge("troupe_rooms_in_memory", "Documents held in memory by this process")
-UPDATES_RECEIVED = Counter("troupe_updates_received_total", "Document updates accepted from clients")
+UPDATES_RECEIVED = Counter(
+    "troupe_updates_received_total", "Document updates accepted from clients"
+)
 DELIVERIES = Counter("troupe_deliveries_total", "Frames written to connections")
 PERSIST_QUEUE_DEPTH = Gauge("troupe_persist_queue_depth", "Updates waiting for their group commit")
 PERSIST_LAG_SECONDS = Histogram(
@@ -12,9 +14,13 @@ PERSIST_LAG_SECONDS = Histogram(
     "Time from an update's arrival to its commit",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
 )
-PERSIST_FAILURES = Counter("troupe_persist_failures_total", "Group commits that failed and will retry")
+PERSIST_FAILURES = Counter(
+    "troupe_persist_failures_total", "Group commits that failed and will retry"
+)
 BUS_SENT = Counter("troupe_bus_messages_sent_total", "Cross-process messages sent", ["kind"])
-BUS_RECEIVED = Counter("troupe_bus_messages_received_total", "Cross-process messages received", ["kind"])
+BUS_RECEIVED = Counter(
+    "troupe_bus_messages_received_total", "Cross-process messages received", ["kind"]
+)
 BUS_GAPS = Counter("troupe_bus_gaps_total", "Cross-process messages detected as lost")
 BUS_REPAIRS = Counter("troupe_bus_repairs_total", "Sync exchanges that brought missing content")
 CLOSES = Counter("troupe_closes_total", "Connections closed by the server, by code", ["code"])

@@ -30,7 +30,9 @@ RETRY_DELAY_SECONDS = 0.5
 
 
 def _commit(
-    updates: list[PendingUpdate], bindings: list[PendingBinding], compact_after: int,
+    updates: list[PendingUpdate],
+    bindings: list[PendingBinding],
+    compact_after: int,
     backlog: dict[int, int],
 ) -> dict[int, int]:
     """Runs on the database thread: append, then compact documents whose log grew long."""
@@ -114,12 +116,14 @@ class Persister:
                         _commit,
                         updates,
                         bindings,
-                        settings.TROUPE["COMPACT_EVERY_UPDATES"],
+                        int(settings.TROUPE["COMPACT_EVERY_UPDATES"]),
                         self._backlog,
                     )
                 except Exception:
                     metrics.PERSIST_FAILURES.inc()
-                    logger.exception("group commit failed; retrying", extra={"updates": len(updates)})
+                    logger.exception(
+                        "group commit failed; retrying", extra={"updates": len(updates)}
+                    )
                     self._updates[:0] = updates
                     self._bindings[:0] = bindings
                     self._arrivals[:0] = arrivals

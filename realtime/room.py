@@ -55,14 +55,12 @@ class Connection(Protocol):
 class Room:
     """A document in memory with its local connections, awareness and client bindings."""
 
-    def __init__(
-        self, hub: "Hub", document_id: int, project_id: int, kind: DocumentKind
-    ) -> None:
+    def __init__(self, hub: "Hub", document_id: int, project_id: int, kind: DocumentKind) -> None:
         self.hub = hub
         self.document_id = document_id
         self.project_id = project_id
         self.kind = kind
-        self.doc: Doc | None = None
+        self.doc: Doc[Any] | None = None
         self.connections: dict[Connection, set[int]] = {}
         self.awareness = AwarenessRegistry()
         self.bindings: dict[int, int] = {}
@@ -80,11 +78,18 @@ class Room:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def loaded_from(self, doc: Doc, bindings: dict[int, int]) -> None:
+    def loaded_from(self, doc: Doc[Any], bindings: dict[int, int]) -> None:
         """Install the document rebuilt from storage; joiners waiting on ``loaded`` go on."""
         self.doc = doc
         self.bindings = bindings
         self.loaded.set_result(None)
+
+    @property
+    def live_doc(self) -> Doc[Any]:
+        """The loaded document; using a room before its load step is a bug."""
+        if self.doc is None:
+            raise RuntimeError(f"room {self.document_id} is not loaded")
+        return self.doc
 
     def attach(self, conn: Connection) -> None:
         """Register a connection (after the room is loaded)."""
@@ -95,8 +100,7 @@ class Room:
 
     def greeting(self) -> list[bytes]:
         """The frames a new connection receives first: our step1, then the awareness."""
-        assert self.doc is not None
-        frames = [encode_sync_step1(self.doc.get_state())]
+        frames = [encode_sync_step1(self.live_doc.get_state())]
         full = self.awareness.full_update()
         if full is not None:
             frames.append(encode_awareness(full))
@@ -108,9 +112,7 @@ class Room:
         if client_ids:
             for client_id in client_ids:
                 self._awareness_owner.pop(client_id, None)
-            removal = self.awareness.remove(client_ids)
-            if removal is not None:
-                self._queue_awareness(decode_awareness_update(removal), publish=True)
+            self._queue_awareness(self.awareness.remove_entries(client_ids), publish=True)
         if not self.connections and self.unloading is None:
             delay = settings.TROUPE["IDLE_UNLOAD_SECONDS"]
             loop = asyncio.get_running_loop()
@@ -120,8 +122,7 @@ class Room:
 
     def step2_for(self, state_vector: bytes) -> bytes:
         """Answer a step1: the update the other side lacks, as a step2 frame."""
-        assert self.doc is not None
-        return encode_sync_step2(diff_update(self.doc, state_vector))
+        return encode_sync_step2(diff_update(self.live_doc, state_vector))
 
     def receive_update(self, conn: Connection, update: bytes) -> bool:
         """Apply an update from a writer; False when the connection forged client IDs.
@@ -129,8 +130,7 @@ class Room:
         Structs that the update writes under a client ID bound to another user, beyond
         what the document already holds, are dropped; the rest applies.
         """
-        doc = self.doc
-        assert doc is not None
+        doc = self.live_doc
         clocks = update_client_clocks(update)
         user_id = conn.user_id
         bindings = self.bindings
@@ -164,20 +164,18 @@ class Room:
 
     def receive_remote(self, update: bytes, bindings: dict[int, int]) -> None:
         """Apply an update another process accepted (already persisted there)."""
-        assert self.doc is not None
         for client_id, user_id in bindings.items():
             self.bindings.setdefault(client_id, user_id)
-        before = self.doc.get_state()
-        apply_update(self.doc, update)
-        if self.doc.get_state() != before:
+        before = self.live_doc.get_state()
+        apply_update(self.live_doc, update)
+        if self.live_doc.get_state() != before:
             self._local.append(update)
             self.changed = True
             self._schedule_flush()
 
     def lacks(self, remote_state_vector: bytes) -> bool:
         """Whether another copy holds structs this one does not."""
-        assert self.doc is not None
-        ours = decode_state_vector(self.doc.get_state())
+        ours = decode_state_vector(self.live_doc.get_state())
         return any(
             clock > ours.get(client, 0)
             for client, clock in decode_state_vector(remote_state_vector).items()
@@ -219,13 +217,12 @@ class Room:
         expired = self.awareness.expire(
             time.monotonic(), settings.TROUPE["AWARENESS_TIMEOUT_SECONDS"]
         )
-        removal = self.awareness.encode_removals(expired)
-        if removal is not None:
+        if expired:
             for owned in self.connections.values():
                 owned.difference_update(expired)
             for client_id in expired:
                 self._awareness_owner.pop(client_id, None)
-            self._queue_awareness(decode_awareness_update(removal), publish=False)
+            self._queue_awareness(self.awareness.removal_entries(expired), publish=False)
 
     def _queue_awareness(self, entries: list[AwarenessEntry], *, publish: bool) -> None:
         if not entries:
@@ -257,7 +254,9 @@ class Room:
                 frames.append(encode_awareness(encode_awareness_update(list(aw_local.values()))))
             bus = self.hub.bus
             if outgoing and bus.has_peers:
-                bus.publish_update(self, merge(outgoing) if len(outgoing) > 1 else outgoing[0], bindings)
+                bus.publish_update(
+                    self, merge(outgoing) if len(outgoing) > 1 else outgoing[0], bindings
+                )
             if aw_out and bus.has_peers:
                 bus.publish_awareness(self, encode_awareness_update(list(aw_out.values())))
         finally:

@@ -20,9 +20,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests touching the database or live servers carry the ``db`` marker."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
-        if {"db", "transactional_db", "live", "project_room"} & set(fixtures) or item.get_closest_marker(
-            "django_db"
-        ):
+        if {"db", "transactional_db", "live", "project_room"} & set(
+            fixtures
+        ) or item.get_closest_marker("django_db"):
             item.add_marker(pytest.mark.db)
 
 
@@ -80,11 +80,16 @@ def project_room(transactional_db: None) -> ProjectRoom:
         username=f"lead-{uuid.uuid4().hex[:6]}", password="correct-horse-battery"
     )
     project = project_create(
-        slug=f"p-{uuid.uuid4().hex[:10]}", title="Test", created_by=lead, visibility=Visibility.PRIVATE
+        slug=f"p-{uuid.uuid4().hex[:10]}",
+        title="Test",
+        created_by=lead,
+        visibility=Visibility.PRIVATE,
     )
     room = ProjectRoom(
         project=project,
-        script=document_create(project=project, slug="script", title="Script", kind=DocumentKind.SCRIPT),
+        script=document_create(
+            project=project, slug="script", title="Script", kind=DocumentKind.SCRIPT
+        ),
         storyboard=document_create(
             project=project, slug="board", title="Board", kind=DocumentKind.STORYBOARD
         ),

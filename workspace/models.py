@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from crdt.documents import DocumentKind as SchemaKind
+
 
 class Role(models.TextChoices):
     """A member's role in a project: leads and editors write, viewers read."""
@@ -84,6 +86,11 @@ class Document(models.Model):
     def __str__(self) -> str:
         return f"{self.project_id}/{self.slug}"
 
+    @property
+    def schema(self) -> SchemaKind:
+        """The CRDT schema of this document's kind."""
+        return "script" if self.kind == DocumentKind.SCRIPT else "storyboard"
+
 
 class DocumentState(models.Model):
     """The compacted state of a document: every log entry up to ``through_update_id`` merged.
@@ -95,6 +102,9 @@ class DocumentState(models.Model):
     state = models.BinaryField()
     through_update_id = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"state of {self.document_id} through {self.through_update_id}"
 
 
 class DocumentUpdate(models.Model):
@@ -114,6 +124,9 @@ class DocumentUpdate(models.Model):
     class Meta:
         indexes = [models.Index(fields=["document", "id"], name="update_log_by_document")]
 
+    def __str__(self) -> str:
+        return f"update {self.pk} of {self.document_id} by {self.user_id}"
+
 
 class ClientBinding(models.Model):
     """Binds a Yjs client ID to the user who first wrote with it in a document."""
@@ -127,6 +140,9 @@ class ClientBinding(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["document", "client_id"], name="one_user_per_client_id")
         ]
+
+    def __str__(self) -> str:
+        return f"client {self.client_id} of {self.document_id} is user {self.user_id}"
 
 
 class ApiToken(models.Model):

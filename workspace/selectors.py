@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.utils import timezone
 
 from workspace.models import (
@@ -22,13 +22,11 @@ from workspace.tokens import TOKEN_PREFIX, token_hash
 _TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
 
 
-def user_for_token(*, raw_token: str) -> AbstractBaseUser | None:
+def user_for_token(*, raw_token: str) -> User | None:
     """The active user a raw API token belongs to, or None for an unknown token."""
     if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 100:
         return None
-    token = (
-        ApiToken.objects.select_related("user").filter(key_hash=token_hash(raw_token)).first()
-    )
+    token = ApiToken.objects.select_related("user").filter(key_hash=token_hash(raw_token)).first()
     if token is None or not token.user.is_active:
         return None
     now = timezone.now()
@@ -46,7 +44,7 @@ def document_by_path(*, project_slug: str, document_slug: str) -> Document | Non
     )
 
 
-def project_role(*, user: AbstractBaseUser | AnonymousUser, project_id: int) -> Role | None:
+def project_role(*, user: User | AnonymousUser, project_id: int) -> Role | None:
     """The user's role in the project, or None when they are not a member."""
     if not user.is_authenticated:
         return None
@@ -58,9 +56,7 @@ def project_role(*, user: AbstractBaseUser | AnonymousUser, project_id: int) -> 
     return Role(role) if role is not None else None
 
 
-def document_access(
-    *, user: AbstractBaseUser | AnonymousUser, document: Document
-) -> tuple[bool, bool]:
+def document_access(*, user: User | AnonymousUser, document: Document) -> tuple[bool, bool]:
     """Whether the user may read and write the document, as ``(can_read, can_write)``.
 
     Members read; leads and editors write; anyone signed in reads a public project.

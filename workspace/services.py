@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from crdt.documents import DocumentKind, apply_update, load_document, merge
+from crdt.documents import apply_update, load_document, merge
 from crdt.encoding import MalformedMessage
 from crdt.updates import decode_state_vector, update_client_clocks
 from workspace.events import emit_on_commit
@@ -18,6 +18,7 @@ from workspace.models import (
     ApiToken,
     ClientBinding,
     Document,
+    DocumentKind,
     DocumentState,
     DocumentUpdate,
     Membership,
@@ -29,7 +30,7 @@ from workspace.selectors import document_stored
 from workspace.tokens import token_generate, token_hash
 
 
-def token_issue(*, user: AbstractBaseUser) -> str:
+def token_issue(*, user: User) -> str:
     """Create an API token for the user and return it; only its hash is kept."""
     raw = token_generate()
     ApiToken.objects.create(user=user, key_hash=token_hash(raw), prefix=raw[:8])
@@ -40,7 +41,7 @@ def project_create(
     *,
     slug: str,
     title: str,
-    created_by: AbstractBaseUser,
+    created_by: User,
     visibility: Visibility = Visibility.PRIVATE,
 ) -> Project:
     """Start a project; its creator becomes its first lead."""
@@ -57,7 +58,7 @@ def document_create(*, project: Project, slug: str, title: str, kind: DocumentKi
     return Document.objects.create(project=project, slug=slug, title=title, kind=kind)
 
 
-def membership_set(*, project: Project, user: AbstractBaseUser, role: Role) -> Membership:
+def membership_set(*, project: Project, user: User, role: Role) -> Membership:
     """Give the user a role in the project; open connections follow within a second."""
     with transaction.atomic():
         membership, _ = Membership.objects.update_or_create(
@@ -70,7 +71,7 @@ def membership_set(*, project: Project, user: AbstractBaseUser, role: Role) -> M
     return membership
 
 
-def membership_remove(*, project: Project, user: AbstractBaseUser) -> None:
+def membership_remove(*, project: Project, user: User) -> None:
     """Remove the user from the project; their open connections are closed."""
     with transaction.atomic():
         Membership.objects.filter(project=project, user=user).delete()
@@ -110,7 +111,9 @@ def document_updates_append(
         if bindings:
             ClientBinding.objects.bulk_create(
                 [
-                    ClientBinding(document_id=b.document_id, client_id=b.client_id, user_id=b.user_id)
+                    ClientBinding(
+                        document_id=b.document_id, client_id=b.client_id, user_id=b.user_id
+                    )
                     for b in bindings
                 ],
                 ignore_conflicts=True,
@@ -162,16 +165,15 @@ class UpdateRefused(Exception):
     """An HTTP-posted update that cannot be accepted; the message says why."""
 
 
-def document_update_post(*, document: Document, update: bytes, user: AbstractBaseUser) -> None:
+def document_update_post(*, document: Document, update: bytes, user: User) -> None:
     """Accept a binary update sent over HTTP: validate, store attributed, broadcast live.
 
     Structs written under a client ID bound to another user are refused outright (an
     HTTP caller has no relayed content to protect).
     """
     stored = document_stored(document_id=document.pk)
-    kind: DocumentKind = "script" if document.kind == "script" else "storyboard"
     try:
-        doc = load_document(kind, stored.state, stored.updates)
+        doc = load_document(document.schema, stored.state, stored.updates)
         clocks = update_client_clocks(update)
         known = decode_state_vector(doc.get_state())
         apply_update(doc, update)
@@ -196,11 +198,16 @@ def document_update_post(*, document: Document, update: bytes, user: AbstractBas
         )
         emit_on_commit(
             document_group(document.pk),
-            {"type": "doc.external", "document_id": document.pk, "update": update, "user_id": user.pk},
+            {
+                "type": "doc.external",
+                "document_id": document.pk,
+                "update": update,
+                "user_id": user.pk,
+            },
         )
 
 
-def demo_user(*, username: str, password: str, email: str) -> AbstractBaseUser:
+def demo_user(*, username: str, password: str, email: str) -> User:
     """Create or refresh a demo account with a known password (used by ``seed_demo``)."""
     user_model = get_user_model()
     user, created = user_model.objects.get_or_create(username=username, defaults={"email": email})

@@ -7,6 +7,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -59,14 +60,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
             logger.warning("health check failed", extra={"dependency": name, "error": str(exc)})
             states[name] = f"error: {type(exc).__name__}: {exc}"
             failed = True
-    return JsonResponse({"status": "error" if failed else "ok", **states}, status=503 if failed else 200)
+    return JsonResponse(
+        {"status": "error" if failed else "ok", **states}, status=503 if failed else 200
+    )
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """The signed-in user's projects and their documents."""
+    user_id: int = request.user.pk
     memberships = (
-        Membership.objects.filter(user_id=request.user.pk)
+        Membership.objects.filter(user_id=user_id)
         .select_related("project")
         .order_by("project__title")
     )
@@ -103,9 +107,8 @@ def document_content(request: HttpRequest, project: str, document: str) -> HttpR
     if isinstance(found, JsonResponse):
         return found
     stored = document_stored(document_id=found.pk)
-    kind = "script" if found.kind == "script" else "storyboard"
-    doc = load_document(kind, stored.state, stored.updates)
-    content = content_of(doc, kind)
+    doc = load_document(found.schema, stored.state, stored.updates)
+    content = content_of(doc, found.schema)
     if isinstance(content, str):
         return HttpResponse(content, content_type="text/plain; charset=utf-8")
     return HttpResponse(json.dumps({"panels": content}), content_type="application/json")
@@ -119,11 +122,12 @@ def document_update(request: HttpRequest, project: str, document: str) -> HttpRe
         return found
     if request.method == "GET":
         stored = document_stored(document_id=found.pk)
-        kind = "script" if found.kind == "script" else "storyboard"
-        doc = load_document(kind, stored.state, stored.updates)
+        doc = load_document(found.schema, stored.state, stored.updates)
         return HttpResponse(doc.get_update(), content_type="application/octet-stream")
     if request.content_type != "application/octet-stream":
         return JsonResponse({"error": "send the update as application/octet-stream"}, status=415)
+    if not isinstance(request.user, User):
+        return JsonResponse({"error": "authentication required"}, status=401)
     try:
         document_update_post(document=found, update=request.body, user=request.user)
     except UpdateRefused as exc:

@@ -27,7 +27,11 @@ BAD_FRAMES: list[tuple[str, bytes | str, int]] = [
     ("trailing bytes", encode_sync_step1(b"\x00") + b"\x00", 1007),
     ("garbage update", encode_sync_update(b"\xff\xff\xff\xff\x0f\x01"), 1007),
     ("garbage awareness", b"\x01" + encode_var_bytes(b"\x05\x01"), 1007),
-    ("awareness state not JSON", encode_awareness(encode_awareness_update([(7, 1, "{nope")])), 1007),
+    (
+        "awareness state not JSON",
+        encode_awareness(encode_awareness_update([(7, 1, "{nope")])),
+        1007,
+    ),
     ("client sends auth", b"\x02\x00\x03abc", 4400),
     ("text frame", "hello", 4400),
     ("empty frame", b"", 1007),
@@ -47,14 +51,18 @@ async def observed(
         yield live, project_room, c
 
 
-async def assert_room_intact(server: TroupeServer, project_room: ProjectRoom, observer: NodeYjsClient) -> None:
+async def assert_room_intact(
+    server: TroupeServer, project_room: ProjectRoom, observer: NodeYjsClient
+) -> None:
     """The observer is still connected and synced, a newcomer gets the same text."""
     room = project_room.room(project_room.script)
     status = await observer.status()
     assert status["connected"] is True and status["synced"] is True
     assert observer.events_named("close") == [], "the observer was never disconnected"
     text = await observer.get_text()
-    async with await RawYClient.open(server.ws_url, room, token=project_room.members["editor"].token) as fresh:
+    async with await RawYClient.open(
+        server.ws_url, room, token=project_room.members["editor"].token
+    ) as fresh:
         await fresh.sync()
         await fresh.wait_text(text)
     assert text.startswith(BASE_TEXT) or BASE_TEXT in text
@@ -62,7 +70,10 @@ async def assert_room_intact(server: TroupeServer, project_room: ProjectRoom, ob
 
 @pytest.mark.parametrize(("name", "frame", "code"), BAD_FRAMES, ids=[c[0] for c in BAD_FRAMES])
 async def test_bad_frame_closes_only_that_connection(
-    observed: tuple[TroupeServer, ProjectRoom, NodeYjsClient], name: str, frame: bytes | str, code: int
+    observed: tuple[TroupeServer, ProjectRoom, NodeYjsClient],
+    name: str,
+    frame: bytes | str,
+    code: int,
 ) -> None:
     server, project_room, observer = observed
     room = project_room.room(project_room.script)
@@ -82,7 +93,9 @@ async def test_unknown_message_types_are_ignored(
 ) -> None:
     server, project_room, _ = observed
     room = project_room.room(project_room.script)
-    async with await RawYClient.open(server.ws_url, room, token=project_room.members["editor"].token) as c:
+    async with await RawYClient.open(
+        server.ws_url, room, token=project_room.members["editor"].token
+    ) as c:
         await c.send(b"\x64\x01\x02")  # custom type 100
         await c.send(b"\x00\x07\x00")  # unknown sync subtype
         await c.sync()
@@ -95,12 +108,16 @@ async def test_oversize_message_is_closed_1009(
 ) -> None:
     server = server_factory(env={"TROUPE_MAX_MESSAGE_BYTES": "65536"})
     room = project_room.room(project_room.script)
-    async with await RawYClient.open(server.ws_url, room, token=project_room.members["editor"].token) as c:
+    async with await RawYClient.open(
+        server.ws_url, room, token=project_room.members["editor"].token
+    ) as c:
         await c.sync()
         await c.send(encode_sync_update(b"\x00" * 70_000))
         code, _ = await c.wait_closed()
         assert code == 1009
-    async with await RawYClient.open(server.ws_url, room, token=project_room.members["editor"].token) as ok:
+    async with await RawYClient.open(
+        server.ws_url, room, token=project_room.members["editor"].token
+    ) as ok:
         await ok.sync()
         await ok.insert(0, "x" * 60_000)  # under the limit: accepted
         await ok.ws.send(encode_sync_step1(b"\x00"))
@@ -125,9 +142,10 @@ async def test_rate_limit_and_room_limit(
             await a.send(encode_sync_step1(b"\x00"))
         code, reason = await a.wait_closed()
         assert code == 4429, reason
-    async with await RawYClient.open(server.ws_url, room, token=token) as b, await RawYClient.open(
-        server.ws_url, room, token=token
-    ) as c:
+    async with (
+        await RawYClient.open(server.ws_url, room, token=token) as b,
+        await RawYClient.open(server.ws_url, room, token=token) as c,
+    ):
         await b.sync()
         await c.sync()
         third = await RawYClient.open(server.ws_url, room, token=token)
@@ -172,7 +190,9 @@ async def test_silent_socket_is_closed_by_pings(
 
 @st.composite
 def frames(draw: st.DrawFn) -> bytes:
-    prefix = draw(st.sampled_from([b"", b"\x00\x00", b"\x00\x01", b"\x00\x02", b"\x01", b"\x03", b"\x02\x00"]))
+    prefix = draw(
+        st.sampled_from([b"", b"\x00\x00", b"\x00\x01", b"\x00\x02", b"\x01", b"\x03", b"\x02\x00"])
+    )
     body = draw(st.binary(max_size=64))
     if draw(st.booleans()):
         body = encode_var_bytes(body)
@@ -195,16 +215,24 @@ async def test_fuzzed_frames_never_hurt_the_room(
             mark = len(c.messages)
             done = asyncio.ensure_future(c.ws.wait_closed())
             answer = asyncio.ensure_future(c.wait_message(MSG_SYNC, since=mark))
-            finished, pending = await asyncio.wait({done, answer}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+            finished, pending = await asyncio.wait(
+                {done, answer}, timeout=5, return_when=asyncio.FIRST_COMPLETED
+            )
             for task in pending:
                 task.cancel()
             assert finished, f"no answer and no close after {frame!r}"
             key = "closed" if done in finished else "answered"
             if key == "closed":
-                assert c.ws.close_code in {1007, 1009, 4400}, (frame, c.ws.close_code, c.ws.close_reason)
+                assert c.ws.close_code in {1007, 1009, 4400}, (
+                    frame,
+                    c.ws.close_code,
+                    c.ws.close_reason,
+                )
             outcomes[key] = outcomes.get(key, 0) + 1
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @settings(
+        max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+    )
     @given(frames())
     def run(frame: bytes) -> None:
         future = asyncio.run_coroutine_threadsafe(one(frame), loop)
@@ -216,6 +244,10 @@ async def test_fuzzed_frames_never_hurt_the_room(
     await assert_room_intact(server, project_room, observer)
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         base = f"/api/projects/{project_room.project.slug}/documents/script/content"
-        stored = (await http.get(base, headers={"Authorization": f"Bearer {project_room.members['lead'].token}"})).text
+        stored = (
+            await http.get(
+                base, headers={"Authorization": f"Bearer {project_room.members['lead'].token}"}
+            )
+        ).text
     assert stored == await observer.get_text()
     assert json.dumps(outcomes)

@@ -22,7 +22,9 @@ pytestmark = [pytest.mark.live]
 async def stored_text(server: TroupeServer, project_room: ProjectRoom) -> str:
     base = f"/api/projects/{project_room.project.slug}/documents/{project_room.script.slug}/content"
     async with httpx.AsyncClient(base_url=server.http_url) as http:
-        response = await http.get(base, headers={"Authorization": f"Bearer {project_room.members['lead'].token}"})
+        response = await http.get(
+            base, headers={"Authorization": f"Bearer {project_room.members['lead'].token}"}
+        )
         response.raise_for_status()
         return response.text
 
@@ -34,9 +36,10 @@ async def test_nothing_is_lost_across_restart_and_kill(
     server = server_factory()
     room = project_room.room(project_room.script)
     lead, editor = project_room.members["lead"], project_room.members["editor"]
-    async with NodeYjsClient(server.ws_url, room, token=lead.token) as a, NodeYjsClient(
-        server.ws_url, room, token=editor.token
-    ) as b:
+    async with (
+        NodeYjsClient(server.ws_url, room, token=lead.token) as a,
+        NodeYjsClient(server.ws_url, room, token=editor.token) as b,
+    ):
         await a.connect()
         await b.connect()
         await a.wait_synced()
@@ -85,9 +88,12 @@ async def test_failed_load_never_serves_or_overwrites(
     async with await RawYClient.open(live.ws_url, room, token=token) as c:
         await c.sync()
         await c.insert(0, "precious words")
+
     # Wait for the unload (final compaction) and then corrupt the stored state.
     def compacted() -> bool:
-        return DocumentState.objects.filter(document=project_room.script, through_update_id__gt=0).exists()
+        return DocumentState.objects.filter(
+            document=project_room.script, through_update_id__gt=0
+        ).exists()
 
     for _ in range(500):
         if await database_sync_to_async(compacted)():
@@ -95,16 +101,24 @@ async def test_failed_load_never_serves_or_overwrites(
         await asyncio.sleep(0.01)
     assert await database_sync_to_async(compacted)()
     await database_sync_to_async(
-        lambda: DocumentState.objects.filter(document=project_room.script).update(state=b"\xff\xfe garbage")
+        lambda: DocumentState.objects.filter(document=project_room.script).update(
+            state=b"\xff\xfe garbage"
+        )
     )()
-    before = await database_sync_to_async(DocumentUpdate.objects.filter(document=project_room.script).count)()
+    before = await database_sync_to_async(
+        DocumentUpdate.objects.filter(document=project_room.script).count
+    )()
     c2 = await RawYClient.open(live.ws_url, room, token=token)
     code, reason = await c2.wait_closed()
     await c2.close()
     assert code == 1011, reason
     assert not c2.synced.is_set(), "no empty document was served"
-    after = await database_sync_to_async(DocumentUpdate.objects.filter(document=project_room.script).count)()
-    state = await database_sync_to_async(lambda: bytes(DocumentState.objects.get(document=project_room.script).state))()
+    after = await database_sync_to_async(
+        DocumentUpdate.objects.filter(document=project_room.script).count
+    )()
+    state = await database_sync_to_async(
+        lambda: bytes(DocumentState.objects.get(document=project_room.script).state)
+    )()
     assert after == before and state == b"\xff\xfe garbage"
 
 
@@ -142,7 +156,9 @@ async def test_memory_returns_after_200_rooms(
     server = server_factory(env={"TROUPE_IDLE_UNLOAD_SECONDS": "0.1"})
     docs = await database_sync_to_async(
         lambda: [
-            Document.objects.create(project=project_room.project, slug=f"m{i}", title=f"M{i}", kind=DocumentKind.SCRIPT)
+            Document.objects.create(
+                project=project_room.project, slug=f"m{i}", title=f"M{i}", kind=DocumentKind.SCRIPT
+            )
             for i in range(220)
         ]
     )()
@@ -158,7 +174,9 @@ async def test_memory_returns_after_200_rooms(
 
     async def cycle(batch: list[Document]) -> None:
         async def one(doc: Document) -> None:
-            async with await RawYClient.open(server.ws_url, f"{project_room.project.slug}/{doc.slug}", token=token) as c:
+            async with await RawYClient.open(
+                server.ws_url, f"{project_room.project.slug}/{doc.slug}", token=token
+            ) as c:
                 await c.sync()
                 await c.insert(0, "FADE IN: " + "x" * 2000)
                 await c.wait_text("FADE IN: " + "x" * 2000)

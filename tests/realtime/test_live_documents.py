@@ -1,6 +1,7 @@
 """Stock Yjs clients co-edit through a real daphne server: protocol, access, identity."""
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -50,7 +51,9 @@ async def test_node_and_python_clients_coedit_and_converge(
             )
 
 
-async def test_late_joiner_receives_everything(live: TroupeServer, project_room: ProjectRoom) -> None:
+async def test_late_joiner_receives_everything(
+    live: TroupeServer, project_room: ProjectRoom
+) -> None:
     room = project_room.room(project_room.script)
     async with node(live, room, project_room.members["lead"].token) as a:
         await a.connect()
@@ -66,9 +69,10 @@ async def test_late_joiner_receives_everything(live: TroupeServer, project_room:
 
 async def test_storyboard_panels_propagate(live: TroupeServer, project_room: ProjectRoom) -> None:
     room = project_room.room(project_room.storyboard)
-    async with node(live, room, project_room.members["lead"].token) as a, node(
-        live, room, project_room.members["editor"].token
-    ) as b:
+    async with (
+        node(live, room, project_room.members["lead"].token) as a,
+        node(live, room, project_room.members["editor"].token) as b,
+    ):
         await a.connect()
         await b.connect()
         await a.wait_synced()
@@ -82,11 +86,14 @@ async def test_storyboard_panels_propagate(live: TroupeServer, project_room: Pro
         assert {p["id"] for p in panels} == {"p1", "p2"}
 
 
-async def test_offline_edits_merge_on_reconnect(live: TroupeServer, project_room: ProjectRoom) -> None:
+async def test_offline_edits_merge_on_reconnect(
+    live: TroupeServer, project_room: ProjectRoom
+) -> None:
     room = project_room.room(project_room.script)
-    async with node(live, room, project_room.members["lead"].token) as a, node(
-        live, room, project_room.members["editor"].token
-    ) as b:
+    async with (
+        node(live, room, project_room.members["lead"].token) as a,
+        node(live, room, project_room.members["editor"].token) as b,
+    ):
         await a.connect()
         await b.connect()
         await a.wait_synced()
@@ -119,6 +126,7 @@ async def test_awareness_appears_is_stamped_and_disappears(
                 {"cursor": 3, "user": {"name": lead.user.get_username(), "id": lead.user.pk}}
             )
             states = await a.wait_awareness(2)
+            assert b.client_id is not None
             theirs = states[b.client_id]
             # The server overrides the claimed identity with the authenticated one.
             assert theirs["user"]["id"] == editor.user.pk
@@ -146,9 +154,10 @@ async def test_query_awareness_is_answered(live: TroupeServer, project_room: Pro
 
 async def test_viewer_reads_but_cannot_write(live: TroupeServer, project_room: ProjectRoom) -> None:
     room = project_room.room(project_room.script)
-    async with node(live, room, project_room.members["lead"].token) as lead, node(
-        live, room, project_room.members["viewer"].token
-    ) as viewer:
+    async with (
+        node(live, room, project_room.members["lead"].token) as lead,
+        node(live, room, project_room.members["viewer"].token) as viewer,
+    ):
         await lead.connect()
         await viewer.connect()
         await lead.wait_synced()
@@ -205,7 +214,11 @@ async def test_session_cookie_needs_an_allowed_origin(
         csrf = page.cookies["csrftoken"]
         response = await http.post(
             "/accounts/login/",
-            data={"username": lead.user.get_username(), "password": "correct-horse-battery", "csrfmiddlewaretoken": csrf},
+            data={
+                "username": lead.user.get_username(),
+                "password": "correct-horse-battery",
+                "csrfmiddlewaretoken": csrf,
+            },
             headers={"Referer": f"{live.http_url}/accounts/login/"},
         )
         assert response.status_code == 302
@@ -236,8 +249,13 @@ async def test_member_demoted_loses_write_and_removed_is_closed(
         await b.connect()
         await a.wait_synced()
         await b.wait_synced()
-        async with httpx.AsyncClient(base_url=live.http_url, headers={"Authorization": f"Bearer {lead.token}"}) as http:
-            response = await http.put(f"/api/projects/{project_room.project.slug}/members/{username}", json={"role": "viewer"})
+        async with httpx.AsyncClient(
+            base_url=live.http_url, headers={"Authorization": f"Bearer {lead.token}"}
+        ) as http:
+            response = await http.put(
+                f"/api/projects/{project_room.project.slug}/members/{username}",
+                json={"role": "viewer"},
+            )
             assert response.status_code == 200, response.text
             # Within a second the demoted connection's writes are dropped.
             loop = asyncio.get_running_loop()
@@ -254,7 +272,9 @@ async def test_member_demoted_loses_write_and_removed_is_closed(
                     break
                 assert loop.time() < deadline, "demotion took effect after more than 1 s"
             mark = b.mark()
-            response = await http.delete(f"/api/projects/{project_room.project.slug}/members/{username}")
+            response = await http.delete(
+                f"/api/projects/{project_room.project.slug}/members/{username}"
+            )
             assert response.status_code == 200
             closed = await b.wait_event("close", timeout=1.0, since=mark)
             assert closed["code"] == 4403
@@ -272,6 +292,7 @@ async def test_http_document_api(live: TroupeServer, project_room: ProjectRoom) 
         await a.insert_text(0, "FADE IN:\n")
         async with httpx.AsyncClient(base_url=live.http_url) as http:
             auth = {"Authorization": f"Bearer {lead.token}"}
+
             # Wait for the group commit (≤100 ms), polling the API rather than sleeping.
             async def content() -> str:
                 return (await http.get(f"{base}/content", headers=auth)).text
@@ -283,28 +304,45 @@ async def test_http_document_api(live: TroupeServer, project_room: ProjectRoom) 
             assert await content() == "FADE IN:\n"
             full = await http.get(f"{base}/update", headers=auth)
             assert full.headers["content-type"] == "application/octet-stream"
-            doc = Doc()
+            doc: Doc[Any] = Doc()
             doc.apply_update(full.content)
             text = doc.get("content", type=Text)
             assert str(text) == "FADE IN:\n"
             before = doc.get_state()
             text += "INT. LAB - NIGHT\n"
             delta = doc.get_update(before)
-            posted = await http.post(f"{base}/update", content=delta, headers={**auth, "Content-Type": "application/octet-stream"})
+            posted = await http.post(
+                f"{base}/update",
+                content=delta,
+                headers={**auth, "Content-Type": "application/octet-stream"},
+            )
             assert posted.status_code == 202, posted.text
             await a.wait_text(equals="FADE IN:\nINT. LAB - NIGHT\n")
             refused = await http.post(
-                f"{base}/update", content=delta,
-                headers={"Authorization": f"Bearer {viewer.token}", "Content-Type": "application/octet-stream"},
+                f"{base}/update",
+                content=delta,
+                headers={
+                    "Authorization": f"Bearer {viewer.token}",
+                    "Content-Type": "application/octet-stream",
+                },
             )
             assert refused.status_code == 403
-            garbage = await http.post(f"{base}/update", content=b"\xff\xff\xff", headers={**auth, "Content-Type": "application/octet-stream"})
+            garbage = await http.post(
+                f"{base}/update",
+                content=b"\xff\xff\xff",
+                headers={**auth, "Content-Type": "application/octet-stream"},
+            )
             assert garbage.status_code == 400
             wrong = await http.get(f"{base}/content", headers={"Authorization": "Bearer trp_nope"})
             assert wrong.status_code == 401
-            outsider = await http.get(f"{base}/content", headers={"Authorization": f"Bearer {project_room.members['outsider'].token}"})
+            outsider = await http.get(
+                f"{base}/content",
+                headers={"Authorization": f"Bearer {project_room.members['outsider'].token}"},
+            )
             assert outsider.status_code == 404
     users = await database_sync_to_async(set)(
-        DocumentUpdate.objects.filter(document=project_room.script).values_list("user_id", flat=True)
+        DocumentUpdate.objects.filter(document=project_room.script).values_list(
+            "user_id", flat=True
+        )
     )
     assert users == {lead.user.pk}

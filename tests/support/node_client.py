@@ -160,12 +160,8 @@ class NodeYjsClient:
             env={**os.environ, **self.env},
             limit=_STREAM_LIMIT,
         )
-        self._reader_task = asyncio.create_task(
-            self._read_stdout(), name=f"{self.name}-stdout"
-        )
-        self._stderr_task = asyncio.create_task(
-            self._read_stderr(), name=f"{self.name}-stderr"
-        )
+        self._reader_task = asyncio.create_task(self._read_stdout(), name=f"{self.name}-stdout")
+        self._stderr_task = asyncio.create_task(self._read_stderr(), name=f"{self.name}-stderr")
         ready = await self.wait_event("ready", timeout=max(self.default_timeout, 10.0))
         if self.client_id is None:
             self.client_id = int(ready["clientID"])
@@ -255,9 +251,7 @@ class NodeYjsClient:
                 if not fut.done():
                     fut.set_exception(NodeClientError(self._dead_reason))
             self._pending.clear()
-            await self._add_event(
-                {"event": "process-exit", "code": self.process.returncode}
-            )
+            await self._add_event({"event": "process-exit", "code": self.process.returncode})
 
     async def _read_stderr(self) -> None:
         assert self.process is not None and self.process.stderr is not None
@@ -282,9 +276,7 @@ class NodeYjsClient:
     def _recent_events(self, n: int = 8) -> str:
         return json.dumps(self.events[-n:])
 
-    async def _command(
-        self, cmd: str, timeout: float | None = None, **params: Any
-    ) -> Any:
+    async def _command(self, cmd: str, timeout: float | None = None, **params: Any) -> Any:
         """Send one command and await its response; raise on error or timeout."""
         if self.process is None or self.process.stdin is None:
             raise NodeClientError(f"{self.name}: not started")
@@ -409,16 +401,12 @@ class NodeYjsClient:
 
     async def insert_text(self, index: int, text: str, name: str = "content") -> str:
         """Insert into ``Y.Text(name)``; returns the new text."""
-        result: str = await self._command(
-            "insertText", index=index, text=text, name=name
-        )
+        result: str = await self._command("insertText", index=index, text=text, name=name)
         return result
 
     async def delete_text(self, index: int, length: int, name: str = "content") -> str:
         """Delete ``length`` UTF-16 code units at ``index``; returns the new text."""
-        result: str = await self._command(
-            "deleteText", index=index, length=length, name=name
-        )
+        result: str = await self._command("deleteText", index=index, length=length, name=name)
         return result
 
     async def get_text(self, name: str = "content") -> str:
@@ -449,14 +437,10 @@ class NodeYjsClient:
 
     async def push_panel(self, panel: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Append a ``Y.Map`` built from ``panel``; returns all panels as JSON."""
-        result: list[dict[str, Any]] = await self._command(
-            "pushPanel", panel=dict(panel)
-        )
+        result: list[dict[str, Any]] = await self._command("pushPanel", panel=dict(panel))
         return result
 
-    async def set_panel_field(
-        self, index: int, key: str, value: Any
-    ) -> list[dict[str, Any]]:
+    async def set_panel_field(self, index: int, key: str, value: Any) -> list[dict[str, Any]]:
         """``panels.get(index).set(key, value)``; returns all panels as JSON."""
         result: list[dict[str, Any]] = await self._command(
             "setPanelField", index=index, key=key, value=value
@@ -498,24 +482,18 @@ class NodeYjsClient:
 
     async def set_awareness(self, state: Mapping[str, Any] | None) -> dict[int, Any]:
         """``awareness.setLocalState(state)`` (``None`` = leave); returns all states."""
-        result = await self._command(
-            "setAwareness", state=None if state is None else dict(state)
-        )
+        result = await self._command("setAwareness", state=None if state is None else dict(state))
         return _int_keys(result)
 
     async def set_awareness_field(self, field: str, value: Any) -> dict[int, Any]:
         """``awareness.setLocalStateField(field, value)``; returns all states."""
-        return _int_keys(
-            await self._command("setAwarenessField", field=field, value=value)
-        )
+        return _int_keys(await self._command("setAwarenessField", field=field, value=value))
 
     async def get_awareness(self) -> dict[int, Any]:
         """All awareness states known to this client, ``{clientID: state}`` (own included)."""
         return _int_keys(await self._command("getAwareness"))
 
-    async def wait_awareness(
-        self, count: int, timeout: float | None = None
-    ) -> dict[int, Any]:
+    async def wait_awareness(self, count: int, timeout: float | None = None) -> dict[int, Any]:
         """Wait until exactly ``count`` awareness states are known (own included)."""
         return _int_keys(await self._wait("waitAwareness", timeout, count=count))
 

@@ -91,19 +91,26 @@ class TroupeServer:
         # daphne's own limit sits above Troupe's, so an oversize message reaches the
         # consumer whole and is refused with a clean 1009 and a reason.
         max_bytes = str(
-            int(self.extra_env.get("TROUPE_MAX_MESSAGE_BYTES", 8 * 1024 * 1024)) + DAPHNE_SLACK_BYTES
+            int(self.extra_env.get("TROUPE_MAX_MESSAGE_BYTES", 8 * 1024 * 1024))
+            + DAPHNE_SLACK_BYTES
         )
         self.log_path.parent.mkdir(exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
                 str(DAPHNE),
-                "-b", "127.0.0.1",
-                "-p", str(self.port),
-                "--websocket-max-message-size", max_bytes,
-                "--websocket-max-frame-size", max_bytes,
-                "--ping-interval", str(self.ping_interval),
-                "--ping-timeout", str(self.ping_timeout),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--websocket-max-message-size",
+                max_bytes,
+                "--websocket-max-frame-size",
+                max_bytes,
+                "--ping-interval",
+                str(self.ping_interval),
+                "--ping-timeout",
+                str(self.ping_timeout),
                 "config.asgi:application",
             ],
             cwd=ROOT,

@@ -30,7 +30,7 @@ class RawYClient:
 
     def __init__(self, ws: ClientConnection, client_id: int | None = None) -> None:
         self.ws = ws
-        self.doc = Doc() if client_id is None else Doc(client_id=client_id)
+        self.doc: Doc[Any] = Doc() if client_id is None else Doc(client_id=client_id)
         self.text = self.doc.get("content", type=Text)
         self.messages: list[Message] = []
         self.auth_denied: str | None = None
@@ -93,6 +93,7 @@ class RawYClient:
 
     async def wait_text(self, expected: str, timeout: float = 5.0) -> None:
         """Wait until the local copy reads ``expected``."""
+
         async def check() -> None:
             while str(self.text) != expected:
                 self.changed.clear()
@@ -105,6 +106,7 @@ class RawYClient:
 
     async def wait_message(self, kind: int, timeout: float = 5.0, since: int = 0) -> Message:
         """The first message of a kind received after index ``since``."""
+
         async def find() -> Message:
             seen = since
             while True:

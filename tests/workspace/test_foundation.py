@@ -21,10 +21,17 @@ pytestmark = [pytest.mark.django_db]
 
 def settings_error(env: dict[str, str]) -> str:
     """Import the settings in a fresh interpreter with ``env``; return stderr."""
-    full = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}}
+    full = {
+        k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}
+    }
     full.update(env)
     result = subprocess.run(
-        [sys.executable, "-c", "import config.settings"], cwd=ROOT, env=full, capture_output=True, text=True, check=False
+        [sys.executable, "-c", "import config.settings"],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return result.stderr if result.returncode else ""
 
@@ -33,19 +40,34 @@ def test_insecure_defaults_refused_when_debug_off() -> None:
     assert "SECRET_KEY" in settings_error({"DEBUG": "0"})
     assert "SECRET_KEY" in settings_error({"DEBUG": "0", "SECRET_KEY": "short"})
     assert "ALLOWED_HOSTS" in settings_error({"DEBUG": "0", "SECRET_KEY": "x" * 50})
-    assert settings_error({"DEBUG": "0", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "troupe.example"}) == ""
+    assert (
+        settings_error({"DEBUG": "0", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "troupe.example"})
+        == ""
+    )
     assert "not a boolean" in settings_error({"DEBUG": "maybe"})
 
 
 def test_production_security_settings() -> None:
     code = (
         "from django.conf import settings as s; "
-        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS > 0, s.SECURE_SSL_REDIRECT)"
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+        "s.SECURE_HSTS_SECONDS > 0, s.SECURE_SSL_REDIRECT)"
     )
-    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": "y" * 50, "ALLOWED_HOSTS": "troupe.example",
-           "DJANGO_SETTINGS_MODULE": "config.settings"}
-    out = subprocess.run([sys.executable, "-c", "import django; django.setup(); " + code], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "y" * 50,
+        "ALLOWED_HOSTS": "troupe.example",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); " + code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.split() == ["True", "True", "True", "True"]
 
 
@@ -78,7 +100,9 @@ def test_seed_demo_is_idempotent() -> None:
     roles = dict(Membership.objects.filter(project=project).values_list("user__username", "role"))
     assert roles == {"alice": "lead", "bob": "editor", "vera": "viewer"}
     assert set(Document.objects.filter(project=project).values_list("slug", "kind")) == {
-        ("script", "script"), ("storyboard", "storyboard")}
+        ("script", "script"),
+        ("storyboard", "storyboard"),
+    }
     assert get_user_model().objects.get(username="bob").check_password("troupe-demo")
 
 
@@ -88,19 +112,30 @@ def test_login_is_throttled_per_account() -> None:
     for _ in range(5):
         response = client.post("/accounts/login/", {"username": "carol", "password": "wrong"})
         assert response.status_code == 200
-    response = client.post("/accounts/login/", {"username": "carol", "password": "correct-horse-battery"})
+    response = client.post(
+        "/accounts/login/", {"username": "carol", "password": "correct-horse-battery"}
+    )
     assert response.status_code == 200
     assert b"Too many failed sign-in attempts" in response.content
     other = Client()
     get_user_model().objects.create_user(username="dave", password="correct-horse-battery")
-    assert other.post("/accounts/login/", {"username": "dave", "password": "correct-horse-battery"}).status_code == 302
+    assert (
+        other.post(
+            "/accounts/login/", {"username": "dave", "password": "correct-horse-battery"}
+        ).status_code
+        == 302
+    )
 
 
 def test_unsafe_session_requests_need_csrf() -> None:
     get_user_model().objects.create_user(username="erin", password="correct-horse-battery")
     client = Client(enforce_csrf_checks=True)
     assert client.login(username="erin", password="correct-horse-battery")
-    response = client.post("/api/projects/demo/documents/script/update", b"\x00\x00", content_type="application/octet-stream")
+    response = client.post(
+        "/api/projects/demo/documents/script/update",
+        b"\x00\x00",
+        content_type="application/octet-stream",
+    )
     assert response.status_code == 403
 
 
@@ -134,8 +169,10 @@ def own_redis() -> Iterator[OwnRedis]:
             pytest.fail("redis-server missing")
         pytest.skip("redis-server not installed")
     port = free_port()
-    process = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                               stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
     import redis
 
     client = redis.Redis(port=port)

@@ -8,7 +8,7 @@ from django.db import transaction
 from workspace.models import Document, DocumentKind, Project, Role, Visibility
 from workspace.services import demo_user, document_create, membership_set, project_create
 
-DEMO_PASSWORD = "troupe-demo"
+DEMO_PASSWORD = "troupe-demo"  # noqa: S105 - the documented demo password
 DEMO_USERS = (("alice", Role.LEAD), ("bob", Role.EDITOR), ("vera", Role.VIEWER))
 DEMO_DOCUMENTS = (
     ("script", "Pilot script", DocumentKind.SCRIPT),
