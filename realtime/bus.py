@@ -15,6 +15,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
+from django.conf import settings
 
 from crdt.documents import diff_update
 from realtime import metrics
@@ -45,6 +46,11 @@ class Bus:
         self._tasks: list[asyncio.Task[None]] = []
         self._seq: dict[int, int] = {}
         self._seen: dict[tuple[int, str], int] = {}
+        # Fault injection for failure tests: drop every Nth outgoing update (0 = never).
+        self.drop_every = int(settings.TROUPE["TEST_DROP_EVERY_NTH_UPDATE"])
+        # Set when the layer failed: a restarted Redis has forgotten our group memberships.
+        self.rejoin_needed = False
+        self._updates_sent = 0
 
     async def start(self) -> None:
         """Open the process channel and start the receive and send loops (once)."""
@@ -70,6 +76,20 @@ class Bus:
         await self.layer.group_add(document_group(room.document_id), self.channel)
         await self.layer.group_add(project_access_group(room.project_id), self.channel)
 
+    async def rejoin(self, rooms: list["Room"]) -> None:
+        """After a layer failure: join every group again, then resync every room."""
+        self.rejoin_needed = False
+        try:
+            for room in rooms:
+                await self.join_room(room)
+        except Exception:
+            self.rejoin_needed = True
+            logger.warning("rejoining cross-process groups failed; will retry", exc_info=True)
+            return
+        for room in rooms:
+            self.request_sync(room, None)
+            self.announce_state(room, room.live_doc.get_state())
+
     async def leave_room(self, room: "Room", *, last_of_project: bool) -> None:
         """Stop receiving the room's traffic."""
         await self.layer.group_discard(document_group(room.document_id), self.channel)
@@ -92,6 +112,8 @@ class Bus:
             self._wake.clear()
             while self._outbox:
                 group, target, message = self._outbox.popleft()
+                if self._dropped_on_purpose(message):
+                    continue
                 try:
                     if group is not None:
                         await self.layer.group_send(group, message)
@@ -101,6 +123,15 @@ class Bus:
                 except Exception:
                     # Lost; receivers detect the gap or the state-vector announce repairs it.
                     logger.warning("cross-process send failed", exc_info=True)
+
+    def _dropped_on_purpose(self, message: dict[str, Any]) -> bool:
+        if not self.drop_every or message["type"] != "doc.update":
+            return False
+        self._updates_sent += 1
+        if self._updates_sent % self.drop_every:
+            return False
+        metrics.BUS_DROPPED_ON_PURPOSE.inc()
+        return True
 
     def publish_update(self, room: "Room", update: bytes, bindings: dict[int, int]) -> None:
         """Tell the other processes holding the room about an update accepted here."""
@@ -172,6 +203,7 @@ class Bus:
                 raise
             except Exception:
                 logger.warning("cross-process receive failed; retrying", exc_info=True)
+                self.rejoin_needed = True
                 await asyncio.sleep(RECEIVE_RETRY_SECONDS)
                 continue
             kind = message.get("type", "")

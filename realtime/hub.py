@@ -137,6 +137,9 @@ class Hub:
                 logger.exception("hub tick failed")
 
     def _tick(self) -> None:
+        if self.bus.rejoin_needed:
+            ready = [r for r in self.rooms.values() if r.doc is not None and r.unloading is None]
+            asyncio.get_running_loop().create_task(self.bus.rejoin(ready))
         announce_every = max(1, round(settings.TROUPE["ANTI_ENTROPY_SECONDS"] / TICK_SECONDS))
         for room in list(self.rooms.values()):
             if room.doc is None or room.unloading is not None:

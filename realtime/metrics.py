@@ -25,3 +25,7 @@ BUS_GAPS = Counter("troupe_bus_gaps_total", "Cross-process messages detected as 
 BUS_REPAIRS = Counter("troupe_bus_repairs_total", "Sync exchanges that brought missing content")
 CLOSES = Counter("troupe_closes_total", "Connections closed by the server, by code", ["code"])
 FORGERIES = Counter("troupe_forged_structs_dropped_total", "Updates with forged client IDs trimmed")
+BUS_DROPPED_ON_PURPOSE = Counter(
+    "troupe_bus_dropped_on_purpose_total",
+    "Updates dropped by TROUPE_TEST_DROP_EVERY_NTH_UPDATE (failure tests only)",
+)

@@ -1,0 +1,133 @@
+"""Several daphne processes behind one Redis behave as one server."""
+
+import asyncio
+import re
+import subprocess
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.conftest import ProjectRoom
+from tests.support.node_client import NodeYjsClient
+from tests.support.servers import TroupeServer
+
+pytestmark = [pytest.mark.live, pytest.mark.redis]
+
+
+async def metric(server: TroupeServer, name: str) -> float:
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        text = (await http.get("/metrics")).text
+    total = 0.0
+    for match in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M):
+        total += float(match.group(1))
+    return total
+
+
+async def connected(server: TroupeServer, room: str, token: str) -> NodeYjsClient:
+    client = await NodeYjsClient(server.ws_url, room, token=token).start()
+    await client.connect()
+    await client.wait_synced()
+    return client
+
+
+async def test_two_processes_converge_and_share_presence(
+    server_factory: Callable[..., TroupeServer], redis_url: str, project_room: ProjectRoom
+) -> None:
+    one = server_factory(redis_url=redis_url)
+    two = server_factory(redis_url=redis_url)
+    room = project_room.room(project_room.script)
+    a = await connected(one, room, project_room.members["lead"].token)
+    b = await connected(two, room, project_room.members["editor"].token)
+    try:
+        await asyncio.gather(a.insert_text(0, "from one\n"), b.insert_text(0, "from two\n"))
+        await a.wait_text(contains="from two")
+        await b.wait_text(contains="from one")
+        assert await a.get_text() == await b.get_text()
+        await a.set_awareness({"cursor": 1})
+        await b.set_awareness({"cursor": 2})
+        states = await b.wait_awareness(2)
+        assert states[a.client_id]["user"]["id"] == project_room.members["lead"].user.pk  # type: ignore[index]
+        await a.wait_awareness(2)
+        # Late joiner on the other process sees everything and everyone.
+        c = await connected(two, room, project_room.members["viewer"].token)
+        try:
+            await c.wait_text(equals=await a.get_text())
+            await c.wait_awareness(3)
+        finally:
+            await c.close()
+        await a.wait_awareness(2)
+        assert await metric(one, "troupe_bus_messages_sent_total") > 0
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_lost_cross_process_messages_are_detected_and_repaired(
+    server_factory: Callable[..., TroupeServer], redis_url: str, project_room: ProjectRoom
+) -> None:
+    lossy = server_factory(redis_url=redis_url, env={"TROUPE_TEST_DROP_EVERY_NTH_UPDATE": "3"})
+    other = server_factory(redis_url=redis_url)
+    room = project_room.room(project_room.script)
+    writer = await connected(lossy, room, project_room.members["lead"].token)
+    reader = await connected(other, room, project_room.members["editor"].token)
+    try:
+        for i in range(30):
+            await writer.insert_text(0, f"w{i} ")
+            await asyncio.sleep(0)
+        final = await writer.get_text()
+        # The last message may be the one dropped: the state announce repairs it too.
+        assert await reader.wait_text(equals=final, timeout=10) == final
+        assert await metric(lossy, "troupe_bus_dropped_on_purpose_total") >= 1
+        assert await metric(other, "troupe_bus_gaps_total") >= 1
+        assert await metric(other, "troupe_bus_repairs_total") >= 1
+    finally:
+        await writer.close()
+        await reader.close()
+
+
+@pytest.mark.slow
+async def test_redis_restart_and_process_death(
+    server_factory: Callable[..., TroupeServer], project_room: ProjectRoom
+) -> None:
+    import shutil
+
+    from tests.support.servers import free_port
+
+    exe = shutil.which("redis-server")
+    assert exe, "redis-server is needed for this test"
+    port = free_port()
+    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    redis_proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        await asyncio.sleep(0.3)
+        one = server_factory(redis_url=url)
+        two = server_factory(redis_url=url)
+        room = project_room.room(project_room.script)
+        a = await connected(one, room, project_room.members["lead"].token)
+        b = await connected(two, room, project_room.members["editor"].token)
+        try:
+            await a.insert_text(0, "before ")
+            await b.wait_text(contains="before")
+            redis_proc.terminate()
+            redis_proc.wait(5)
+            await a.insert_text(0, "during ")
+            redis_proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+            await a.insert_text(0, "after ")
+            final = await a.get_text()
+            assert await b.wait_text(equals=final, timeout=15) == final
+            # One process dies: its clients' presence disappears from the other within
+            # the 30 s awareness timeout.
+            await a.set_awareness({"cursor": 5})
+            await b.wait_awareness(2, timeout=10)
+            one.kill9()
+            await b.wait_awareness(1, timeout=32)
+            await b.insert_text(0, "survivor ")
+            assert (await b.get_text()).startswith("survivor")
+        finally:
+            await a.close()
+            await b.close()
+    finally:
+        redis_proc.terminate()
+        redis_proc.wait(5)
