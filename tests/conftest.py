@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
+from tests.support.redis_server import RedisServer
 from tests.support.servers import TroupeServer
 from workspace.models import Document, DocumentKind, Project, Role, Visibility
 from workspace.services import document_create, membership_set, project_create, token_issue
@@ -39,6 +40,19 @@ def redis_url() -> str:
 
     redis.Redis.from_url(url).flushdb()
     return url
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A private Redis the test may stop (CI always has redis-server installed)."""
+    try:
+        server = RedisServer().start()
+    except RuntimeError as exc:
+        if IN_CI:
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 import asyncio
 import re
-import subprocess
 from collections.abc import Callable
 
 import httpx
@@ -10,6 +9,7 @@ import pytest
 
 from tests.conftest import ProjectRoom
 from tests.support.node_client import NodeYjsClient
+from tests.support.redis_server import RedisServer
 from tests.support.servers import TroupeServer
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
@@ -88,46 +88,30 @@ async def test_lost_cross_process_messages_are_detected_and_repaired(
 
 @pytest.mark.slow
 async def test_redis_restart_and_process_death(
-    server_factory: Callable[..., TroupeServer], project_room: ProjectRoom
+    server_factory: Callable[..., TroupeServer], own_redis: RedisServer, project_room: ProjectRoom
 ) -> None:
-    import shutil
-
-    from tests.support.servers import free_port
-
-    exe = shutil.which("redis-server")
-    assert exe, "redis-server is needed for this test"
-    port = free_port()
-    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    redis_proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
+    one = server_factory(redis_url=own_redis.url)
+    two = server_factory(redis_url=own_redis.url)
+    room = project_room.room(project_room.script)
+    a = await connected(one, room, project_room.members["lead"].token)
+    b = await connected(two, room, project_room.members["editor"].token)
     try:
-        await asyncio.sleep(0.3)
-        one = server_factory(redis_url=url)
-        two = server_factory(redis_url=url)
-        room = project_room.room(project_room.script)
-        a = await connected(one, room, project_room.members["lead"].token)
-        b = await connected(two, room, project_room.members["editor"].token)
-        try:
-            await a.insert_text(0, "before ")
-            await b.wait_text(contains="before")
-            redis_proc.terminate()
-            redis_proc.wait(5)
-            await a.insert_text(0, "during ")
-            redis_proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-            await a.insert_text(0, "after ")
-            final = await a.get_text()
-            assert await b.wait_text(equals=final, timeout=15) == final
-            # One process dies: its clients' presence disappears from the other within
-            # the 30 s awareness timeout.
-            await a.set_awareness({"cursor": 5})
-            await b.wait_awareness(2, timeout=10)
-            one.kill9()
-            await b.wait_awareness(1, timeout=32)
-            await b.insert_text(0, "survivor ")
-            assert (await b.get_text()).startswith("survivor")
-        finally:
-            await a.close()
-            await b.close()
+        await a.insert_text(0, "before ")
+        await b.wait_text(contains="before")
+        await asyncio.to_thread(own_redis.stop)
+        await a.insert_text(0, "during ")
+        await asyncio.to_thread(own_redis.start)
+        await a.insert_text(0, "after ")
+        final = await a.get_text()
+        assert await b.wait_text(equals=final, timeout=15) == final
+        # One process dies: its clients' presence disappears from the other within the
+        # 30 s awareness timeout.
+        await a.set_awareness({"cursor": 5})
+        await b.wait_awareness(2, timeout=10)
+        one.kill9()
+        await b.wait_awareness(1, timeout=32)
+        await b.insert_text(0, "survivor ")
+        assert (await b.get_text()).startswith("survivor")
     finally:
-        redis_proc.terminate()
-        redis_proc.wait(5)
+        await a.close()
+        await b.close()

@@ -1,10 +1,9 @@
 """Foundation: settings, health, tokens, sign-in throttling, CSRF, demo seed."""
 
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from io import StringIO
 
 import httpx
@@ -13,7 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
-from tests.support.servers import ROOT, TroupeServer, free_port
+from tests.support.redis_server import RedisServer
+from tests.support.servers import ROOT, TroupeServer
 from workspace.models import ApiToken, Document, Membership, Project
 
 pytestmark = [pytest.mark.django_db]
@@ -147,52 +147,10 @@ def test_passwords_are_validated() -> None:
         validate_password("password")
 
 
-class OwnRedis:
-    """A private redis-server the test may stop."""
-
-    def __init__(self, process: "subprocess.Popen[bytes]", url: str) -> None:
-        self.process = process
-        self.url = url
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(5)
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    """A private redis-server on a free port, stoppable by the test."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server missing")
-        pytest.skip("redis-server not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            import time
-
-            time.sleep(0.01)
-    handle = OwnRedis(process, f"redis://127.0.0.1:{port}/0")
-    yield handle
-    handle.stop()
-
-
 @pytest.mark.redis
 @pytest.mark.live
 def test_healthz_on_defaults_and_on_postgres_redis_and_503_without_redis(
-    server_factory: Callable[..., TroupeServer], own_redis: OwnRedis
+    server_factory: Callable[..., TroupeServer], own_redis: RedisServer
 ) -> None:
     embedded = server_factory()
     body = httpx.get(f"{embedded.http_url}/healthz").json()
