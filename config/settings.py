@@ -191,6 +191,8 @@ TROUPE = {
     "AWARENESS_TIMEOUT_SECONDS": env_float("TROUPE_AWARENESS_TIMEOUT_SECONDS", 30.0),
     "FORGERY_CLOSE_AFTER": env_int("TROUPE_FORGERY_CLOSE_AFTER", 3),
     "ANTI_ENTROPY_SECONDS": env_float("TROUPE_ANTI_ENTROPY_SECONDS", 2.0),
+    # Benchmarks only: 0 keeps updates in memory and never writes the log (data loss!).
+    "PERSISTENCE": env_bool("TROUPE_PERSISTENCE", True),
     # Failure tests only: drop every Nth cross-process update to prove repair works.
     "TEST_DROP_EVERY_NTH_UPDATE": env_int("TROUPE_TEST_DROP_EVERY_NTH_UPDATE", 0),
     "LOGIN_MAX_FAILURES": env_int("TROUPE_LOGIN_MAX_FAILURES", 5),

@@ -68,11 +68,14 @@ class Persister:
 
     def __post_init__(self) -> None:
         self._idle.set()
+        self.enabled = bool(settings.TROUPE["PERSISTENCE"])
 
     def enqueue(
         self, document_id: int, update: bytes, user_id: int | None, new_clients: list[int]
     ) -> None:
         """Queue one accepted update (and the client IDs it binds) for the next commit."""
+        if not self.enabled:
+            return
         now = datetime.now(UTC)
         self._updates.append(PendingUpdate(document_id, update, user_id, now))
         if new_clients and user_id is not None:
