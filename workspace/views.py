@@ -68,7 +68,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """The signed-in user's projects and their documents."""
-    user_id: int = request.user.pk
+    user_id = request.user.pk or 0
     memberships = (
         Membership.objects.filter(user_id=user_id)
         .select_related("project")
