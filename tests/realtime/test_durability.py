@@ -10,11 +10,13 @@ import psutil
 import pytest
 from channels.db import database_sync_to_async
 
+from crdt.documents import load_document, script_text
 from tests.conftest import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
 from tests.support.yraw import RawYClient
 from workspace.models import Document, DocumentKind, DocumentState, DocumentUpdate
+from workspace.selectors import document_stored
 
 pytestmark = [pytest.mark.live]
 
@@ -27,6 +29,12 @@ async def stored_text(server: TroupeServer, project_room: ProjectRoom) -> str:
         )
         response.raise_for_status()
         return response.text
+
+
+def storage_text(document: Document) -> str:
+    """The script as storage holds it (state row + newer log entries)."""
+    stored = document_stored(document_id=document.pk)
+    return script_text(load_document("script", stored.state, stored.updates))
 
 
 @pytest.mark.parametrize("how", ["restart", "kill9"])
@@ -60,8 +68,9 @@ async def test_nothing_is_lost_across_restart_and_kill(
         # Both edit while the server is down.
         await a.insert_text(0, "offline-a ")
         await b.insert_text(0, "offline-b ")
+        # Storage, read before any client can reconnect, holds what clients held.
+        assert await database_sync_to_async(storage_text)(project_room.script) == held
         restarted = server_factory(port=server.port)
-        assert await stored_text(restarted, project_room) == held
         # The stock clients reconnect on their own (backoff ≤ 2.5 s) and merge.
         await a.wait_text(contains="offline-b", timeout=15)
         await b.wait_text(contains="offline-a", timeout=15)
