@@ -5,12 +5,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from realtime.views import metrics_view
-from workspace import views
+from workspace import pages, views
+from workspace.api import api as records_api
 from workspace.auth import ThrottledAuthenticationForm
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", views.home, name="home"),
+    path("p/<slug:project>/", pages.project_room, name="project-room"),
+    path("p/<slug:project>/d/<slug:document>", pages.project_room, name="project-document"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(authentication_form=ThrottledAuthenticationForm),
@@ -32,6 +35,7 @@ urlpatterns = [
         views.project_member,
         name="project-member",
     ),
+    path("api/", records_api.urls),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]

@@ -407,6 +407,12 @@ def update_client_clocks(update: bytes) -> dict[int, int]:
     return {b.client: b.end for b in _scan(update)[0] if b.end >= 0}
 
 
+def update_has_deletions(update: bytes) -> bool:
+    """Whether the update's delete set names anything (it deletes, whatever it inserts)."""
+    _, delete_set_at = _scan(update)
+    return update[delete_set_at:] != b"\x00"
+
+
 def update_client_ranges(update: bytes) -> dict[int, tuple[int, int]]:
     """Return {client: (first clock, end clock)} of the structs the update writes.
 

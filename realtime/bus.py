@@ -101,10 +101,18 @@ class Bus:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _queue(self, group: str | None, kind: str, message: dict[str, Any]) -> None:
-        """Queue a group send (``group``) or a direct send (``kind`` is the channel)."""
-        self._outbox.append((group, kind, message))
+    def _queue(self, group: str | None, channel: str, message: dict[str, Any]) -> None:
+        """Queue a group send (``group``) or a direct send to ``channel``, in order."""
+        self._outbox.append((group, channel, message))
         self._wake.set()
+
+    def send_group(self, group: str, message: dict[str, Any]) -> None:
+        """Queue a message to every process in a group (this one included)."""
+        self._queue(group, "", message)
+
+    def send_direct(self, channel: str, message: dict[str, Any]) -> None:
+        """Queue a message to one process."""
+        self._queue(None, channel, message)
 
     async def _send_loop(self) -> None:
         while True:
@@ -217,7 +225,19 @@ class Bus:
         if kind == "access.changed":
             await self.hub.access_changed(message["project_id"], message["user_id"])
             return
+        if kind == "project.event":
+            self.hub.projects.deliver(message["project_id"], message["event"])
+            return
         if message.get("origin") == self.origin:
+            return
+        if kind.startswith("presence."):
+            projects = self.hub.projects
+            if kind == "presence.update":
+                projects.remote_update(message)
+            elif kind == "presence.alive":
+                projects.remote_alive(message)
+            elif kind == "presence.hello":
+                projects.remote_hello(message)
             return
         room = self.hub.ready_room(message["document_id"])
         if room is None:

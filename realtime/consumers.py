@@ -2,12 +2,15 @@
 consumer fills its hooks with one room call each.
 """
 
+import json
 import logging
 import time
+import uuid
+from dataclasses import replace
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 
 from crdt.encoding import MalformedMessage
@@ -28,10 +31,17 @@ from realtime import metrics
 from realtime.auth import origin_allowed
 from realtime.closecodes import CloseCode
 from realtime.hub import RoomLoadFailed, get_hub
-from realtime.identity import user_info
+from realtime.identity import user_colour, user_info
+from realtime.presence import PresenceEntry
 from realtime.room import Room
 from workspace.models import Document
-from workspace.selectors import document_access, document_by_path
+from workspace.selectors import (
+    document_access,
+    document_by_path,
+    project_room_access,
+    user_invisible,
+)
+from workspace.services import user_invisible_set
 
 logger = logging.getLogger(__name__)
 
@@ -272,3 +282,158 @@ class DocumentConsumer(YjsProtocolConsumer):
             await self.close_with(CloseCode.FORBIDDEN, "your access to this project was removed")
         else:
             self.can_write = can_write
+
+
+class ProjectConsumer(AsyncJsonWebsocketConsumer):
+    """``/ws/projects/<slug>``: the project room (JSON messages, each with a ``type``).
+
+    On join the client receives ``room.snapshot``; then ``presence.changed`` and room
+    events. Bad messages get an ``error`` naming the problem; the socket stays usable.
+    """
+
+    channel_layer_alias = NO_CHANNEL_LAYER
+    project_id = 0
+    joined = False
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        slug = self.scope["url_route"]["kwargs"]["project"]
+        code, reason = await self._authorise(user, slug)
+        await self.accept()
+        if code is not None or user is None:
+            code = code or CloseCode.UNAUTHENTICATED
+            await self.send_json({"type": "error", "code": int(code), "error": reason})
+            metrics.CLOSES.labels(str(int(code))).inc()
+            await self.close(code=int(code), reason=reason)
+            return
+        self.key = uuid.uuid4().hex
+        self.user_id = user.pk
+        self.entry = PresenceEntry(
+            user_id=user.pk,
+            name=user_info(user)["name"],
+            color=user_colour(user.pk),
+            invisible=await database_sync_to_async(user_invisible)(user=user),
+            updated=time.time(),
+        )
+        hub = get_hub()
+        hub.start_ticker()
+        await hub.projects.join(self.project_id, self, self.entry)
+        self.joined = True
+        await self.send_json(
+            {
+                "type": "room.snapshot",
+                "project": slug,
+                "you": {
+                    "id": user.pk,
+                    "name": self.entry.name,
+                    "color": self.entry.color,
+                    "invisible": self.entry.invisible,
+                    "role": self.role,
+                },
+                "present": hub.projects.listing(self.project_id),
+                "documents": self.documents,
+            }
+        )
+
+    async def _authorise(self, user: Any, slug: str) -> tuple[CloseCode | None, str]:
+        if user is None or not user.is_authenticated:
+            return CloseCode.UNAUTHENTICATED, self.scope.get(
+                "auth_error", "sign in or pass ?token="
+            )
+        if self.scope.get("auth_via") == "session" and not origin_allowed(self.scope):
+            return CloseCode.FORBIDDEN, "cross-site websocket refused (Origin)"
+        found = await database_sync_to_async(project_room_access)(user=user, project_slug=slug)
+        if found is None:
+            return CloseCode.NOT_FOUND, "no such project"
+        if not found.can_read:
+            return CloseCode.FORBIDDEN, "you have no access to this project"
+        self.project_id = found.project_id
+        self.role = found.role
+        self.documents = found.documents
+        return None, ""
+
+    async def disconnect(self, code: int) -> None:
+        if self.joined:
+            self.joined = False
+            await get_hub().projects.leave(self.project_id, self)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.error("send JSON text frames", None)
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError as exc:
+            await self.error(f"malformed JSON: {exc}", None)
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self.error("each message is a JSON object with a string 'type'", None)
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content["type"]
+        project = content.get("project")
+        if project is not None and project != self.scope["url_route"]["kwargs"]["project"]:
+            await self.error(
+                f"this socket is for project {self.scope['url_route']['kwargs']['project']!r}", kind
+            )
+            return
+        handler = self.HANDLERS.get(kind)
+        if handler is None:
+            await self.error(f"unknown message type {kind!r}", kind)
+            return
+        await handler(self, content)
+
+    async def on_presence_set(self, content: dict[str, Any]) -> None:
+        """``{"type": "presence.set", "document": slug | null, "anchor": {...} | null}``."""
+        document = content.get("document")
+        anchor = content.get("anchor")
+        if document is not None and document not in self.documents:
+            await self.error(f"no document {document!r} in this project", "presence.set")
+            return
+        if anchor is not None and not valid_anchor(anchor):
+            await self.error('anchor is {"scene": int} or {"panel": str}', "presence.set")
+            return
+        self.entry = self.entry.moved(document, anchor)
+        get_hub().projects.update(self.project_id, self, self.entry)
+
+    async def on_presence_invisible(self, content: dict[str, Any]) -> None:
+        """``{"type": "presence.invisible", "invisible": bool}``: your own setting, kept."""
+        invisible = content.get("invisible")
+        if not isinstance(invisible, bool):
+            await self.error("'invisible' must be true or false", "presence.invisible")
+            return
+        await database_sync_to_async(user_invisible_set)(user_id=self.user_id, invisible=invisible)
+        self.entry = replace(self.entry, invisible=invisible, updated=time.time())
+        get_hub().projects.update(self.project_id, self, self.entry)
+        await self.send_json({"type": "presence.invisible", "invisible": invisible})
+
+    async def on_ping(self, content: dict[str, Any]) -> None:
+        """``{"type": "ping"}`` is answered with ``pong``."""
+        await self.send_json({"type": "pong"})
+
+    HANDLERS = {
+        "presence.set": on_presence_set,
+        "presence.invisible": on_presence_invisible,
+        "ping": on_ping,
+    }
+
+    async def error(self, message: str, for_type: str | None) -> None:
+        """Tell the client what was wrong with its message; the socket stays open."""
+        await self.send_json({"type": "error", "error": message, "for": for_type})
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        """A presence change or room event from the process's project rooms."""
+        if self.joined:
+            await self.send_json(event)
+
+
+def valid_anchor(anchor: Any) -> bool:
+    """An anchor points at a scene (index) or a panel (id) of the document."""
+    if not isinstance(anchor, dict) or len(anchor) != 1:
+        return False
+    ((key, value),) = anchor.items()
+    return (
+        key == "scene" and isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    ) or (key == "panel" and isinstance(value, str) and 0 < len(value) <= 100)

@@ -19,6 +19,7 @@ from realtime import metrics
 from realtime.bus import Bus
 from realtime.closecodes import CloseCode
 from realtime.persistence import Persister
+from realtime.projects import ProjectRooms
 from realtime.room import Connection, Room
 from workspace.models import Document
 from workspace.selectors import document_stored
@@ -42,6 +43,7 @@ class Hub:
         if layer is None:
             raise RuntimeError("Troupe needs a channel layer (CHANNEL_LAYERS)")
         self.bus = Bus(self, layer)
+        self.projects = ProjectRooms(self.bus)
         self.persister = Persister()
         self.rooms: dict[int, Room] = {}
         self._ticker: asyncio.Task[None] | None = None
@@ -54,11 +56,15 @@ class Hub:
             return None
         return room
 
+    def start_ticker(self) -> None:
+        """Start the periodic work (once)."""
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
+
     async def join(self, document: Document, conn: Connection) -> Room:
         """Attach a connection to the document's room, loading it first if needed."""
         await self.bus.start()
-        if self._ticker is None:
-            self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
+        self.start_ticker()
         room = self.rooms.get(document.pk)
         while room is not None and room.unloading is not None:
             await asyncio.shield(room.unloading)
@@ -137,6 +143,7 @@ class Hub:
                 logger.exception("hub tick failed")
 
     def _tick(self) -> None:
+        self.projects.tick()
         if self.bus.rejoin_needed:
             ready = [r for r in self.rooms.values() if r.doc is not None and r.unloading is None]
             asyncio.get_running_loop().create_task(self.bus.rejoin(ready))

@@ -24,7 +24,12 @@ from crdt.awareness import (
 )
 from crdt.documents import DocumentKind, apply_update, diff_update, merge
 from crdt.protocol import encode_awareness, encode_sync_step1, encode_sync_step2, encode_sync_update
-from crdt.updates import decode_state_vector, strip_clients, update_client_clocks
+from crdt.updates import (
+    decode_state_vector,
+    strip_clients,
+    update_client_clocks,
+    update_has_deletions,
+)
 from realtime import metrics
 from realtime.closecodes import CloseCode
 
@@ -168,7 +173,9 @@ class Room:
             self.bindings.setdefault(client_id, user_id)
         before = self.live_doc.get_state()
         apply_update(self.live_doc, update)
-        if self.live_doc.get_state() != before:
+        # Deletions do not move the state vector but clients must receive them too;
+        # updates that bring nothing new (a sync reply we already had) stay here.
+        if self.live_doc.get_state() != before or update_has_deletions(update):
             self._local.append(update)
             self.changed = True
             self._schedule_flush()

@@ -2,11 +2,12 @@
 
 from django.urls import re_path
 
-from realtime.consumers import DocumentConsumer
+from realtime.consumers import DocumentConsumer, ProjectConsumer
 
 websocket_urlpatterns = [
     re_path(
         r"^ws/yjs/(?P<project>[-a-zA-Z0-9_]+)/(?P<document>[-a-zA-Z0-9_]+)$",
         DocumentConsumer.as_asgi(),
     ),
+    re_path(r"^ws/projects/(?P<project>[-a-zA-Z0-9_]+)$", ProjectConsumer.as_asgi()),
 ]

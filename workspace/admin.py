@@ -1,6 +1,8 @@
 """Django admin for every workspace model."""
 
 from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
 
 from workspace.models import (
     ApiToken,
@@ -59,3 +61,89 @@ class ClientBindingAdmin(admin.ModelAdmin[ClientBinding]):
 class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     list_display = ("prefix", "user", "created_at", "last_used_at")
     readonly_fields = ("key_hash", "prefix", "created_at", "last_used_at")
+
+
+# -- records and productions (read-only where the model is immutable) ------------------
+
+from workspace.models import (  # noqa: E402
+    Blob,
+    Call,
+    Citation,
+    ProjectFollow,
+    ProjectStage,
+    Record,
+    RecordAuthor,
+    Snapshot,
+    Work,
+)
+
+
+class _ReadOnlyAdmin[T: models.Model](admin.ModelAdmin[T]):
+    """Immutable rows: shown, never added or changed through the admin."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class RecordAuthorInline(admin.TabularInline[RecordAuthor, Record]):
+    model = RecordAuthor
+    extra = 0
+    can_delete = False
+    readonly_fields = ("user", "roles", "position")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Record)
+class RecordAdmin(_ReadOnlyAdmin[Record]):
+    list_display = ("rid", "kind", "title", "version", "created_by", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("rid", "title")
+    inlines = [RecordAuthorInline]
+
+
+@admin.register(Work)
+class WorkAdmin(_ReadOnlyAdmin[Work]):
+    list_display = ("wid", "kind", "project", "created_at")
+
+
+@admin.register(RecordAuthor)
+class RecordAuthorAdmin(_ReadOnlyAdmin[RecordAuthor]):
+    list_display = ("record", "user", "roles", "position")
+
+
+@admin.register(Citation)
+class CitationAdmin(_ReadOnlyAdmin[Citation]):
+    list_display = ("record", "resource")
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(_ReadOnlyAdmin[Snapshot]):
+    list_display = ("record", "document", "through_update_id", "contains_previous")
+    exclude = ("state", "state_vector")
+
+
+@admin.register(Blob)
+class BlobAdmin(_ReadOnlyAdmin[Blob]):
+    list_display = ("sha256", "media_type", "size", "uploaded_by", "created_at")
+
+
+@admin.register(ProjectStage)
+class ProjectStageAdmin(admin.ModelAdmin[ProjectStage]):
+    list_display = ("project", "status", "template", "opened_at", "finished_at")
+    list_filter = ("status",)
+
+
+@admin.register(ProjectFollow)
+class ProjectFollowAdmin(admin.ModelAdmin[ProjectFollow]):
+    list_display = ("project", "user", "created_at")
+
+
+@admin.register(Call)
+class CallAdmin(admin.ModelAdmin[Call]):
+    list_display = ("project", "title", "interest", "is_open", "deadline")
+    list_filter = ("interest", "is_open")

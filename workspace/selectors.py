@@ -13,6 +13,8 @@ from workspace.models import (
     DocumentState,
     DocumentUpdate,
     Membership,
+    Preference,
+    Project,
     Role,
     Visibility,
 )
@@ -106,3 +108,33 @@ def document_log_length_since_compaction(*, document_id: int) -> int:
         .first()
     ) or 0
     return DocumentUpdate.objects.filter(document_id=document_id, id__gt=through).count()
+
+
+@dataclass(frozen=True, slots=True)
+class RoomAccess:
+    """What a project room connection may see: the project, the role, the documents."""
+
+    project_id: int
+    can_read: bool
+    role: str | None
+    documents: dict[str, str]
+
+
+def project_room_access(*, user: User | AnonymousUser, project_slug: str) -> RoomAccess | None:
+    """Access to a project's room, or None when the project does not exist."""
+    project = Project.objects.filter(slug=project_slug).first()
+    if project is None:
+        return None
+    role = project_role(user=user, project_id=project.pk)
+    can_read = role is not None or (
+        user.is_authenticated and project.visibility == Visibility.PUBLIC
+    )
+    documents = dict(project.documents.values_list("slug", "kind")) if can_read else {}
+    return RoomAccess(project.pk, can_read, role.value if role else None, documents)
+
+
+def user_invisible(*, user: User | AnonymousUser) -> bool:
+    """Whether the user chose to be present without being listed."""
+    return bool(
+        Preference.objects.filter(user_id=user.pk or 0).values_list("invisible", flat=True).first()
+    )

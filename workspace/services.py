@@ -22,6 +22,7 @@ from workspace.models import (
     DocumentState,
     DocumentUpdate,
     Membership,
+    Preference,
     Project,
     Role,
     Visibility,
@@ -215,3 +216,8 @@ def demo_user(*, username: str, password: str, email: str) -> User:
         user.set_password(password)
         user.save()
     return user
+
+
+def user_invisible_set(*, user_id: int, invisible: bool) -> None:
+    """Keep the user's choice to be present without being listed."""
+    Preference.objects.update_or_create(user_id=user_id, defaults={"invisible": invisible})

@@ -1,0 +1,175 @@
+"""Project rooms in this process: local connections, presence replicas, room events.
+
+A project room connection announces where its user is; the process relays that to the
+other processes holding the project and tells its local connections whenever the
+listing changes. Domain events sent to the project's group after a commit (calls,
+sessions) are delivered to every local connection of the project.
+"""
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from realtime.presence import HEARTBEAT_SECONDS, PresenceEntry, ProjectPresence
+from workspace.groups import project_presence_group
+
+if TYPE_CHECKING:
+    from realtime.bus import Bus
+
+
+class RoomMember(Protocol):
+    """What a project room needs of a connection (the project consumer)."""
+
+    key: str
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        """Send one JSON event to the socket."""
+
+
+class ProjectRooms:
+    """Every project with local room connections in this process."""
+
+    def __init__(self, bus: "Bus") -> None:
+        self.bus = bus
+        self.members: dict[int, dict[RoomMember, PresenceEntry]] = {}
+        self.presence: dict[int, ProjectPresence] = {}
+        self._listings: dict[int, list[dict[str, Any]]] = {}
+        self._last_heartbeat = 0.0
+
+    async def join(self, project_id: int, member: RoomMember, entry: PresenceEntry) -> None:
+        """Add a connection; the first of a project subscribes to its group and says hello."""
+        await self.bus.start()
+        first = project_id not in self.members
+        self.members.setdefault(project_id, {})[member] = entry
+        self.presence.setdefault(project_id, ProjectPresence())
+        if first:
+            await self.bus.layer.group_add(project_presence_group(project_id), self.bus.channel)
+        if first and self.bus.has_peers:
+            self.bus.send_group(
+                project_presence_group(project_id),
+                {
+                    "type": "presence.hello",
+                    "project_id": project_id,
+                    "origin": self.bus.origin,
+                    "reply_to": self.bus.channel,
+                },
+            )
+        self._local_changed(project_id, member, entry)
+
+    def update(self, project_id: int, member: RoomMember, entry: PresenceEntry) -> None:
+        """A connection moved, or changed its visibility."""
+        if member in self.members.get(project_id, {}):
+            self.members[project_id][member] = entry
+            self._local_changed(project_id, member, entry)
+
+    async def leave(self, project_id: int, member: RoomMember) -> None:
+        """Remove a connection; the last of a project leaves its group."""
+        local = self.members.get(project_id)
+        if local is None or member not in local:
+            return
+        del local[member]
+        self._local_changed(project_id, member, None)
+        if not local:
+            del self.members[project_id]
+            self.presence.pop(project_id, None)
+            self._listings.pop(project_id, None)
+            await self.bus.layer.group_discard(project_presence_group(project_id), self.bus.channel)
+
+    def listing(self, project_id: int) -> list[dict[str, Any]]:
+        """Who is visibly present in the project, across processes."""
+        presence = self.presence.get(project_id)
+        return presence.listing() if presence else []
+
+    def _local_changed(
+        self, project_id: int, member: RoomMember, entry: PresenceEntry | None
+    ) -> None:
+        presence = self.presence.get(project_id)
+        if presence is None:
+            return
+        presence.put(self.bus.origin, member.key, entry, time.monotonic())
+        if self.bus.has_peers:
+            self._publish(project_id, member, entry)
+        self._announce_if_changed(project_id)
+
+    def _publish(self, project_id: int, member: RoomMember, entry: PresenceEntry | None) -> None:
+        self.bus.send_group(
+            project_presence_group(project_id),
+            {
+                "type": "presence.update",
+                "project_id": project_id,
+                "origin": self.bus.origin,
+                "key": member.key,
+                "entry": entry.to_message() if entry else None,
+            },
+        )
+
+    # -- from the bus --------------------------------------------------------------------------
+
+    def remote_update(self, message: dict[str, Any]) -> None:
+        """Another process's connection joined, moved or left."""
+        project_id = message["project_id"]
+        presence = self.presence.get(project_id)
+        if presence is None:
+            return
+        data = message["entry"]
+        entry = PresenceEntry.from_message(data) if data else None
+        if presence.put(message["origin"], message["key"], entry, time.monotonic()):
+            self._announce_if_changed(project_id)
+
+    def remote_alive(self, message: dict[str, Any]) -> None:
+        """A heartbeat: the origin's live connections in the project."""
+        presence = self.presence.get(message["project_id"])
+        if presence is not None and presence.renew(
+            message["origin"], message["keys"], time.monotonic()
+        ):
+            self._announce_if_changed(message["project_id"])
+
+    def remote_hello(self, message: dict[str, Any]) -> None:
+        """A process started holding the project: tell it who is here."""
+        project_id = message["project_id"]
+        for member, entry in self.members.get(project_id, {}).items():
+            self.bus.send_direct(
+                message["reply_to"],
+                {
+                    "type": "presence.update",
+                    "project_id": project_id,
+                    "origin": self.bus.origin,
+                    "key": member.key,
+                    "entry": entry.to_message(),
+                },
+            )
+
+    def deliver(self, project_id: int, event: dict[str, Any]) -> None:
+        """A room event (after a commit): to every local connection of the project."""
+        for member in list(self.members.get(project_id, {})):
+            asyncio.get_running_loop().create_task(member.send_event(event))
+
+    # -- periodic ------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Heartbeats for our entries; expiry of entries of processes that went silent."""
+        now = time.monotonic()
+        beat = now - self._last_heartbeat >= HEARTBEAT_SECONDS
+        if beat:
+            self._last_heartbeat = now
+        for project_id, local in self.members.items():
+            if beat and self.bus.has_peers:
+                self.bus.send_group(
+                    project_presence_group(project_id),
+                    {
+                        "type": "presence.alive",
+                        "project_id": project_id,
+                        "origin": self.bus.origin,
+                        "keys": [m.key for m in local],
+                    },
+                )
+            presence = self.presence.get(project_id)
+            if presence is not None and presence.expire(now, self.bus.origin):
+                self._announce_if_changed(project_id)
+
+    def _announce_if_changed(self, project_id: int) -> None:
+        listing = self.listing(project_id)
+        if self._listings.get(project_id) == listing:
+            return
+        self._listings[project_id] = listing
+        self.deliver(project_id, {"type": "presence.changed", "present": listing})

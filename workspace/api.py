@@ -1,0 +1,635 @@
+"""JSON API (django-ninja) for records, snapshots and productions; OpenAPI at /api/openapi.json.
+
+Authentication is the session cookie or ``Authorization: Bearer <token>`` (set by the
+middleware). Errors are ``{"error": ...}`` with 401 (signed out), 403 (role too low),
+404 (missing, or invisible to the caller) and 400/409/413/415 for refused input. Unsafe
+requests authenticated by the session cookie must carry the CSRF token.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser, User
+from django.http import HttpRequest, HttpResponse
+from ninja import File, NinjaAPI, Schema, Status
+from ninja.files import UploadedFile
+from ninja.utils import check_csrf
+
+from crdt.fountain import parse
+from crdt.snapshots import normalise_panels, script_diff, storyboard_diff
+from workspace import citations
+from workspace.models import (
+    AuthorRole,
+    Blob,
+    Call,
+    Document,
+    Interest,
+    Membership,
+    Project,
+    ProjectStatus,
+    Record,
+    RecordKind,
+    Role,
+    Visibility,
+)
+from workspace.productions import (
+    ProductionRefused,
+    call_create,
+    call_edit,
+    project_advance,
+    project_create_from_template,
+    project_edit,
+    project_follow,
+    project_stage,
+)
+from workspace.records import (
+    MEDIA_KINDS,
+    SNAPSHOT_KINDS,
+    AuthorSpec,
+    RecordRefused,
+    blob_content,
+    blob_store,
+    can_contribute,
+    document_restore,
+    max_upload_bytes,
+    record_content_bytes,
+    record_create,
+    record_export,
+    record_readable,
+    record_tree,
+    records_readable_filter,
+    snapshot_content,
+    snapshot_create,
+    text_content,
+)
+from workspace.selectors import document_access, document_by_path, project_role
+
+api = NinjaAPI(
+    title="Troupe API",
+    version="1",
+    description="Records, snapshots, credit, citations and productions.",
+    urls_namespace="troupe-api",
+)
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return api.create_response(request, {"error": str(exc)}, status=exc.status)
+
+
+@api.exception_handler(RecordRefused)
+def _record_refused(request: HttpRequest, exc: RecordRefused) -> HttpResponse:
+    return api.create_response(request, {"error": str(exc)}, status=exc.status)
+
+
+@api.exception_handler(ProductionRefused)
+def _production_refused(request: HttpRequest, exc: ProductionRefused) -> HttpResponse:
+    return api.create_response(request, {"error": str(exc)}, status=400)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _viewer(request: HttpRequest) -> User | AnonymousUser:
+    user = request.user
+    if isinstance(user, User):
+        return user
+    return AnonymousUser()
+
+
+def _actor(request: HttpRequest) -> User:
+    """The signed-in user of an unsafe request, with CSRF checked for cookie sessions."""
+    user = request.user
+    if not isinstance(user, User) or not user.is_authenticated:
+        raise ApiError(401, "authentication required")
+    if not getattr(request, "_dont_enforce_csrf_checks", False):
+        if check_csrf(request) is not None:
+            raise ApiError(403, "CSRF token missing or incorrect")
+    return user
+
+
+def _project(request: HttpRequest, slug: str) -> Project:
+    """A project the caller may see (404 otherwise)."""
+    project = Project.objects.filter(slug=slug).first()
+    if project is None:
+        raise ApiError(404, "no such project")
+    if project.visibility != Visibility.PUBLIC:
+        if project_role(user=_viewer(request), project_id=project.pk) is None:
+            raise ApiError(404, "no such project")
+    return project
+
+
+def _lead_project(request: HttpRequest, slug: str) -> tuple[Project, User]:
+    user = _actor(request)
+    project = _project(request, slug)
+    if project_role(user=user, project_id=project.pk) != Role.LEAD:
+        raise ApiError(403, "only leads do this")
+    return project, user
+
+
+def _document(request: HttpRequest, project: str, document: str, *, write: bool) -> Document:
+    user = _actor(request) if write else _viewer(request)
+    if not user.is_authenticated:
+        raise ApiError(401, "authentication required")
+    found = document_by_path(project_slug=project, document_slug=document)
+    if found is None:
+        raise ApiError(404, "no such document")
+    can_read, can_write = document_access(user=user, document=found)
+    if not can_read:
+        raise ApiError(404, "no such document")
+    if write and not can_write:
+        raise ApiError(403, "your role in this project cannot write")
+    return found
+
+
+def _record(request: HttpRequest, rid: str) -> Record:
+    record = (
+        Record.objects.select_related("project", "work", "blob", "created_by")
+        .filter(rid=rid)
+        .first()
+    )
+    if record is None or not record_readable(user=_viewer(request), record=record):
+        raise ApiError(404, "no such record")
+    return record
+
+
+def _record_url(request: HttpRequest, record: Record) -> str:
+    return request.build_absolute_uri(f"/api/records/{record.rid}")
+
+
+def _record_json(request: HttpRequest, record: Record) -> dict[str, Any]:
+    out = record_export(record, _viewer(request))
+    out["url"] = _record_url(request, record)
+    out["content_url"] = request.build_absolute_uri(f"/api/records/{record.rid}/content")
+    return out
+
+
+# ----------------------------------------------------------------------------- schemas
+
+
+class AuthorIn(Schema):
+    username: str
+    roles: list[str] = [AuthorRole.AUTHOR.value]
+
+
+class RecordIn(Schema):
+    kind: Literal["text", "image", "audio", "video"]
+    title: str
+    description: str = ""
+    text: str | None = None
+    file_sha256: str | None = None
+    authors: list[AuthorIn] = []
+    resources: list[str] = []
+    project: str | None = None
+    previous: str | None = None
+    version_label: str = ""
+
+
+class SnapshotIn(Schema):
+    title: str = ""
+    description: str = ""
+    version_label: str = ""
+    resources: list[str] = []
+
+
+class RestoreIn(Schema):
+    record: str
+
+
+class ProjectIn(Schema):
+    slug: str
+    title: str
+    template: Literal["blank", "life-narrated"] = "blank"
+    visibility: Literal["public", "private"] = "private"
+    logline: str = ""
+    description: str = ""
+
+
+class ProjectEdit(Schema):
+    title: str | None = None
+    logline: str | None = None
+    description: str | None = None
+    visibility: Literal["public", "private"] | None = None
+
+
+class StatusIn(Schema):
+    status: Literal["open", "in_production", "finished", "celebrated"]
+
+
+class CallIn(Schema):
+    title: str
+    interest: Literal["writing", "narration", "illustration", "animation", "music", "editing"]
+    instructions: str = ""
+
+
+class CallEdit(Schema):
+    title: str | None = None
+    instructions: str | None = None
+    open: bool | None = None
+
+
+# ----------------------------------------------------------------------------- records
+
+
+@api.post("/blobs", response={201: dict[str, Any]}, tags=["records"])
+def upload_blob(request: HttpRequest, file: File[UploadedFile]) -> Status[dict[str, Any]]:
+    """Upload a file (image, audio, video); the declared type must match the content."""
+    user = _actor(request)
+    limit = max_upload_bytes()
+    if file.size is not None and file.size > limit:
+        raise ApiError(413, f"file larger than the {limit}-byte limit")
+    data = file.read(limit + 1)
+    blob = blob_store(data=data, declared_type=file.content_type or "", user=user)
+    return Status(201, {"sha256": blob.sha256, "size": blob.size, "media_type": blob.media_type})
+
+
+def _resources(request: HttpRequest, rids: list[str]) -> list[Record]:
+    found = {r.rid: r for r in Record.objects.filter(rid__in=rids).select_related("project")}
+    out = []
+    for rid in rids:
+        record = found.get(rid)
+        if record is None or not record_readable(user=_viewer(request), record=record):
+            raise ApiError(400, f"cannot cite {rid}: no such record")
+        out.append(record)
+    return out
+
+
+def _authors(user: User, authors: list[AuthorIn], project: Project | None) -> list[AuthorSpec]:
+    if not authors:
+        return []
+    by_name = {
+        u.get_username(): u
+        for u in get_user_model().objects.filter(username__in=[a.username for a in authors])
+    }
+    specs = []
+    for author in authors:
+        person = by_name.get(author.username)
+        if person is None:
+            raise ApiError(400, f"no such user {author.username}")
+        if person.pk != user.pk and (
+            project is None or not Membership.objects.filter(project=project, user=person).exists()
+        ):
+            raise ApiError(400, f"{author.username} is not a member of the project")
+        specs.append(AuthorSpec(person, tuple(author.roles)))
+    return specs
+
+
+@api.post("/records", response={201: dict[str, Any]}, tags=["records"])
+def create_record(request: HttpRequest, body: RecordIn) -> Status[dict[str, Any]]:
+    """Make a record (text inline, or a file uploaded to /api/blobs), or a new version."""
+    user = _actor(request)
+    project = _project(request, body.project) if body.project else None
+    previous = _record(request, body.previous) if body.previous else None
+    if previous is not None:
+        project = previous.project
+        if not previous.authors.filter(user=user).exists() and previous.created_by_id != user.pk:
+            raise ApiError(403, "only the authors of a work make its next version")
+    if not can_contribute(user=user, project=project):
+        raise ApiError(403, "you cannot contribute records to this project")
+    kind = RecordKind(body.kind)
+    blob = None
+    if kind == RecordKind.TEXT:
+        if body.text is None or body.file_sha256:
+            raise ApiError(400, "a text record carries `text` and no file")
+        content = text_content(body.text)
+    else:
+        blob = Blob.objects.filter(sha256=body.file_sha256 or "").first()
+        if blob is None:
+            raise ApiError(400, "upload the file to /api/blobs and give its file_sha256")
+        if MEDIA_KINDS.get(blob.media_type) != kind:
+            raise ApiError(400, f"a {blob.media_type} file is not a {kind.value} record")
+        content = blob_content(blob)
+    record = record_create(
+        user=user,
+        kind=kind,
+        title=body.title,
+        description=body.description,
+        content=content,
+        authors=_authors(user, body.authors, project),
+        resources=_resources(request, body.resources),
+        project=project,
+        previous=previous,
+        version_label=body.version_label,
+        text=body.text or "",
+        blob=blob,
+    )
+    return Status(201, _record_json(request, record))
+
+
+@api.get("/records", response=list[dict[str, Any]], tags=["records"])
+def list_records(request: HttpRequest, project: str | None = None) -> list[dict[str, Any]]:
+    """Records the caller may read, newest first (optionally of one project)."""
+    records = Record.objects.filter(records_readable_filter(_viewer(request)))
+    if project:
+        records = records.filter(project=_project(request, project))
+    return [
+        {"id": r.rid, "title": r.title, "kind": r.kind, "version": r.version, "work": r.work.wid}
+        for r in records.select_related("work").distinct().order_by("-created_at", "-pk")[:200]
+    ]
+
+
+@api.get("/records/{rid}", response=dict[str, Any], tags=["records"])
+def get_record(request: HttpRequest, rid: str) -> dict[str, Any]:
+    """The exported record: ``id`` is the SHA-256 of ``canonical`` (sorted-key JSON)."""
+    return _record_json(request, _record(request, rid))
+
+
+@api.get("/records/{rid}/content", tags=["records"])
+def get_record_content(
+    request: HttpRequest, rid: str, scene: int | None = None, panel: str | None = None
+) -> HttpResponse:
+    """The content whose SHA-256 is ``canonical.content.sha256``, or one fragment of it.
+
+    ``?scene=N`` gives scene N of a script snapshot (0-based, as in its credit),
+    ``?panel=ID`` the panel with that ``id`` of a storyboard snapshot.
+    """
+    record = _record(request, rid)
+    if scene is not None or panel is not None:
+        return _fragment(record, scene, panel)
+    response = HttpResponse(record_content_bytes(record), content_type=record.media_type)
+    response["Content-Disposition"] = "inline"
+    return response
+
+
+def _fragment(record: Record, scene: int | None, panel: str | None) -> HttpResponse:
+    content = snapshot_content(record) if record.kind in SNAPSHOT_KINDS.values() else None
+    if scene is not None and isinstance(content, str):
+        scenes = parse(content).scenes
+        if not 0 <= scene < len(scenes):
+            raise ApiError(404, "no such scene")
+        units = content.encode("utf-16-le")
+        piece = units[scenes[scene].start * 2 : scenes[scene].end * 2].decode("utf-16-le")
+        return HttpResponse(piece, content_type="text/x-fountain; charset=utf-8")
+    if panel is not None and isinstance(content, list):
+        for found in normalise_panels(content):
+            if str(found.get("id")) == panel:
+                return HttpResponse(json.dumps(found), content_type="application/json")
+        raise ApiError(404, "no such panel")
+    raise ApiError(400, "scenes address script snapshots and panels storyboard snapshots")
+
+
+@api.get("/records/{rid}/tree", response=dict[str, Any], tags=["records"])
+def get_record_tree(request: HttpRequest, rid: str, depth: int = 1) -> dict[str, Any]:
+    """Resources (ancestors) and remixes (descendants) to ``depth`` levels, with counts."""
+    if not 0 <= depth <= 10:
+        raise ApiError(400, "depth must be between 0 and 10")
+    return record_tree(record=_record(request, rid), user=_viewer(request), depth=depth)
+
+
+@api.get("/records/{rid}/cite", tags=["records"])
+def cite_record(request: HttpRequest, rid: str, format: str = "bibtex") -> HttpResponse:
+    """The citation as BibTeX, CSL-JSON, RIS or CITATION.cff."""
+    if format not in citations.FORMATS:
+        raise ApiError(400, f"format must be one of {sorted(citations.FORMATS)}")
+    record = _record(request, rid)
+    body = citations.cite(
+        format, json.loads(record.canonical), record.rid, _record_url(request, record)
+    )
+    return HttpResponse(body, content_type=citations.FORMATS[format])
+
+
+@api.get("/records/{rid}/diff", response=dict[str, Any], tags=["snapshots"])
+def diff_records(request: HttpRequest, rid: str, against: str) -> dict[str, Any]:
+    """What changed from snapshot ``against`` to snapshot ``rid`` (scenes or panels)."""
+    new, old = _record(request, rid), _record(request, against)
+    if new.kind != old.kind or new.kind not in SNAPSHOT_KINDS.values():
+        raise ApiError(400, "diff compares two snapshots of the same kind")
+    before, after = snapshot_content(old), snapshot_content(new)
+    if isinstance(before, str) and isinstance(after, str):
+        return {"from": old.rid, "to": new.rid, "scenes": script_diff(before, after)}
+    if isinstance(before, list) and isinstance(after, list):
+        changes = storyboard_diff(normalise_panels(before), normalise_panels(after))
+        return {"from": old.rid, "to": new.rid, "panels": changes}
+    raise ApiError(400, "diff compares two snapshots of the same kind")
+
+
+@api.get("/works/{wid}", response=dict[str, Any], tags=["records"])
+def get_work(request: HttpRequest, wid: str) -> dict[str, Any]:
+    """A work and its versions, oldest first."""
+    versions = list(
+        Record.objects.filter(work__wid=wid).select_related("project").order_by("version")
+    )
+    visible = [r for r in versions if record_readable(user=_viewer(request), record=r)]
+    if not visible:
+        raise ApiError(404, "no such work")
+    return {
+        "id": wid,
+        "kind": visible[0].kind,
+        "versions": [
+            {"id": r.rid, "version": r.version, "label": r.version_label, "title": r.title}
+            for r in visible
+        ],
+    }
+
+
+# ----------------------------------------------------------------------------- snapshots
+
+
+def _snapshot_summary(record: Record) -> dict[str, Any]:
+    return {
+        "id": record.rid,
+        "version": record.version,
+        "title": record.title,
+        "created": record.created_at.isoformat(),
+        "content_sha256": record.content_sha256,
+    }
+
+
+@api.post(
+    "/projects/{project}/documents/{document}/snapshots",
+    response={201: dict[str, Any]},
+    tags=["snapshots"],
+)
+def create_snapshot(
+    request: HttpRequest, project: str, document: str, body: SnapshotIn
+) -> Status[dict[str, Any]]:
+    """Freeze the document's stored state into a record (leads and editors)."""
+    found = _document(request, project, document, write=True)
+    record = snapshot_create(
+        document=found,
+        user=_actor(request),
+        title=body.title,
+        description=body.description,
+        version_label=body.version_label,
+        resources=_resources(request, body.resources),
+    )
+    return Status(201, _record_json(request, record))
+
+
+@api.get(
+    "/projects/{project}/documents/{document}/snapshots",
+    response=list[dict[str, Any]],
+    tags=["snapshots"],
+)
+def list_snapshots(request: HttpRequest, project: str, document: str) -> list[dict[str, Any]]:
+    """The document's snapshots, oldest first."""
+    found = _document(request, project, document, write=False)
+    records = Record.objects.filter(snapshot__document=found).order_by("version")
+    return [_snapshot_summary(r) for r in records]
+
+
+@api.post(
+    "/projects/{project}/documents/{document}/restore",
+    response=dict[str, Any],
+    tags=["snapshots"],
+)
+def restore_snapshot(
+    request: HttpRequest, project: str, document: str, body: RestoreIn
+) -> dict[str, Any]:
+    """Make the document equal a snapshot again, as a new edit by the caller (live)."""
+    found = _document(request, project, document, write=True)
+    record = _record(request, body.record)
+    update = document_restore(document=found, record=record, user=_actor(request))
+    return {"status": "restored" if update else "unchanged", "update_bytes": len(update)}
+
+
+# ----------------------------------------------------------------------------- projects
+
+
+def _project_json(project: Project, user: User | AnonymousUser) -> dict[str, Any]:
+    stage = project_stage(project)
+
+    def date(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "slug": project.slug,
+        "title": project.title,
+        "logline": project.logline,
+        "description": project.description,
+        "visibility": project.visibility,
+        "status": stage.status,
+        "template": stage.template,
+        "dates": {
+            "opened": date(stage.opened_at),
+            "in_production": date(stage.in_production_at),
+            "finished": date(stage.finished_at),
+            "celebrated": date(stage.celebrated_at),
+        },
+        "members": [
+            {"username": m.user.get_username(), "role": m.role}
+            for m in project.memberships.select_related("user").order_by("pk")
+        ],
+        "documents": [
+            {"slug": d.slug, "title": d.title, "kind": d.kind}
+            for d in project.documents.order_by("slug")
+        ],
+        "followers": project.follows.count(),
+        "following": bool(
+            user.is_authenticated and project.follows.filter(user_id=user.pk).exists()
+        ),
+        "your_role": project_role(user=user, project_id=project.pk),
+    }
+
+
+@api.post("/projects", response={201: dict[str, Any]}, tags=["projects"])
+def create_project(request: HttpRequest, body: ProjectIn) -> Status[dict[str, Any]]:
+    """Start a project from a template ("blank" or "life-narrated"); you become its lead."""
+    user = _actor(request)
+    project = project_create_from_template(
+        slug=body.slug,
+        title=body.title,
+        created_by=user,
+        template=body.template,
+        visibility=Visibility(body.visibility),
+        logline=body.logline,
+        description=body.description,
+    )
+    return Status(201, _project_json(project, user))
+
+
+@api.get("/projects/{project}", response=dict[str, Any], tags=["projects"])
+def get_project(request: HttpRequest, project: str) -> dict[str, Any]:
+    """A project's page: status with dates, members, documents, followers."""
+    return _project_json(_project(request, project), _viewer(request))
+
+
+@api.patch("/projects/{project}", response=dict[str, Any], tags=["projects"])
+def edit_project(request: HttpRequest, project: str, body: ProjectEdit) -> dict[str, Any]:
+    """Edit title, logline, description or visibility (leads)."""
+    found, user = _lead_project(request, project)
+    project_edit(
+        project=found,
+        title=body.title,
+        logline=body.logline,
+        description=body.description,
+        visibility=Visibility(body.visibility) if body.visibility else None,
+    )
+    return _project_json(found, user)
+
+
+@api.post("/projects/{project}/status", response=dict[str, Any], tags=["projects"])
+def advance_project(request: HttpRequest, project: str, body: StatusIn) -> dict[str, Any]:
+    """Move to the next status: open, in_production, finished, celebrated (leads)."""
+    found, user = _lead_project(request, project)
+    project_advance(project=found, status=ProjectStatus(body.status))
+    return _project_json(found, user)
+
+
+@api.put("/projects/{project}/follow", response=dict[str, Any], tags=["projects"])
+def follow_project(request: HttpRequest, project: str) -> dict[str, Any]:
+    """Follow a project you can see."""
+    user = _actor(request)
+    return {"following": project_follow(project=_project(request, project), user=user, follow=True)}
+
+
+@api.delete("/projects/{project}/follow", response=dict[str, Any], tags=["projects"])
+def unfollow_project(request: HttpRequest, project: str) -> dict[str, Any]:
+    """Stop following a project."""
+    user = _actor(request)
+    found = _project(request, project)
+    return {"following": project_follow(project=found, user=user, follow=False)}
+
+
+def _call_json(call: Call) -> dict[str, Any]:
+    return {
+        "id": call.pk,
+        "title": call.title,
+        "interest": call.interest,
+        "instructions": call.instructions,
+        "open": call.is_open,
+    }
+
+
+@api.get("/projects/{project}/calls", response=list[dict[str, Any]], tags=["projects"])
+def list_calls(request: HttpRequest, project: str) -> list[dict[str, Any]]:
+    """The project's calls to contribute."""
+    found = _project(request, project)
+    return [_call_json(c) for c in found.calls.order_by("pk")]
+
+
+@api.post("/projects/{project}/calls", response={201: dict[str, Any]}, tags=["projects"])
+def create_call(request: HttpRequest, project: str, body: CallIn) -> Status[dict[str, Any]]:
+    """Open a call (leads)."""
+    found, _ = _lead_project(request, project)
+    call = call_create(
+        project=found,
+        title=body.title,
+        interest=Interest(body.interest),
+        instructions=body.instructions,
+    )
+    return Status(201, _call_json(call))
+
+
+@api.patch("/projects/{project}/calls/{call_id}", response=dict[str, Any], tags=["projects"])
+def edit_call(request: HttpRequest, project: str, call_id: int, body: CallEdit) -> dict[str, Any]:
+    """Reword, close or reopen a call (leads)."""
+    found, _ = _lead_project(request, project)
+    call = Call.objects.filter(project=found, pk=call_id).first()
+    if call is None:
+        raise ApiError(404, "no such call")
+    return _call_json(
+        call_edit(call=call, title=body.title, instructions=body.instructions, is_open=body.open)
+    )

@@ -1,0 +1,116 @@
+"""Browser pages: the project room (script editor, preview, storyboard) of a project.
+
+The page itself is a server-rendered shell; the live parts are the frontend bundle built
+from ``frontend/`` into ``frontend/dist`` (``make frontend``), found through Vite's
+manifest so its hashed file names never need editing here.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.templatetags.static import static
+from django.urls import reverse
+
+from realtime.identity import user_info
+from workspace.models import WRITER_ROLES, Document, DocumentKind, Project, Role, Visibility
+from workspace.selectors import project_role
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = Path(settings.BASE_DIR) / "frontend" / "dist" / ".vite" / "manifest.json"
+ENTRY = "src/main.ts"
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """The static URLs of the room's script and stylesheets."""
+
+    script: str
+    styles: tuple[str, ...]
+
+
+@cache
+def _bundle_for(mtime_ns: int) -> Bundle | None:
+    try:
+        entry = json.loads(MANIFEST.read_text())[ENTRY]
+        return Bundle(
+            script=static(entry["file"]),
+            styles=tuple(static(css) for css in entry.get("css", ())),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        logger.exception("frontend manifest unreadable", extra={"path": str(MANIFEST)})
+        return None
+
+
+def frontend_bundle() -> Bundle | None:
+    """The built bundle, or None when ``make frontend`` has not run (re-read when rebuilt)."""
+    try:
+        mtime_ns = MANIFEST.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _bundle_for(mtime_ns)
+
+
+def _websocket_base(request: HttpRequest) -> str:
+    scheme = "wss" if request.is_secure() else "ws"
+    return f"{scheme}://{request.get_host()}/ws/yjs"
+
+
+@login_required
+def project_room(request: HttpRequest, project: str, document: str | None = None) -> HttpResponse:
+    """``/p/<project>/`` and ``/p/<project>/d/<document>``: the live workspace of a project.
+
+    Shows one script and one storyboard: the requested document in its pane, the first of
+    the other kind (by slug) in the other. Members see their role; anyone signed in may read
+    a public project. Others get a 404, as for a project that does not exist.
+    """
+    found = Project.objects.filter(slug=project).first()
+    if found is None or not isinstance(request.user, User):
+        raise Http404("No such project")
+    role = project_role(user=request.user, project_id=found.pk)
+    if role is None and found.visibility != Visibility.PUBLIC:
+        raise Http404("No such project")
+    can_write = role in WRITER_ROLES
+    documents = list(Document.objects.filter(project=found).order_by("slug"))
+    current: Document | None = None
+    if document is not None:
+        current = next((d for d in documents if d.slug == document), None)
+        if current is None:
+            raise Http404("No such document")
+
+    def pick(kind: str) -> Document | None:
+        if current is not None and current.kind == kind:
+            return current
+        return next((d for d in documents if d.kind == kind), None)
+
+    script = pick(DocumentKind.SCRIPT)
+    board = pick(DocumentKind.STORYBOARD)
+    me = user_info(request.user)
+    return render(
+        request,
+        "workspace/room.html",
+        {
+            "project": found,
+            "role": (role or Role.VIEWER).value,
+            "role_label": role.label if role else "Reader",
+            "can_write": can_write,
+            "documents": documents,
+            "script": script,
+            "board": board,
+            "documents_json": json.dumps(
+                [{"slug": d.slug, "kind": d.kind, "title": d.title} for d in documents]
+            ),
+            "me": me,
+            "ws_url": _websocket_base(request),
+            "login_url": reverse("login"),
+            "bundle": frontend_bundle(),
+        },
+    )
