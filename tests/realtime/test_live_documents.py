@@ -1,6 +1,7 @@
 """Stock Yjs clients co-edit through a real daphne server: protocol, access, identity."""
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -346,3 +347,44 @@ async def test_http_document_api(live: TroupeServer, project_room: ProjectRoom) 
         )
     )
     assert users == {lead.user.pk}
+
+
+async def test_deletion_only_updates_reach_clients_from_http_and_other_processes(
+    server_factory: Callable[..., TroupeServer], redis_url: str, project_room: ProjectRoom
+) -> None:
+    """Deletions do not move a state vector; they must be forwarded all the same."""
+    from pycrdt import Doc, Text
+
+    one = server_factory(redis_url=redis_url)
+    two = server_factory(redis_url=redis_url)
+    room = project_room.room(project_room.script)
+    lead = project_room.members["lead"]
+    base = f"/api/projects/{project_room.project.slug}/documents/{project_room.script.slug}"
+    async with (
+        node(one, room, lead.token) as a,
+        node(two, room, project_room.members["editor"].token) as b,
+    ):
+        await a.connect()
+        await b.connect()
+        await a.wait_synced()
+        await b.wait_synced()
+        await a.insert_text(0, "hello big world")
+        await b.wait_text(equals="hello big world")
+        await a.delete_text(5, 4)  # cross-process deletion
+        await b.wait_text(equals="hello world")
+        async with httpx.AsyncClient(base_url=one.http_url) as http:
+            auth = {"Authorization": f"Bearer {lead.token}"}
+            state = (await http.get(f"{base}/update", headers=auth)).content
+            doc: Doc[Any] = Doc()
+            doc.apply_update(state)
+            text = doc.get("content", type=Text)
+            before = doc.get_state()
+            del text[0:6]
+            posted = await http.post(
+                f"{base}/update",
+                content=doc.get_update(before),
+                headers={**auth, "Content-Type": "application/octet-stream"},
+            )
+            assert posted.status_code == 202
+        await a.wait_text(equals="world")
+        await b.wait_text(equals="world")
