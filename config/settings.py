@@ -82,7 +82,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{_DEFAULT_SQLITE}",
         conn_max_age=env_int("TROUPE_DB_CONN_MAX_AGE_SECONDS", 60),
-        conn_health_checks=True,
+        # Health checks would add a SELECT 1 to every thread hop of Channels; a broken
+        # connection is instead dropped after its first error (the persister retries).
+        conn_health_checks=False,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# No structs, no deletions: what a client with nothing new answers to the server's step1.
+EMPTY_UPDATE = b"\x00\x00"
+
 
 class Connection(Protocol):
     """What a room needs of a connection (implemented by the document consumer)."""
@@ -133,8 +136,12 @@ class Room:
         """Apply an update from a writer; False when the connection forged client IDs.
 
         Structs that the update writes under a client ID bound to another user, beyond
-        what the document already holds, are dropped; the rest applies.
+        what the document already holds, are dropped; the rest applies. An update that
+        changes nothing (the empty step2 every client sends on connect, or a reconnecting
+        client's known content) is neither stored nor broadcast: connecting stays O(1).
         """
+        if update == EMPTY_UPDATE:
+            return True
         doc = self.live_doc
         clocks = update_client_clocks(update)
         user_id = conn.user_id
@@ -155,7 +162,16 @@ class Room:
         if forged:
             metrics.FORGERIES.inc()
             update = strip_clients(update, forged)
-        apply_update(doc, update)
+            clocks = {c: e for c, e in clocks.items() if c not in forged}
+        if new_clients:
+            apply_update(doc, update)
+        else:
+            if known is None:
+                known = decode_state_vector(doc.get_state())
+            if any(end > known.get(client_id, 0) for client_id, end in clocks.items()):
+                apply_update(doc, update)
+            elif not self._apply_if_effective(update):
+                return not forged
         for client_id in new_clients:
             bindings[client_id] = user_id
             self._outgoing_bindings[client_id] = user_id
@@ -166,6 +182,21 @@ class Room:
         self.changed = True
         self._schedule_flush()
         return not forged
+
+    def _apply_if_effective(self, update: bytes) -> bool:
+        """Apply an update without new structs; True if it deleted anything new.
+
+        Yrs fires transaction observers only for real changes; observing costs more than
+        applying, so only updates that may be no-ops take this path.
+        """
+        doc = self.live_doc
+        changed: list[bool] = []
+        subscription = doc.observe(lambda _event: changed.append(True))
+        try:
+            apply_update(doc, update)
+        finally:
+            doc.unobserve(subscription)
+        return bool(changed)
 
     def receive_remote(self, update: bytes, bindings: dict[int, int]) -> None:
         """Apply an update another process accepted (already persisted there)."""

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from workspace.models import (
@@ -68,6 +69,29 @@ def document_access(*, user: User | AnonymousUser, document: Document) -> tuple[
         return True, role in (Role.LEAD, Role.EDITOR)
     public = document.project.visibility == Visibility.PUBLIC
     return bool(user.is_authenticated and public), False
+
+
+def document_for_connection(
+    *, user: User | AnonymousUser, project_slug: str, document_slug: str
+) -> tuple[Document, bool, bool] | None:
+    """The document and the user's ``(can_read, can_write)``, in one query, or None.
+
+    Used for every websocket connect, where each round trip counts.
+    """
+    role = Membership.objects.filter(project_id=OuterRef("project_id"), user_id=user.pk or 0)
+    document = (
+        Document.objects.select_related("project")
+        .annotate(role=Subquery(role.values("role")[:1]))
+        .filter(project__slug=project_slug, slug=document_slug)
+        .first()
+    )
+    if document is None:
+        return None
+    member_role = getattr(document, "role", None)
+    if member_role is not None:
+        return document, True, member_role in (Role.LEAD, Role.EDITOR)
+    public = document.project.visibility == Visibility.PUBLIC
+    return document, bool(user.is_authenticated and public), False
 
 
 @dataclass(frozen=True, slots=True)
