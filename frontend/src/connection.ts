@@ -1,0 +1,181 @@
+/**
+ * One live document: a Y.Doc, its y-websocket provider, close-code handling, reconnects
+ * with jittered backoff, and the count of local changes the server has not echoed.
+ *
+ * Close codes (realtime/closecodes.py): 4401 sends the user to the sign-in page; 4403 and
+ * 4404 show a message and stop; other 44xx codes stop too (4429 retries slowly); any other
+ * close reconnects after a jittered, growing delay (y-websocket's own backoff has no
+ * jitter, so it is turned off with `shouldReconnect: () => false`).
+ */
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import { AckTracker } from './acks'
+
+export type LinkState = 'connecting' | 'online' | 'offline' | 'stopped'
+
+export interface UserInfo {
+  id: number
+  name: string
+  color: string
+}
+
+export interface ConnectionOptions {
+  wsUrl: string
+  project: string
+  document: string
+  user: UserInfo
+  loginUrl: string
+  onFatal: (message: string) => void
+}
+
+let redirectingToSignIn = false
+
+const BASE_DELAY_MS = 250
+const MAX_DELAY_MS = 10_000
+const RATE_LIMITED_MIN_MS = 5_000
+
+/** "Equal jitter": half the exponential delay plus a random share of the other half. */
+export function jitteredDelay(attempt: number, minimum = 0): number {
+  const cap = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** Math.min(attempt, 10))
+  return Math.max(minimum, cap / 2 + Math.random() * (cap / 2))
+}
+
+export class LiveDocument {
+  readonly doc = new Y.Doc()
+  readonly provider: WebsocketProvider
+  readonly acks: AckTracker
+  state: LinkState = 'connecting'
+  synced = false
+  stoppedReason = ''
+  private attempts = 0
+  private retryTimer: ReturnType<typeof setTimeout> | null = null
+  private listeners = new Set<() => void>()
+
+  constructor(private readonly opts: ConnectionOptions) {
+    const onFrame = (data: unknown): void => {
+      if (data instanceof ArrayBuffer) this.acks.onServerFrame(data)
+    }
+    // A WebSocket that also lets the ack tracker see each server frame.
+    class TrackedWebSocket extends WebSocket {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols)
+        this.addEventListener('message', (ev) => onFrame(ev.data))
+      }
+    }
+    this.provider = new WebsocketProvider(
+      opts.wsUrl,
+      `${opts.project}/${opts.document}`,
+      this.doc,
+      {
+        connect: false,
+        disableBc: true,
+        WebSocketPolyfill: TrackedWebSocket,
+        shouldReconnect: () => false,
+      },
+    )
+    this.acks = new AckTracker(this.doc, (origin) => origin === this.provider)
+    this.acks.onChange(() => this.changed())
+    this.provider.awareness.setLocalStateField('user', { ...opts.user })
+    this.provider.on('status', ({ status }) => {
+      if (status === 'connected') this.state = 'online'
+      else if (status === 'disconnected') this.state = this.state === 'stopped' ? 'stopped' : 'offline'
+      this.changed()
+    })
+    this.provider.on('sync', (synced: boolean) => {
+      this.synced = synced
+      if (synced) this.attempts = 0
+      this.changed()
+    })
+    this.provider.on('connection-close', (event) => {
+      // A local close: the 30 s silence check (retry) or our own disconnect (no retry).
+      if (event === null && this.provider.shouldConnect && this.state !== 'stopped') {
+        this.state = 'offline'
+        this.scheduleReconnect()
+      }
+    })
+    this.provider.on('closed', ({ code, reason }) => this.onClosed(code, reason))
+    // The browser knows when the network is gone: close at once (a socket may otherwise
+    // linger half-open) and reconnect as soon as it is back.
+    window.addEventListener('offline', () => {
+      if (this.state === 'stopped') return
+      this.cancelRetry()
+      this.state = 'offline'
+      this.provider.disconnect()
+      this.changed()
+    })
+    window.addEventListener('online', () => {
+      if (this.state !== 'stopped') this.reconnectNow()
+    })
+    this.provider.connect()
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.add(listener)
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener()
+  }
+
+  private onClosed(code: number, reason: string): void {
+    if (code === 4401) {
+      this.stop('Your session has ended. Sign in again.')
+      // Every document of the room gets 4401: navigate once.
+      if (!redirectingToSignIn) {
+        redirectingToSignIn = true
+        const next = window.location.pathname + window.location.search
+        window.location.assign(`${this.opts.loginUrl}?next=${encodeURIComponent(next)}`)
+      }
+      return
+    }
+    if (code === 4403 || code === 4404) {
+      const what = code === 4404 ? 'This document no longer exists.' : 'You no longer have access.'
+      this.stop(`${what}${reason ? ` (${reason})` : ''}`)
+      return
+    }
+    if (code === 4429) {
+      this.state = 'offline'
+      this.changed()
+      this.scheduleReconnect(RATE_LIMITED_MIN_MS)
+      return
+    }
+    if (code >= 4400 && code < 4500) {
+      this.stop(`The server closed the connection (${code}${reason ? `: ${reason}` : ''}). Reload the page.`)
+      return
+    }
+    this.state = 'offline'
+    this.changed()
+    this.scheduleReconnect()
+  }
+
+  private stop(message: string): void {
+    this.state = 'stopped'
+    this.stoppedReason = message
+    this.cancelRetry()
+    this.provider.disconnect()
+    this.opts.onFatal(message)
+    this.changed()
+  }
+
+  private cancelRetry(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    this.retryTimer = null
+  }
+
+  private scheduleReconnect(minimum = 0): void {
+    // y-websocket schedules its own retry; it is a no-op once shouldConnect is false.
+    this.provider.shouldConnect = false
+    if (this.retryTimer !== null) return
+    if (!navigator.onLine) return // the 'online' event reconnects
+    const delay = jitteredDelay(this.attempts++, minimum)
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null
+      if (this.state !== 'stopped') this.provider.connect()
+    }, delay)
+  }
+
+  private reconnectNow(): void {
+    this.cancelRetry()
+    this.provider.connect()
+  }
+}

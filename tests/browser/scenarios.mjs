@@ -1,0 +1,435 @@
+#!/usr/bin/env node
+/**
+ * Browser scenarios for the project room, driven with playwright-core and the system
+ * Chromium. Run by tests/browser/test_room.py:
+ *
+ *   node scenarios.mjs <scenario> '<json config>'
+ *
+ * config: { base, project, chromium, artifacts, users: { name: { username, password } }, ... }
+ * The script waits for what the scenario needs (each wait bounded), then prints ONE JSON
+ * line on stdout with what it observed: { ok: true, ...observations } or
+ * { ok: false, error, ...observations so far }. pytest asserts on that object.
+ */
+import { createRequire } from 'node:module'
+import { createInterface } from 'node:readline'
+import { mkdirSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+const FRONTEND = resolve(HERE, '..', '..', 'frontend')
+const require = createRequire(join(FRONTEND, 'package.json'))
+const { chromium } = require('playwright-core')
+
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+const WAIT_MS = 10_000
+
+const [scenarioName, rawConfig] = process.argv.slice(2)
+const config = JSON.parse(rawConfig ?? '{}')
+const observed = {}
+
+// ---------------------------------------------------------------- helpers
+
+const stdinLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+
+/** Ask the pytest side to do something (e.g. restart the server) and wait until it has. */
+async function ask(event) {
+  process.stdout.write(JSON.stringify({ event }) + '\n')
+  const { value, done } = await stdinLines.next()
+  if (done || value.trim() !== 'done') throw new Error(`pytest did not confirm ${event}: ${value}`)
+}
+
+async function signIn(browser, user, { viewport = { width: 1280, height: 800 } } = {}) {
+  const context = await browser.newContext({ viewport })
+  const page = await context.newPage()
+  const errors = []
+  page.on('pageerror', (e) => errors.push(String(e && e.message ? e.message : e)))
+  page.on('dialog', (d) => d.accept())
+  const next = `/p/${config.project}/`
+  await page.goto(`${config.base}/accounts/login/?next=${encodeURIComponent(next)}`)
+  await page.fill('#id_username', user.username)
+  await page.fill('#id_password', user.password)
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === next, { timeout: WAIT_MS }),
+    page.click('button[type=submit]'),
+  ])
+  await waitReady(page)
+  return { context, page, errors }
+}
+
+async function waitReady(page) {
+  await page.waitForSelector('#room[data-ready="true"]', { timeout: WAIT_MS })
+}
+
+const editorText = (page) => page.evaluate(() => window.troupe.editor.state.doc.toString())
+
+async function waitEditorContains(page, needles) {
+  await page.waitForFunction(
+    (ns) => ns.every((n) => window.troupe.editor.state.doc.toString().includes(n)),
+    needles,
+    { timeout: WAIT_MS },
+  )
+}
+
+/** Type at the end of the script (through the keyboard, like a person). */
+async function typeAtEnd(page, text) {
+  await page.click('.cm-content')
+  await page.keyboard.press('Control+End')
+  await page.keyboard.type(text)
+}
+
+const cursorNames = (page) =>
+  page.$$eval('.cm-ySelectionInfo', (els) => els.map((e) => e.textContent))
+
+const presenceNames = (page) =>
+  page.$$eval('#presence .avatar-name', (els) => els.map((e) => e.textContent))
+
+const connection = (page) =>
+  page.$eval('#connection', (e) => ({
+    state: e.dataset.state,
+    pending: Number(e.dataset.pending),
+    text: e.textContent.trim(),
+  }))
+
+const panelsOf = (page) =>
+  page.$$eval('#panels > li.panel', (cards) =>
+    cards.map((c) => ({
+      id: c.dataset.panelId,
+      action: c.querySelector('textarea.panel-action').value,
+      dialogue: c.querySelector('textarea.panel-dialogue').value,
+      notes: c.querySelector('textarea.panel-notes').value,
+      shot: c.querySelector('select.panel-shot').value,
+      duration: c.querySelector('input.panel-duration').value,
+    })),
+  )
+
+async function waitPanels(page, predicate, arg) {
+  await page.waitForFunction(
+    ([src, a]) => {
+      const cards = [...document.querySelectorAll('#panels > li.panel')].map((c) => ({
+        action: c.querySelector('textarea.panel-action').value,
+        dialogue: c.querySelector('textarea.panel-dialogue').value,
+        shot: c.querySelector('select.panel-shot').value,
+        duration: c.querySelector('input.panel-duration').value,
+      }))
+      return new Function('cards', 'arg', `return (${src})(cards, arg)`)(cards, a)
+    },
+    [predicate.toString(), arg],
+    { timeout: WAIT_MS },
+  )
+}
+
+function artifact(name) {
+  mkdirSync(config.artifacts, { recursive: true })
+  return join(config.artifacts, name)
+}
+
+// ---------------------------------------------------------------- scenarios
+
+const scenarios = {
+  /** Two people type in the same script; each sees the other's text and named cursor. */
+  async coedit(browser) {
+    const a = await signIn(browser, config.users.lead)
+    const b = await signIn(browser, config.users.editor)
+    await typeAtEnd(a.page, 'INT. KITCHEN - DAY\n\nAlice was here.\n')
+    await waitEditorContains(b.page, ['Alice was here.'])
+    await typeAtEnd(b.page, '\nBOB\nBob says hi.\n')
+    await waitEditorContains(a.page, ['Bob says hi.'])
+    // Each editor keeps focus on its own page: both cursors are broadcast.
+    await a.page.click('.cm-content')
+    await b.page.click('.cm-content')
+    await a.page.keyboard.press('Control+End')
+    await b.page.keyboard.press('Control+Home')
+    const nameB = config.users.editor.display
+    const nameA = config.users.lead.display
+    await a.page.waitForFunction((n) => [...document.querySelectorAll('.cm-ySelectionInfo')].some((e) => e.textContent === n), nameB, { timeout: WAIT_MS })
+    await b.page.waitForFunction((n) => [...document.querySelectorAll('.cm-ySelectionInfo')].some((e) => e.textContent === n), nameA, { timeout: WAIT_MS })
+    await a.page.waitForFunction(() => document.querySelector('#presence').dataset.count === '2', null, { timeout: WAIT_MS })
+    await a.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'synced', null, { timeout: WAIT_MS })
+    // The scene list jumps the editor to the heading.
+    await a.page.click('#scene-list .scene-link')
+    observed.jumpHead = await a.page.evaluate(() => window.troupe.editor.state.selection.main.head)
+    Object.assign(observed, {
+      textA: await editorText(a.page),
+      textB: await editorText(b.page),
+      cursorsSeenByA: await cursorNames(a.page),
+      cursorsSeenByB: await cursorNames(b.page),
+      presenceA: await presenceNames(a.page),
+      scenesA: await a.page.$$eval('#scene-list .scene-heading', (els) => els.map((e) => e.textContent)),
+      previewCharacterA: await a.page.$$eval('#preview .fp-character', (els) => els.map((e) => e.textContent)),
+      connectionA: await connection(a.page),
+      errors: [...a.errors, ...b.errors],
+    })
+    await a.page.screenshot({ path: artifact('room-coedit-lead.png') })
+  },
+
+  /** A panel added and edited in one browser appears in the other; drag reorders. */
+  async panels(browser) {
+    const a = await signIn(browser, config.users.lead)
+    const b = await signIn(browser, config.users.editor)
+    await a.page.click('#add-panel')
+    await a.page.locator('#panels > li.panel').nth(0).locator('textarea.panel-action').fill('Wide: the harbour at dawn')
+    await a.page.locator('#panels > li.panel').nth(0).locator('textarea.panel-dialogue').fill('Not again.')
+    await a.page.locator('#panels > li.panel').nth(0).locator('select.panel-shot').selectOption('EWS')
+    await a.page.locator('#panels > li.panel').nth(0).locator('input.panel-duration').fill('3.5')
+    await waitPanels(b.page, (cards) => cards.length === 1 && cards[0].action === 'Wide: the harbour at dawn' && cards[0].shot === 'EWS' && cards[0].duration === '3.5')
+    // B adds a second panel; A sees it; then B drags panel 2 onto panel 1.
+    await b.page.click('#add-panel')
+    await b.page.locator('#panels > li.panel').nth(1).locator('textarea.panel-action').fill('Close on the bell')
+    await waitPanels(a.page, (cards) => cards.length === 2 && cards[1].action === 'Close on the bell')
+    const handle = b.page.locator('#panels > li.panel').nth(1).locator('.panel-handle')
+    const target = b.page.locator('#panels > li.panel').nth(0)
+    const hb = await handle.boundingBox()
+    const tb = await target.boundingBox()
+    await b.page.mouse.move(hb.x + hb.width / 2, hb.y + hb.height / 2)
+    await b.page.mouse.down()
+    await b.page.mouse.move(tb.x + tb.width / 2, tb.y + 40, { steps: 8 })
+    await b.page.mouse.up()
+    await waitPanels(a.page, (cards) => cards.length === 2 && cards[0].action === 'Close on the bell' && cards[1].action === 'Wide: the harbour at dawn')
+    // Keyboard reorder: A moves the first panel down again.
+    await a.page.locator('#panels > li.panel').nth(0).locator('.panel-down').click()
+    await waitPanels(b.page, (cards) => cards[0].action === 'Wide: the harbour at dawn')
+    Object.assign(observed, {
+      panelsA: await panelsOf(a.page),
+      panelsB: await panelsOf(b.page),
+      totalA: await a.page.$eval('#board-total', (e) => ({ text: e.textContent, ms: Number(e.dataset.ms) })),
+      totalB: await b.page.$eval('#board-total', (e) => ({ text: e.textContent, ms: Number(e.dataset.ms) })),
+      focusAfterMove: await a.page.evaluate(() => document.activeElement?.className ?? ''),
+      errors: [...a.errors, ...b.errors],
+    })
+    await a.page.screenshot({ path: artifact('room-storyboard.png'), fullPage: true })
+  },
+
+  /** A viewer's editor and panels are read-only: typing changes nothing anywhere. */
+  async viewer(browser) {
+    const lead = await signIn(browser, config.users.lead)
+    await typeAtEnd(lead.page, 'EXT. ROOF - NIGHT\n\nOnly writers write.\n')
+    await lead.page.click('#add-panel')
+    await lead.page.locator('textarea.panel-action').first().fill('Lead caption')
+    const v = await signIn(browser, config.users.viewer)
+    await waitEditorContains(v.page, ['Only writers write.'])
+    await waitPanels(v.page, (cards) => cards.length === 1 && cards[0].action === 'Lead caption')
+    const before = await editorText(v.page)
+    await v.page.click('.cm-content')
+    await v.page.keyboard.press('Control+End')
+    await v.page.keyboard.type('VIEWER WAS HERE')
+    await v.page.keyboard.press('Backspace')
+    await v.page.keyboard.press('Enter')
+    await v.page.locator('textarea.panel-action').first().click()
+    await v.page.keyboard.type('viewer caption')
+    // Give any write that slipped through time to travel to the lead.
+    await lead.page.waitForTimeout(700)
+    Object.assign(observed, {
+      before,
+      after: await editorText(v.page),
+      leadText: await editorText(lead.page),
+      viewerPanels: await panelsOf(v.page),
+      leadPanels: await panelsOf(lead.page),
+      addButton: await v.page.locator('#add-panel').count(),
+      readonlyAttr: await v.page.$eval('.cm-content', (e) => e.getAttribute('aria-readonly')),
+      viewerConnection: await connection(v.page),
+      errors: [...lead.errors, ...v.errors],
+    })
+  },
+
+  /** Typing offline is kept, counted as unsynced, and merged on reconnect. */
+  async offline(browser) {
+    const a = await signIn(browser, config.users.lead)
+    const b = await signIn(browser, config.users.editor)
+    await typeAtEnd(a.page, 'INT. TUNNEL - DAY\n\n')
+    await waitEditorContains(b.page, ['INT. TUNNEL - DAY'])
+    await a.context.setOffline(true)
+    await a.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'offline', null, { timeout: WAIT_MS })
+    await typeAtEnd(a.page, 'Typed while offline.XX\n')
+    await a.page.keyboard.press('ArrowLeft')
+    await a.page.keyboard.press('Backspace')
+    await a.page.keyboard.press('Backspace')
+    // A deletion of text the server already has (delete-only change): "DAY" -> "DA".
+    await a.page.keyboard.press('Control+Home')
+    await a.page.keyboard.press('End')
+    await a.page.keyboard.press('Backspace')
+    await a.page.locator('#add-panel').click()
+    await a.page.locator('textarea.panel-action').first().fill('Offline panel')
+    observed.whileOffline = await connection(a.page)
+    await typeAtEnd(b.page, 'Typed by the one online.\n')
+    await b.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'synced', null, { timeout: WAIT_MS })
+    observed.bBeforeReconnect = await editorText(b.page)
+    await a.context.setOffline(false)
+    await waitEditorContains(a.page, ['Typed while offline.', 'Typed by the one online.'])
+    await waitEditorContains(b.page, ['Typed while offline.', 'Typed by the one online.'])
+    await waitPanels(b.page, (cards) => cards.length === 1 && cards[0].action === 'Offline panel')
+    await a.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'synced', null, { timeout: WAIT_MS })
+    Object.assign(observed, {
+      afterReconnect: await connection(a.page),
+      textA: await editorText(a.page),
+      textB: await editorText(b.page),
+      errors: [...a.errors, ...b.errors],
+    })
+  },
+
+  /** Markup in the script, a caption and a user name is shown as text, never run. */
+  async xss(browser) {
+    const payloads = config.payloads
+    const a = await signIn(browser, config.users.lead)
+    const e = await signIn(browser, config.users.editor) // display name is a payload
+    await typeAtEnd(e.page, `INT. ${payloads[0]} - DAY\n\n${payloads[0]}\n${payloads[1]}\n\n${payloads[1].toUpperCase()}\n${payloads[0]}\n\n[[${payloads[1]}]]\n`)
+    await e.page.click('#add-panel')
+    await e.page.locator('textarea.panel-action').first().fill(payloads.join(' '))
+    await e.page.locator('textarea.panel-notes').first().fill(payloads[1])
+    await e.page.click('.cm-content')
+    await waitEditorContains(a.page, [payloads[0], payloads[1]])
+    await waitPanels(a.page, (cards, p) => cards.length === 1 && cards[0].action === p, payloads.join(' '))
+    await a.page.click('.cm-content')
+    await a.page.waitForFunction((n) => [...document.querySelectorAll('.cm-ySelectionInfo')].some((el) => el.textContent === n), config.users.editor.display, { timeout: WAIT_MS })
+    await a.page.waitForTimeout(300)
+    const probe = (page) =>
+      page.evaluate(() => ({
+        xss: typeof window.__xss === 'undefined' ? null : window.__xss,
+        injectedImages: document.querySelectorAll('img[src="x"]').length,
+        injectedScripts: [...document.querySelectorAll('script')].filter((s) => s.textContent.includes('__xss')).length,
+        previewText: document.querySelector('#preview').textContent,
+        avatarNames: [...document.querySelectorAll('#presence .avatar-name')].map((el) => el.textContent),
+        cursorNames: [...document.querySelectorAll('.cm-ySelectionInfo')].map((el) => el.textContent),
+        sceneNames: [...document.querySelectorAll('#scene-list .scene-heading')].map((el) => el.textContent),
+      }))
+    Object.assign(observed, { lead: await probe(a.page), editor: await probe(e.page), errors: [...a.errors, ...e.errors] })
+  },
+
+  /**
+   * Close codes: a member removed while connected gets 4403, sees why and is not
+   * reconnected; a signed-out session gets 4401 on its next connect and is sent to sign in.
+   */
+  async closecodes(browser) {
+    const v = await signIn(browser, config.users.viewer)
+    const sockets = []
+    v.page.on('websocket', (ws) => sockets.push(ws.url()))
+    const removed = await fetch(`${config.base}/api/projects/${config.project}/members/${config.users.viewer.username}`, {
+      method: 'DELETE',
+      headers: { Authorization: `Bearer ${config.leadToken}` },
+    })
+    observed.removeStatus = removed.status
+    // The server applies access changes "within a second"; allow for a loaded CI machine.
+    await v.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'stopped', null, { timeout: 2 * WAIT_MS })
+    await v.page.waitForTimeout(2500) // longer than several backoff steps
+    Object.assign(observed, {
+      removedAlert: await v.page.$eval('#room-alert', (e) => ({ hidden: e.hidden, text: e.textContent })),
+      socketsAfterRemoval: sockets.length,
+      removedConnection: await connection(v.page),
+    })
+
+    const e = await signIn(browser, config.users.editor)
+    const other = await e.context.newPage()
+    await other.goto(`${config.base}/`)
+    await Promise.all([other.waitForURL((url) => url.pathname.startsWith('/accounts/login/')), other.click('header button[type=submit]')])
+    // The open socket stays up; the next connect is refused with 4401.
+    await e.context.setOffline(true)
+    await e.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'offline', null, { timeout: WAIT_MS })
+    await e.context.setOffline(false)
+    await e.page.waitForURL((url) => url.pathname === '/accounts/login/', { timeout: WAIT_MS })
+    observed.signedOutUrl = e.page.url()
+    observed.errors = [...v.errors, ...e.errors]
+  },
+
+  /** The server dies (close 1006): the page shows offline, retries with backoff, merges. */
+  async restart(browser) {
+    const a = await signIn(browser, config.users.lead)
+    await typeAtEnd(a.page, 'Before restart.\n')
+    await a.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'synced', null, { timeout: WAIT_MS })
+    await a.page.waitForTimeout(300) // let the server's group commit write it
+    const attempts = []
+    a.page.on('websocket', (ws) => attempts.push({ at: Date.now(), url: ws.url() }))
+    await ask('kill')
+    const killedAt = Date.now()
+    await a.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'offline', null, { timeout: WAIT_MS })
+    await typeAtEnd(a.page, 'During the outage.\n')
+    observed.duringOutage = await connection(a.page)
+    await a.page.waitForTimeout(2000)
+    observed.attemptsWhileDown = attempts.map((x) => x.at - killedAt)
+    await ask('start')
+    await a.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'synced', null, { timeout: 20_000 })
+    Object.assign(observed, {
+      afterRestart: await connection(a.page),
+      text: await editorText(a.page),
+      alertHidden: await a.page.$eval('#room-alert', (e) => e.hidden),
+      errors: a.errors,
+    })
+  },
+
+  /** Time to interactive (editor and storyboard synced) from navigation start; screenshots. */
+  async perf(browser) {
+    const a = await signIn(browser, config.users.lead, { viewport: { width: 1440, height: 900 } })
+    // Content so the screenshots show a working room.
+    await typeAtEnd(a.page, config.sampleScript)
+    for (const [i, caption] of ['Wide: the city wakes', 'Medium: Mara at the window', 'Close-up: the letter'].entries()) {
+      await a.page.click('#add-panel')
+      await a.page.locator('#panels > li.panel').nth(i).locator('textarea.panel-action').fill(caption)
+      await a.page.locator('#panels > li.panel').nth(i).locator('select.panel-shot').selectOption(['WS', 'MS', 'CU'][i])
+    }
+    await a.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'synced', null, { timeout: WAIT_MS })
+    const b = await signIn(browser, config.users.editor)
+    await b.page.click('.cm-content')
+    const runs = []
+    for (let i = 0; i < config.loads; i++) {
+      await a.page.goto(`${config.base}/p/${config.project}/`)
+      await waitReady(a.page)
+      runs.push(
+        await a.page.evaluate(() => {
+          const nav = performance.getEntriesByType('navigation')[0]
+          return {
+            interactive: performance.getEntriesByName('troupe-interactive')[0].startTime,
+            domContentLoaded: nav.domContentLoadedEventEnd,
+            response: nav.responseEnd,
+          }
+        }),
+      )
+    }
+    // A keystroke right after the room is ready lands in the editor.
+    await a.page.click('.cm-content')
+    await a.page.keyboard.press('Control+End')
+    await a.page.keyboard.type('!')
+    observed.typedAfterReady = (await editorText(a.page)).endsWith('!')
+    await a.page.keyboard.press('Backspace')
+    await a.page.waitForFunction((n) => [...document.querySelectorAll('.cm-ySelectionInfo')].some((e) => e.textContent === n), config.users.editor.display, { timeout: WAIT_MS })
+    await a.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'synced', null, { timeout: WAIT_MS })
+    await a.page.screenshot({ path: artifact('room-desktop.png') })
+    await a.page.screenshot({ path: artifact('room-desktop-full.png'), fullPage: true })
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, storageState: await a.context.storageState() })
+    const p = await phone.newPage()
+    await p.goto(`${config.base}/p/${config.project}/`)
+    await waitReady(p)
+    observed.phoneOverflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    await p.screenshot({ path: artifact('room-phone.png') })
+    await p.screenshot({ path: artifact('room-phone-full.png'), fullPage: true })
+    observed.runs = runs
+    observed.errors = [...a.errors, ...b.errors]
+  },
+}
+
+// ---------------------------------------------------------------- main
+
+const scenario = scenarios[scenarioName]
+if (!scenario) {
+  process.stdout.write(JSON.stringify({ ok: false, error: `unknown scenario ${scenarioName}` }) + '\n')
+  process.exit(2)
+}
+let browser
+try {
+  browser = await chromium.launch({ executablePath: config.chromium, args: CHROMIUM_FLAGS, timeout: 30_000 })
+  await scenario(browser)
+  process.stdout.write(JSON.stringify({ ok: true, ...observed }) + '\n')
+} catch (e) {
+  process.stdout.write(JSON.stringify({ ok: false, error: String(e && e.stack ? e.stack : e), ...observed }) + '\n')
+} finally {
+  await browser?.close().catch(() => {})
+}
+// stdin stays open for ask(): leave explicitly (stdout to a pipe is synchronous on Linux).
+process.exit(0)
