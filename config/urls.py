@@ -8,12 +8,14 @@ from realtime.views import metrics_view
 from workspace import pages, views
 from workspace.api import api as records_api
 from workspace.auth import ThrottledAuthenticationForm
+from workspace.proposals_api import proposal_page
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", views.home, name="home"),
     path("p/<slug:project>/", pages.project_room, name="project-room"),
     path("p/<slug:project>/d/<slug:document>", pages.project_room, name="project-document"),
+    path("p/<slug:project>/proposals/<int:proposal_id>", proposal_page, name="proposal-page"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(authentication_form=ThrottledAuthenticationForm),

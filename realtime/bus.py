@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RECEIVE_RETRY_SECONDS = 0.5
+# channels-redis serves each channel-name prefix with its own blocking read, one after
+# another; every per-process channel shares this prefix so none waits behind another.
+PROCESS_CHANNEL_PREFIX = "troupe.proc."
 
 
 class Bus:
@@ -56,7 +59,7 @@ class Bus:
         """Open the process channel and start the receive and send loops (once)."""
         if self._started is None:
             self._started = asyncio.get_running_loop().create_future()
-            self.channel = await self.layer.new_channel("troupe.proc.")
+            self.channel = await self.layer.new_channel(PROCESS_CHANNEL_PREFIX)
             loop = asyncio.get_running_loop()
             self._tasks = [
                 loop.create_task(self._receive_loop()),

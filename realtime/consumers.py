@@ -2,6 +2,7 @@
 consumer fills its hooks with one room call each.
 """
 
+import functools
 import json
 import logging
 import time
@@ -10,7 +11,10 @@ from dataclasses import replace
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from crdt.encoding import MalformedMessage
@@ -29,15 +33,19 @@ from crdt.protocol import (
 )
 from realtime import metrics
 from realtime.auth import origin_allowed
+from realtime.bus import PROCESS_CHANNEL_PREFIX
 from realtime.closecodes import CloseCode
 from realtime.hub import RoomLoadFailed, get_hub
 from realtime.identity import user_colour, user_info
 from realtime.presence import PresenceEntry
 from realtime.room import Room
-from workspace.models import Document
+from workspace import notifications, sessions
+from workspace.groups import user_group
+from workspace.models import Document, Role
 from workspace.selectors import (
     document_access,
-    document_by_path,
+    document_for_connection,
+    project_role,
     project_room_access,
     user_invisible,
 )
@@ -197,15 +205,13 @@ class DocumentConsumer(YjsProtocolConsumer):
         if self.scope.get("auth_via") == "session" and not origin_allowed(self.scope):
             await self.refuse(CloseCode.FORBIDDEN, "cross-site websocket refused (Origin)")
             return
-        document = await database_sync_to_async(document_by_path)(
-            project_slug=kwargs["project"], document_slug=kwargs["document"]
+        found = await database_sync_to_async(document_for_connection)(
+            user=user, project_slug=kwargs["project"], document_slug=kwargs["document"]
         )
-        if document is None:
+        if found is None:
             await self.refuse(CloseCode.NOT_FOUND, "no such project or document")
             return
-        can_read, can_write = await database_sync_to_async(document_access)(
-            user=user, document=document
-        )
+        document, can_read, can_write = found
         if not can_read:
             await self.refuse(CloseCode.FORBIDDEN, "you have no access to this project")
             return
@@ -307,7 +313,11 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=int(code), reason=reason)
             return
         self.key = uuid.uuid4().hex
+        self.user = user
         self.user_id = user.pk
+        self.session_id: int | None = None
+        self.spotlight: dict[str, Any] | None = None
+        self.following: dict[str, Any] | None = None
         self.entry = PresenceEntry(
             user_id=user.pk,
             name=user_info(user)["name"],
@@ -317,6 +327,7 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         )
         hub = get_hub()
         hub.start_ticker()
+        state = await database_sync_to_async(sessions.room_state)(self.project_id)
         await hub.projects.join(self.project_id, self, self.entry)
         self.joined = True
         await self.send_json(
@@ -332,6 +343,8 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
                 },
                 "present": hub.projects.listing(self.project_id),
                 "documents": self.documents,
+                "calls": state["calls"],
+                "session": state["session"],
             }
         )
 
@@ -397,6 +410,11 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
             return
         self.entry = self.entry.moved(document, anchor)
         get_hub().projects.update(self.project_id, self, self.entry)
+        if self.following is not None:
+            self.following = None
+            await self.send_json(
+                {"type": "session.follow_ended", "session": self.session_id, "reason": "navigated"}
+            )
 
     async def on_presence_invisible(self, content: dict[str, Any]) -> None:
         """``{"type": "presence.invisible", "invisible": bool}``: your own setting, kept."""
@@ -413,10 +431,108 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         """``{"type": "ping"}`` is answered with ``pong``."""
         await self.send_json({"type": "pong"})
 
+    async def _lead(self, kind: str) -> bool:
+        role = await database_sync_to_async(project_role)(
+            user=self.user, project_id=self.project_id
+        )
+        if role != Role.LEAD:
+            await self.error(f"only leads can do {kind} (your role: {role})", kind)
+            return False
+        return True
+
+    async def on_session_start(self, content: dict[str, Any]) -> None:
+        """``{"type": "session.start", "title": str, "agenda": str}`` (leads)."""
+        if not await self._lead("session.start"):
+            return
+        title, agenda = content.get("title"), content.get("agenda", "")
+        if not isinstance(title, str) or not isinstance(agenda, str):
+            await self.error("'title' and 'agenda' are strings", "session.start")
+            return
+        try:
+            session = await database_sync_to_async(sessions.session_start)(
+                project=self.project_id, lead=self.user, title=title, agenda=agenda
+            )
+        except sessions.SessionRefused as exc:
+            await self.error(str(exc), "session.start")
+            return
+        self.session_id = session.pk
+
+    async def on_session_join(self, content: dict[str, Any]) -> None:
+        """``{"type": "session.join"}``: join the running session."""
+        try:
+            session = await database_sync_to_async(sessions.session_join)(
+                project_id=self.project_id, user=self.user
+            )
+        except sessions.SessionRefused as exc:
+            await self.error(str(exc), "session.join")
+            return
+        self.session_id = session.pk
+        await self.send_json({"type": "session.joined", "session": session.pk, "you": True})
+
+    async def on_session_spotlight(self, content: dict[str, Any]) -> None:
+        """``{"type": "session.spotlight", "document": slug, "anchor": {...} | null}`` (leads)."""
+        if not await self._lead("session.spotlight"):
+            return
+        document, anchor = content.get("document"), content.get("anchor")
+        if not isinstance(document, str) or document not in self.documents:
+            await self.error(f"no document {document!r} in this project", "session.spotlight")
+            return
+        if anchor is not None and not valid_anchor(anchor):
+            await self.error('anchor is {"scene": int} or {"panel": str}', "session.spotlight")
+            return
+        try:
+            await database_sync_to_async(sessions.session_spotlight)(
+                project_id=self.project_id, lead=self.user, document=document, anchor=anchor
+            )
+        except sessions.SessionRefused as exc:
+            await self.error(str(exc), "session.spotlight")
+
+    async def on_session_follow(self, content: dict[str, Any]) -> None:
+        """``{"type": "session.follow", "accept": bool}``: answer the last follow request."""
+        accept = content.get("accept")
+        if not isinstance(accept, bool):
+            await self.error("'accept' must be true or false", "session.follow")
+            return
+        if self.spotlight is None:
+            await self.error("there is no follow request to answer", "session.follow")
+            return
+        spot, self.spotlight = self.spotlight, None
+        if not accept:
+            await self.send_json({"type": "session.follow_declined", "session": self.session_id})
+            return
+        self.following = spot
+        self._move(spot)
+        await self.send_json(
+            {
+                "type": "session.following",
+                "session": self.session_id,
+                "document": spot["document"],
+                "anchor": spot["anchor"],
+            }
+        )
+
+    async def on_session_end(self, content: dict[str, Any]) -> None:
+        """``{"type": "session.end"}`` (leads)."""
+        if not await self._lead("session.end"):
+            return
+        try:
+            await database_sync_to_async(sessions.session_end)(project_id=self.project_id)
+        except sessions.SessionRefused as exc:
+            await self.error(str(exc), "session.end")
+
+    def _move(self, spot: dict[str, Any]) -> None:
+        self.entry = self.entry.moved(spot["document"], spot["anchor"])
+        get_hub().projects.update(self.project_id, self, self.entry)
+
     HANDLERS = {
         "presence.set": on_presence_set,
         "presence.invisible": on_presence_invisible,
         "ping": on_ping,
+        "session.start": on_session_start,
+        "session.join": on_session_join,
+        "session.spotlight": on_session_spotlight,
+        "session.follow": on_session_follow,
+        "session.end": on_session_end,
     }
 
     async def error(self, message: str, for_type: str | None) -> None:
@@ -425,8 +541,27 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
 
     async def send_event(self, event: dict[str, Any]) -> None:
         """A presence change or room event from the process's project rooms."""
-        if self.joined:
-            await self.send_json(event)
+        if not self.joined:
+            return
+        kind = event.get("type")
+        if kind == "session.started" and event["session"]["lead_id"] == self.user_id:
+            self.session_id = event["session"]["id"]
+        elif kind == "session.joined" and event["user_id"] == self.user_id:
+            self.session_id = event["session"]
+        elif kind == "session.follow_request":
+            if self.session_id != event["session"] or event["by_id"] == self.user_id:
+                return
+            spot = {"document": event["document"], "anchor": event["anchor"]}
+            if self.following is not None:
+                # Already following: move along, and say so.
+                self.following = spot
+                self._move(spot)
+                event = {**event, "following": True}
+            else:
+                self.spotlight = spot
+        elif kind == "session.ended":
+            self.session_id = self.spotlight = self.following = None
+        await self.send_json(event)
 
 
 def valid_anchor(anchor: Any) -> bool:
@@ -437,3 +572,73 @@ def valid_anchor(anchor: Any) -> bool:
     return (
         key == "scene" and isinstance(value, int) and not isinstance(value, bool) and value >= 0
     ) or (key == "panel" and isinstance(value, str) and 0 < len(value) <= 100)
+
+
+class NotificationConsumer(AsyncJsonWebsocketConsumer):
+    """``/ws/notifications``: the signed-in user's inbox, live, in every tab on any process.
+
+    On connect: ``notifications.snapshot`` (unread count, recent entries); then one
+    ``notification`` per new or grouped entry. Entries are stored before delivery, so a
+    socket that dropped finds them in the next snapshot.
+    """
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # As Channels does, except for the channel's prefix: channels-redis reads each
+        # prefix's process-local channels with its own blocking pop, and only one pop runs
+        # at a time, so a second prefix would wait behind the bus's (up to 5 s per message).
+        # Sharing the bus's prefix puts every local channel on one pop.
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        if self.channel_layer is None:
+            await await_many_dispatch([receive], self.dispatch)
+            return
+        self.channel_name = await self.channel_layer.new_channel(PROCESS_CHANNEL_PREFIX)
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        try:
+            await await_many_dispatch([receive, self.channel_receive], self.dispatch)
+        except StopConsumer:
+            pass
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            reason = self.scope.get("auth_error", "sign in or pass ?token=")
+            await self.send_json(
+                {"type": "error", "code": int(CloseCode.UNAUTHENTICATED), "error": reason}
+            )
+            await self.close(code=int(CloseCode.UNAUTHENTICATED), reason=reason)
+            return
+        if self.scope.get("auth_via") == "session" and not origin_allowed(self.scope):
+            reason = "cross-site websocket refused (Origin)"
+            await self.send_json(
+                {"type": "error", "code": int(CloseCode.FORBIDDEN), "error": reason}
+            )
+            await self.close(code=int(CloseCode.FORBIDDEN), reason=reason)
+            return
+        self.user_id = user.pk
+        self.group = user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_json(await database_sync_to_async(notifications.inbox_snapshot)(user.pk))
+
+    async def disconnect(self, code: int) -> None:
+        group = getattr(self, "group", None)
+        if group is not None:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json({"type": "error", "error": "only ping is accepted", "for": None})
+
+    async def notification_deliver(self, message: dict[str, Any]) -> None:
+        """A stored notification, from the user's group."""
+        await self.send_json(
+            {
+                "type": "notification",
+                "notification": message["notification"],
+                "unread": message["unread"],
+            }
+        )

@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from realtime.consumers import DocumentConsumer, ProjectConsumer
+from realtime.consumers import DocumentConsumer, NotificationConsumer, ProjectConsumer
 
 websocket_urlpatterns = [
     re_path(
@@ -10,4 +10,5 @@ websocket_urlpatterns = [
         DocumentConsumer.as_asgi(),
     ),
     re_path(r"^ws/projects/(?P<project>[-a-zA-Z0-9_]+)$", ProjectConsumer.as_asgi()),
+    re_path(r"^ws/notifications$", NotificationConsumer.as_asgi()),
 ]

@@ -147,3 +147,72 @@ class ProjectFollowAdmin(admin.ModelAdmin[ProjectFollow]):
 class CallAdmin(admin.ModelAdmin[Call]):
     list_display = ("project", "title", "interest", "is_open", "deadline")
     list_filter = ("interest", "is_open")
+
+
+# --------------------------------------------------------------------------------------
+# Payment-split proposals. Lines and money change through the service (logged and
+# notified), so the admin shows them read-only; the log, comments and acceptances too.
+# --------------------------------------------------------------------------------------
+
+from workspace.models import (  # noqa: E402
+    Proposal,
+    ProposalAcceptance,
+    ProposalComment,
+    ProposalEdit,
+    ProposalLine,
+    ProposalNotice,
+    ProposalPool,
+)
+
+
+class ProposalLineInline(admin.TabularInline[ProposalLine, Proposal]):
+    model = ProposalLine
+    extra = 0
+    can_delete = False
+    fields = ("key", "contributor", "held_name", "role", "pool", "share_bp", "amount_minor")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Proposal)
+class ProposalAdmin(_ReadOnlyAdmin[Proposal]):
+    list_display = ("pk", "project", "title", "state", "currency", "closes_at", "finalised_at")
+    list_filter = ("state",)
+    search_fields = ("title", "project__slug")
+    inlines = [ProposalLineInline]
+
+
+@admin.register(ProposalPool)
+class ProposalPoolAdmin(_ReadOnlyAdmin[ProposalPool]):
+    list_display = ("proposal", "name", "amount_minor", "share_of_profit_bp")
+
+
+@admin.register(ProposalLine)
+class ProposalLineAdmin(_ReadOnlyAdmin[ProposalLine]):
+    list_display = ("proposal", "key", "contributor", "held_name", "role", "share_bp")
+    search_fields = ("key", "held_name")
+
+
+@admin.register(ProposalEdit)
+class ProposalEditAdmin(_ReadOnlyAdmin[ProposalEdit]):
+    list_display = ("proposal", "action", "line_key", "actor", "at")
+    list_filter = ("action",)
+
+
+@admin.register(ProposalComment)
+class ProposalCommentAdmin(_ReadOnlyAdmin[ProposalComment]):
+    list_display = ("proposal", "line_key", "author", "by_lead", "parent", "created_at")
+    list_filter = ("by_lead",)
+
+
+@admin.register(ProposalAcceptance)
+class ProposalAcceptanceAdmin(_ReadOnlyAdmin[ProposalAcceptance]):
+    list_display = ("proposal", "user", "proposal_hash", "accepted_at")
+
+
+@admin.register(ProposalNotice)
+class ProposalNoticeAdmin(_ReadOnlyAdmin[ProposalNotice]):
+    list_display = ("proposal", "user", "event", "created_at")
+    list_filter = ("event",)

@@ -21,31 +21,44 @@ from ninja.utils import check_csrf
 
 from crdt.fountain import parse
 from crdt.snapshots import normalise_panels, script_diff, storyboard_diff
-from workspace import citations
+from workspace import citations, metrics, notifications
 from workspace.models import (
     AuthorRole,
     Blob,
     Call,
     Document,
     Interest,
+    LiveSession,
     Membership,
+    Notification,
     Project,
     ProjectStatus,
     Record,
     RecordKind,
+    ResponseStatus,
     Role,
+    Snapshot,
     Visibility,
 )
 from workspace.productions import (
     ProductionRefused,
     call_create,
     call_edit,
+    call_is_open,
+    call_json,
+    calls_close_expired,
+    open_calls_filter,
     project_advance,
     project_create_from_template,
     project_edit,
     project_follow,
     project_stage,
+    response_create,
+    response_json,
+    response_set_status,
 )
+from workspace.proposals import ProposalRefused
+from workspace.proposals_api import router as proposals_router
 from workspace.records import (
     MEDIA_KINDS,
     SNAPSHOT_KINDS,
@@ -67,6 +80,7 @@ from workspace.records import (
     text_content,
 )
 from workspace.selectors import document_access, document_by_path, project_role
+from workspace.sessions import session_record
 
 api = NinjaAPI(
     title="Troupe API",
@@ -97,6 +111,14 @@ def _record_refused(request: HttpRequest, exc: RecordRefused) -> HttpResponse:
 @api.exception_handler(ProductionRefused)
 def _production_refused(request: HttpRequest, exc: ProductionRefused) -> HttpResponse:
     return api.create_response(request, {"error": str(exc)}, status=400)
+
+
+@api.exception_handler(ProposalRefused)
+def _proposal_refused(request: HttpRequest, exc: ProposalRefused) -> HttpResponse:
+    return api.create_response(request, {"error": str(exc)}, status=exc.status)
+
+
+api.add_router("", proposals_router)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -228,16 +250,22 @@ class StatusIn(Schema):
     status: Literal["open", "in_production", "finished", "celebrated"]
 
 
+InterestName = Literal["writing", "narration", "illustration", "animation", "music", "editing"]
+
+
 class CallIn(Schema):
     title: str
-    interest: Literal["writing", "narration", "illustration", "animation", "music", "editing"]
+    interest: InterestName
     instructions: str = ""
+    deadline: datetime | None = None
 
 
 class CallEdit(Schema):
     title: str | None = None
     instructions: str | None = None
     open: bool | None = None
+    filled: bool | None = None
+    deadline: datetime | None = None
 
 
 # ----------------------------------------------------------------------------- records
@@ -325,6 +353,7 @@ def create_record(request: HttpRequest, body: RecordIn) -> Status[dict[str, Any]
         text=body.text or "",
         blob=blob,
     )
+    notifications.record_cited(record)
     return Status(201, _record_json(request, record))
 
 
@@ -465,6 +494,8 @@ def create_snapshot(
         version_label=body.version_label,
         resources=_resources(request, body.resources),
     )
+    notifications.record_cited(record)
+    notifications.snapshot_credited(record)
     return Status(201, _record_json(request, record))
 
 
@@ -594,42 +625,276 @@ def unfollow_project(request: HttpRequest, project: str) -> dict[str, Any]:
 
 
 def _call_json(call: Call) -> dict[str, Any]:
-    return {
-        "id": call.pk,
-        "title": call.title,
-        "interest": call.interest,
-        "instructions": call.instructions,
-        "open": call.is_open,
-    }
+    return call_json(call)
 
 
 @api.get("/projects/{project}/calls", response=list[dict[str, Any]], tags=["projects"])
 def list_calls(request: HttpRequest, project: str) -> list[dict[str, Any]]:
     """The project's calls to contribute."""
     found = _project(request, project)
-    return [_call_json(c) for c in found.calls.order_by("pk")]
+    calls_close_expired(project=found)
+    return [_call_json(c) for c in found.calls.select_related("project").order_by("pk")]
 
 
 @api.post("/projects/{project}/calls", response={201: dict[str, Any]}, tags=["projects"])
 def create_call(request: HttpRequest, project: str, body: CallIn) -> Status[dict[str, Any]]:
-    """Open a call (leads)."""
-    found, _ = _lead_project(request, project)
+    """Open a call (leads), optionally with a deadline; the room and interested people hear."""
+    found, user = _lead_project(request, project)
     call = call_create(
         project=found,
         title=body.title,
         interest=Interest(body.interest),
         instructions=body.instructions,
+        deadline=body.deadline,
+        created_by=user,
     )
     return Status(201, _call_json(call))
 
 
 @api.patch("/projects/{project}/calls/{call_id}", response=dict[str, Any], tags=["projects"])
 def edit_call(request: HttpRequest, project: str, call_id: int, body: CallEdit) -> dict[str, Any]:
-    """Reword, close or reopen a call (leads)."""
+    """Reword, close, reopen, mark filled or set the deadline of a call (leads)."""
     found, _ = _lead_project(request, project)
     call = Call.objects.filter(project=found, pk=call_id).first()
     if call is None:
         raise ApiError(404, "no such call")
+    extra: dict[str, Any] = {}
+    if "deadline" in body.model_fields_set:
+        extra["deadline"] = body.deadline
     return _call_json(
-        call_edit(call=call, title=body.title, instructions=body.instructions, is_open=body.open)
+        call_edit(
+            call=call,
+            title=body.title,
+            instructions=body.instructions,
+            is_open=body.open,
+            filled=body.filled,
+            **extra,
+        )
     )
+
+
+# ----------------------------------------------------------------------------- calls
+
+
+class CallPage(Schema):
+    count: int
+    page: int
+    page_size: int
+    results: list[dict[str, Any]]
+
+
+@api.get("/calls", response=CallPage, tags=["calls"])
+def browse_calls(
+    request: HttpRequest,
+    interest: InterestName | None = None,
+    open: bool = True,
+    page: int = 1,
+    page_size: int = 20,
+) -> dict[str, Any]:
+    """Calls of public projects, newest first: ``?interest=illustration&open=1&page=2``."""
+    if page < 1 or not 1 <= page_size <= 100:
+        raise ApiError(400, "page >= 1 and 1 <= page_size <= 100")
+    calls_close_expired()
+    calls = Call.objects.filter(project__visibility=Visibility.PUBLIC)
+    if interest:
+        calls = calls.filter(interest=interest)
+    if open:
+        calls = calls.filter(open_calls_filter())
+    total = calls.count()
+    start = (page - 1) * page_size
+    rows = calls.select_related("project").order_by("-created_at", "-pk")[start : start + page_size]
+    return {
+        "count": total,
+        "page": page,
+        "page_size": page_size,
+        "results": [call_json(c) for c in rows],
+    }
+
+
+def _call(request: HttpRequest, project: str, call_id: int) -> Call:
+    found = _project(request, project)
+    call = Call.objects.select_related("project").filter(project=found, pk=call_id).first()
+    if call is None:
+        raise ApiError(404, "no such call")
+    return call
+
+
+class ResponseIn(Schema):
+    record: str
+
+
+class ResponseStatusIn(Schema):
+    status: Literal["submitted", "considered", "used", "replaced"]
+    used_in: str | None = None
+
+
+@api.post(
+    "/projects/{project}/calls/{call_id}/responses",
+    response={201: dict[str, Any]},
+    tags=["calls"],
+)
+def answer_call(
+    request: HttpRequest, project: str, call_id: int, body: ResponseIn
+) -> Status[dict[str, Any]]:
+    """Answer an open call with a record you authored (anyone who may contribute)."""
+    user = _actor(request)
+    call = _call(request, project, call_id)
+    if not can_contribute(user=user, project=call.project):
+        raise ApiError(403, "you cannot contribute to this project")
+    if not call_is_open(call):
+        raise ApiError(409, "this call is closed")
+    record = _record(request, body.record)
+    return Status(201, response_json(response_create(call=call, record=record, user=user)))
+
+
+@api.get(
+    "/projects/{project}/calls/{call_id}/responses",
+    response=list[dict[str, Any]],
+    tags=["calls"],
+)
+def list_responses(request: HttpRequest, project: str, call_id: int) -> list[dict[str, Any]]:
+    """The responses to a call with their status histories, oldest first."""
+    call = _call(request, project, call_id)
+    rows = call.responses.select_related(
+        "call__project", "record", "responder", "used_in__record"
+    ).order_by("pk")
+    return [response_json(r) for r in rows]
+
+
+@api.patch(
+    "/projects/{project}/calls/{call_id}/responses/{response_id}",
+    response=dict[str, Any],
+    tags=["calls"],
+)
+def set_response_status(
+    request: HttpRequest, project: str, call_id: int, response_id: int, body: ResponseStatusIn
+) -> dict[str, Any]:
+    """Move a response: submitted, considered, used (in a snapshot), replaced (leads)."""
+    _lead_project(request, project)
+    user = _actor(request)
+    call = _call(request, project, call_id)
+    response = call.responses.select_related("record", "responder").filter(pk=response_id).first()
+    if response is None:
+        raise ApiError(404, "no such response")
+    used_in = None
+    if body.used_in:
+        record = _record(request, body.used_in)
+        used_in = Snapshot.objects.filter(record=record).select_related("document").first()
+        if used_in is None:
+            raise ApiError(400, "used_in must be a snapshot record")
+    return response_json(
+        response_set_status(
+            response=response, status=ResponseStatus(body.status), user=user, used_in=used_in
+        )
+    )
+
+
+# ----------------------------------------------------------------------------- notifications
+
+
+def _signed_in(request: HttpRequest) -> User:
+    user = _viewer(request)
+    if not isinstance(user, User) or not user.is_authenticated:
+        raise ApiError(401, "authentication required")
+    return user
+
+
+@api.get("/notifications", response=dict[str, Any], tags=["notifications"])
+def list_notifications(
+    request: HttpRequest, unread: bool = False, done: bool = False
+) -> dict[str, Any]:
+    """Your inbox: unread count and entries, newest first (``?unread=1``, ``?done=1``)."""
+    user = _signed_in(request)
+    return notifications.inbox(user.pk, include_done=done, unread_only=unread)
+
+
+@api.post("/notifications/read-all", response=dict[str, Any], tags=["notifications"])
+def read_all_notifications(request: HttpRequest) -> dict[str, Any]:
+    """Mark every entry read."""
+    user = _actor(request)
+    changed = notifications.mark_read(user.pk)
+    return {"marked": changed, "unread": notifications.unread_count(user.pk)}
+
+
+@api.post("/notifications/{notification_id}/read", response=dict[str, Any], tags=["notifications"])
+def read_notification(request: HttpRequest, notification_id: int) -> dict[str, Any]:
+    """Mark one entry read."""
+    user = _actor(request)
+    if not Notification.objects.filter(user=user, pk=notification_id).exists():
+        raise ApiError(404, "no such notification")
+    notifications.mark_read(user.pk, [notification_id])
+    return {"unread": notifications.unread_count(user.pk)}
+
+
+@api.post("/notifications/{notification_id}/done", response=dict[str, Any], tags=["notifications"])
+def done_notification(request: HttpRequest, notification_id: int) -> dict[str, Any]:
+    """Mark one entry done (it leaves the inbox)."""
+    user = _actor(request)
+    if not Notification.objects.filter(user=user, pk=notification_id).exists():
+        raise ApiError(404, "no such notification")
+    notifications.mark_done(user.pk, notification_id)
+    return {"unread": notifications.unread_count(user.pk)}
+
+
+@api.put("/projects/{project}/mute", response=dict[str, Any], tags=["notifications"])
+def mute_project(request: HttpRequest, project: str) -> dict[str, Any]:
+    """Stop notifications from a project."""
+    user = _actor(request)
+    found = _project(request, project)
+    return {"muted": notifications.project_mute(project=found, user_id=user.pk, mute=True)}
+
+
+@api.delete("/projects/{project}/mute", response=dict[str, Any], tags=["notifications"])
+def unmute_project(request: HttpRequest, project: str) -> dict[str, Any]:
+    """Hear from a project again."""
+    user = _actor(request)
+    found = _project(request, project)
+    return {"muted": notifications.project_mute(project=found, user_id=user.pk, mute=False)}
+
+
+class InterestsIn(Schema):
+    interests: list[InterestName]
+
+
+@api.put("/me/interests", response=dict[str, Any], tags=["notifications"])
+def set_interests(request: HttpRequest, body: InterestsIn) -> dict[str, Any]:
+    """Your interests: new calls for them in projects you follow or belong to notify you."""
+    user = _actor(request)
+    return {"interests": notifications.interests_set(user_id=user.pk, interests=body.interests)}
+
+
+# ----------------------------------------------------------------------------- sessions
+
+
+@api.get("/projects/{project}/sessions", response=list[dict[str, Any]], tags=["sessions"])
+def list_sessions(request: HttpRequest, project: str) -> list[dict[str, Any]]:
+    """The project's live sessions with their records, newest first."""
+    found = _project(request, project)
+    rows = LiveSession.objects.filter(project=found).select_related("lead").order_by("-pk")[:100]
+    return [session_record(s) for s in rows]
+
+
+@api.get("/projects/{project}/sessions/{session_id}", response=dict[str, Any], tags=["sessions"])
+def get_session(request: HttpRequest, project: str, session_id: int) -> dict[str, Any]:
+    """A session record: participants, duration, documents touched, snapshots, calls."""
+    found = _project(request, project)
+    session = LiveSession.objects.filter(project=found, pk=session_id).first()
+    if session is None:
+        raise ApiError(404, "no such session")
+    return session_record(session)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+@api.get("/projects/{project}/metrics", response=dict[str, Any], tags=["metrics"])
+def project_metrics(request: HttpRequest, project: str) -> dict[str, Any]:
+    """Contributors per ISO week, streaks, calls opened and filled, status, time to finish."""
+    return metrics.metrics([_project(request, project).pk])
+
+
+@api.get("/metrics", response=dict[str, Any], tags=["metrics"])
+def all_metrics(request: HttpRequest) -> dict[str, Any]:
+    """The same over every project you can see."""
+    user = _viewer(request)
+    return metrics.metrics(metrics.visible_projects(user.pk if user.is_authenticated else None))

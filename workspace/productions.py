@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from workspace import notifications
+from workspace.events import emit_on_commit
+from workspace.groups import project_presence_group
 from workspace.models import (
     Call,
+    CallResponse,
+    CallResponseChange,
     DocumentKind,
     Interest,
     Project,
     ProjectFollow,
     ProjectStage,
     ProjectStatus,
+    Record,
+    ResponseStatus,
+    Snapshot,
     Visibility,
 )
 from workspace.services import document_create, project_create
@@ -194,13 +205,90 @@ def project_follow(*, project: Project, user: User, follow: bool) -> bool:
     return follow
 
 
-def call_create(
-    *, project: Project, title: str, interest: Interest, instructions: str = ""
-) -> Call:
-    """Open a call to contribute."""
-    return Call.objects.create(
-        project=project, title=title, interest=interest, instructions=instructions
+def call_is_open(call: Call, now: datetime | None = None) -> bool:
+    """Open by hand and not past its deadline."""
+    now = now or timezone.now()
+    return call.is_open and (call.deadline is None or call.deadline > now)
+
+
+def open_calls_filter(now: datetime | None = None) -> Q:
+    """The ORM filter of calls open right now (deadline included)."""
+    now = now or timezone.now()
+    return Q(is_open=True) & (Q(deadline__isnull=True) | Q(deadline__gt=now))
+
+
+def call_json(call: Call) -> dict[str, Any]:
+    """A call as the API and the room show it."""
+    return {
+        "id": call.pk,
+        "project": call.project.slug,
+        "title": call.title,
+        "interest": call.interest,
+        "instructions": call.instructions,
+        "deadline": call.deadline.isoformat() if call.deadline else None,
+        "open": call_is_open(call),
+        "filled": call.filled_at is not None,
+        "created_at": call.created_at.isoformat(),
+        "closed_at": call.closed_at.isoformat() if call.closed_at else None,
+        "filled_at": call.filled_at.isoformat() if call.filled_at else None,
+    }
+
+
+def _call_event(call: Call, kind: str) -> None:
+    emit_on_commit(
+        project_presence_group(call.project_id),
+        {
+            "type": "project.event",
+            "project_id": call.project_id,
+            "event": {"type": kind, "call": call_json(call)},
+        },
     )
+
+
+def calls_close_expired(*, project: Project | None = None) -> int:
+    """Close (in storage) the open calls past their deadline; each change is live."""
+    now = timezone.now()
+    expired = Call.objects.filter(is_open=True, deadline__lte=now)
+    if project is not None:
+        expired = expired.filter(project=project)
+    closed = 0
+    with transaction.atomic():
+        for call in expired.select_for_update().select_related("project"):
+            call.is_open = False
+            call.closed_at = call.deadline
+            call.save(update_fields=["is_open", "closed_at"])
+            _call_event(call, "call.updated")
+            closed += 1
+    return closed
+
+
+def call_create(
+    *,
+    project: Project,
+    title: str,
+    interest: Interest,
+    instructions: str = "",
+    deadline: datetime | None = None,
+    created_by: User | None = None,
+) -> Call:
+    """Open a call to contribute; the room sees it and interested people are notified."""
+    if deadline is not None and deadline <= timezone.now():
+        raise ProductionRefused("a deadline must be in the future")
+    with transaction.atomic():
+        call = Call.objects.create(
+            project=project,
+            title=title,
+            interest=interest,
+            instructions=instructions,
+            deadline=deadline,
+            created_by=created_by,
+        )
+        _call_event(call, "call.created")
+        notifications.call_created(call, created_by.pk if created_by else None)
+    return call
+
+
+_UNSET: Any = object()
 
 
 def call_edit(
@@ -209,13 +297,115 @@ def call_edit(
     title: str | None = None,
     instructions: str | None = None,
     is_open: bool | None = None,
+    filled: bool | None = None,
+    deadline: datetime | None = _UNSET,
 ) -> Call:
-    """Change a call's wording or open/close it."""
-    if title is not None:
-        call.title = title
-    if instructions is not None:
-        call.instructions = instructions
-    if is_open is not None:
-        call.is_open = is_open
-    call.save()
+    """Change a call's wording, deadline, open/close it or mark it filled (which closes it)."""
+    now = timezone.now()
+    with transaction.atomic():
+        if title is not None:
+            call.title = title
+        if instructions is not None:
+            call.instructions = instructions
+        if deadline is not _UNSET:
+            call.deadline = deadline
+        if is_open is not None:
+            call.is_open = is_open
+            call.closed_at = None if is_open else now
+            if is_open:
+                call.filled_at = None
+        if filled is not None:
+            call.filled_at = now if filled else None
+            if filled:
+                call.is_open = False
+                call.closed_at = now
+        if call.is_open and call.deadline is not None and call.deadline <= now:
+            if is_open or deadline is not _UNSET:
+                raise ProductionRefused("an open call's deadline must be in the future")
+            call.is_open = False
+            call.closed_at = call.deadline
+        call.save()
+        _call_event(call, "call.updated")
     return call
+
+
+# ----------------------------------------------------------------------------- responses
+
+
+def response_json(response: CallResponse) -> dict[str, Any]:
+    """A response with its status history."""
+    return {
+        "id": response.pk,
+        "call": response.call_id,
+        "project": response.call.project.slug,
+        "record": response.record.rid,
+        "title": response.record.title,
+        "responder": response.responder.get_username(),
+        "status": response.status,
+        "used_in": response.used_in.record.rid if response.used_in else None,
+        "created_at": response.created_at.isoformat(),
+        "history": [
+            {
+                "by": c.changed_by.get_username() if c.changed_by else None,
+                "at": c.changed_at.isoformat(),
+                "from": c.from_status or None,
+                "to": c.to_status,
+            }
+            for c in response.history.select_related("changed_by").order_by("pk")
+        ],
+    }
+
+
+def _response_event(response: CallResponse, kind: str) -> None:
+    emit_on_commit(
+        project_presence_group(response.call.project_id),
+        {
+            "type": "project.event",
+            "project_id": response.call.project_id,
+            "event": {"type": kind, "response": response_json(response)},
+        },
+    )
+
+
+def response_create(*, call: Call, record: Record, user: User) -> CallResponse:
+    """Answer an open call with a record you made; the leads hear of it."""
+    if not call_is_open(call):
+        raise ProductionRefused("this call is closed")
+    if record.created_by_id != user.pk and not record.authors.filter(user=user).exists():
+        raise ProductionRefused("answer with a record you authored")
+    if CallResponse.objects.filter(call=call, record=record).exists():
+        raise ProductionRefused("this record already answers this call")
+    with transaction.atomic():
+        response = CallResponse.objects.create(call=call, record=record, responder=user)
+        CallResponseChange.objects.create(
+            response=response, changed_by=user, from_status="", to_status=response.status
+        )
+        _response_event(response, "response.created")
+        notifications.response_created(response)
+    return response
+
+
+def response_set_status(
+    *,
+    response: CallResponse,
+    status: ResponseStatus,
+    user: User,
+    used_in: Snapshot | None = None,
+) -> CallResponse:
+    """A lead moves a response; history keeps who, when, from and to."""
+    if status == ResponseStatus.USED and used_in is None and response.used_in is None:
+        raise ProductionRefused("say which snapshot it was used in (used_in)")
+    if used_in is not None and used_in.document.project_id != response.call.project_id:
+        raise ProductionRefused("used_in must be a snapshot of this project")
+    with transaction.atomic():
+        before = response.status
+        response.status = status
+        if used_in is not None:
+            response.used_in = used_in
+        response.save()
+        CallResponseChange.objects.create(
+            response=response, changed_by=user, from_status=before, to_status=status
+        )
+        _response_event(response, "response.updated")
+        notifications.response_status_changed(response, user.pk)
+    return response

@@ -59,12 +59,23 @@ def document_create(*, project: Project, slug: str, title: str, kind: DocumentKi
     return Document.objects.create(project=project, slug=slug, title=title, kind=kind)
 
 
-def membership_set(*, project: Project, user: User, role: Role) -> Membership:
+def membership_set(
+    *, project: Project, user: User, role: Role, actor: User | None = None
+) -> Membership:
     """Give the user a role in the project; open connections follow within a second."""
+    from workspace import notifications
+
     with transaction.atomic():
-        membership, _ = Membership.objects.update_or_create(
+        membership, created = Membership.objects.update_or_create(
             project=project, user=user, defaults={"role": role}
         )
+        if created:
+            notifications.membership_changed(
+                project=project,
+                user_id=user.pk,
+                added=True,
+                actor_id=actor.pk if actor else project.created_by_id,
+            )
         emit_on_commit(
             project_access_group(project.pk),
             {"type": "access.changed", "project_id": project.pk, "user_id": user.pk},
@@ -72,10 +83,19 @@ def membership_set(*, project: Project, user: User, role: Role) -> Membership:
     return membership
 
 
-def membership_remove(*, project: Project, user: User) -> None:
+def membership_remove(*, project: Project, user: User, actor: User | None = None) -> None:
     """Remove the user from the project; their open connections are closed."""
+    from workspace import notifications
+
     with transaction.atomic():
-        Membership.objects.filter(project=project, user=user).delete()
+        removed, _ = Membership.objects.filter(project=project, user=user).delete()
+        if removed:
+            notifications.membership_changed(
+                project=project,
+                user_id=user.pk,
+                added=False,
+                actor_id=actor.pk if actor else None,
+            )
         emit_on_commit(
             project_access_group(project.pk),
             {"type": "access.changed", "project_id": project.pk, "user_id": user.pk},
