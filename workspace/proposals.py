@@ -18,7 +18,6 @@ All money arithmetic is :mod:`workspace.payouts`; the clock is :func:`now` (test
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -56,8 +55,6 @@ from workspace.models import (
 )
 from workspace.selectors import project_role
 
-DEFAULT_MIN_WINDOW_DAYS = 14
-
 
 def now() -> datetime:
     """The proposals' clock: every deadline check goes through here (tests patch it)."""
@@ -65,11 +62,8 @@ def now() -> datetime:
 
 
 def min_window_days() -> int:
-    """The shortest comment window: ``TROUPE_PROPOSAL_MIN_WINDOW_DAYS`` (setting or env), 14."""
-    value: object = getattr(settings, "TROUPE_PROPOSAL_MIN_WINDOW_DAYS", None)
-    if value is None:
-        value = os.environ.get("TROUPE_PROPOSAL_MIN_WINDOW_DAYS", "") or DEFAULT_MIN_WINDOW_DAYS
-    return max(int(str(value)), 1)
+    """The shortest comment window (``TROUPE_PROPOSAL_MIN_WINDOW_DAYS``, 14 by default)."""
+    return max(int(settings.TROUPE["PROPOSAL_MIN_WINDOW_DAYS"]), 1)
 
 
 class ProposalRefused(Exception):

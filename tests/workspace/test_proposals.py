@@ -313,12 +313,12 @@ def test_full_lifecycle_three_contributors_and_a_held_share(
 
 def test_window_enforced_by_the_clock_and_unanswered_comments(clock: Clock, settings: Any) -> None:
     crew = make_crew()
-    settings.TROUPE_PROPOSAL_MIN_WINDOW_DAYS = 20
+    settings.TROUPE = {**settings.TROUPE, "PROPOSAL_MIN_WINDOW_DAYS": 20}
     with pytest.raises(ProposalRefused, match="at least 20 days"):
         draft(crew, window_days=14)
     proposal = draft(crew, window_days=21)
     assert proposal.window_days == 21
-    settings.TROUPE_PROPOSAL_MIN_WINDOW_DAYS = 14
+    settings.TROUPE = {**settings.TROUPE, "PROPOSAL_MIN_WINDOW_DAYS": 14}
     proposal, lines = standard(crew)
     lead, viewer = crew.users["lead"], crew.users["viewer"]
     with pytest.raises(ProposalRefused, match="only a published"):
