@@ -151,12 +151,13 @@ def project_member(request: HttpRequest, project: str, username: str) -> JsonRes
     member = get_user_model().objects.filter(username=username).first()
     if member is None:
         return JsonResponse({"error": "no such user"}, status=404)
+    actor = request.user if isinstance(request.user, User) else None
     if request.method == "DELETE":
-        membership_remove(project=found, user=member)
+        membership_remove(project=found, user=member, actor=actor)
         return JsonResponse({"status": "removed"})
     try:
         role = Role(json.loads(request.body or b"{}").get("role"))
     except (ValueError, AttributeError):
         return JsonResponse({"error": f"role must be one of {[r.value for r in Role]}"}, status=400)
-    membership_set(project=found, user=member, role=role)
+    membership_set(project=found, user=member, role=role, actor=actor)
     return JsonResponse({"status": "ok", "role": role.value})
