@@ -313,3 +313,15 @@ def test_record_page_permissions(team: dict[str, Any]) -> None:
     team["project"].save(update_fields=["visibility"])
     assert client().get(url).status_code == 200
     assert client(team["outsider"]).get(url).status_code == 200
+
+
+def test_room_header_offers_the_exports(team: dict[str, Any]) -> None:
+    body = client(team["viewer"]).get(f"/p/{team['project'].slug}/").content.decode()
+    assert '<details class="export-menu">' in body
+    for doc, fmt in (
+        ("script", "fountain"),
+        ("script", "html"),
+        ("board", "json"),
+        ("board", "html"),
+    ):
+        assert f'href="{team["base"]}/{doc}/export?format={fmt}"' in body
