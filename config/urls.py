@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from realtime.views import metrics_view
-from workspace import pages, views
+from workspace import exports, pages, views
 from workspace.api import api as records_api
 from workspace.auth import ThrottledAuthenticationForm
 from workspace.proposals_api import proposal_page
@@ -27,6 +27,12 @@ urlpatterns = [
         views.document_content,
         name="document-content",
     ),
+    path(
+        "api/projects/<slug:project>/documents/<slug:document>/export",
+        exports.document_export,
+        name="document-export",
+    ),
+    path("records/<str:rid>", exports.record_page, name="record-page"),
     path(
         "api/projects/<slug:project>/documents/<slug:document>/update",
         views.document_update,

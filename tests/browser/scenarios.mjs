@@ -136,6 +136,45 @@ function artifact(name) {
 // ---------------------------------------------------------------- scenarios
 
 const scenarios = {
+  /** A record page opened by a member: rendered, the payload in its title inert, a screenshot. */
+  async recordpage(browser) {
+    const user = config.users.viewer
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+    const page = await context.newPage()
+    const errors = []
+    page.on('pageerror', (e) => errors.push(String(e && e.message ? e.message : e)))
+    page.on('dialog', (d) => { observed.dialog = d.message(); d.dismiss() })
+    const next = `/records/${config.rid}`
+    await page.goto(`${config.base}/accounts/login/?next=${encodeURIComponent(next)}`)
+    await page.fill('#id_username', user.username)
+    await page.fill('#id_password', user.password)
+    await Promise.all([
+      page.waitForURL((url) => decodeURIComponent(url.pathname) === next, { timeout: WAIT_MS }),
+      page.click('button[type=submit]'),
+    ])
+    await page.waitForSelector('#family-tree', { timeout: WAIT_MS })
+    await page.waitForLoadState('load')
+    observed.title = await page.textContent('#record-title')
+    observed.documentTitle = await page.title()
+    observed.xss = await page.evaluate(() => typeof window.__xss)
+    observed.injected = await page.evaluate(() => document.querySelectorAll('img[src="x"], .fountain-script script, #record-title *').length)
+    observed.treeNodes = await page.$$eval('#family-tree g.node', (gs) => gs.map((g) => ({ rid: g.dataset.rid, level: Number(g.dataset.level), box: g.querySelector('rect').getBBox().height > 0 })))
+    observed.treeLinks = await page.$$eval('#family-tree a', (as) => as.map((a) => a.getAttribute('href')))
+    observed.citeLinks = await page.$$eval('a.cite', (as) => as.map((a) => a.getAttribute('href')))
+    observed.scenes = await page.$$eval('.fountain-script section.scene', (s) => s.length)
+    observed.overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    await page.screenshot({ path: artifact('record-page.png'), fullPage: true })
+    // Following the ancestor's box opens its page.
+    const parent = observed.treeNodes.find((n) => n.level === -1)
+    await Promise.all([
+      page.waitForURL((url) => decodeURIComponent(url.pathname) === `/records/${parent.rid}`, { timeout: WAIT_MS }),
+      page.click(`#family-tree g.node[data-rid="${parent.rid}"] a`),
+    ])
+    observed.followed = decodeURIComponent(new URL(page.url()).pathname)
+    observed.xssAfter = await page.evaluate(() => typeof window.__xss)
+    observed.errors = errors
+    await context.close()
+  },
   /** Two people type in the same script; each sees the other's text and named cursor. */
   async coedit(browser) {
     const a = await signIn(browser, config.users.lead)
