@@ -1,0 +1,1576 @@
+"""Troupe benchmark suite: `make bench` (= .venv/bin/python bench/run.py).
+
+Needs PostgreSQL on 127.0.0.1:5432 (trust, user postgres) and Redis on 127.0.0.1:6379.
+Creates (drops first) the database ``troupe_bench``, seeds a user, a project, documents
+and an API token, starts production-like daphne processes (DEBUG=0, the Procfile's
+flags, default Troupe settings) and runs the scenarios below, each repeated (--runs,
+default 3) on a fresh document per run.  Prints a table (figure, target, measured,
+pass/fail) and writes bench/results/latest.json and bench/results/latest.md.
+
+  paced        1 process, 50 readers, 1,000 updates at 200/s: p50/p99 latency
+  saturated    1 process, 50 readers, 2,000 updates back to back: deliveries/s, and the
+               persistence lag histogram delta of /metrics over the run
+  multi        2 and 4 processes over Redis, readers spread round-robin: deliveries/s
+  cross        2 processes, writer on one and readers on the other: paced p99
+  persistence  paced (and saturated) with TROUPE_PERSISTENCE=0 vs the normal server
+  idle         server RSS per idle connection over 5,000 connections (10 rooms)
+  rooms        server RSS per idle room holding a 10 kB document (500 rooms)
+  load         connect-to-synced for a document whose log holds 100,000 one-character
+               updates: cold (uncompacted log), after an unload (compacted), in memory
+  persistlag   persist queue depth sampled from /metrics during a saturated run
+
+Machine noise: before every run the script waits (up to --quiet-wait s) until other
+processes use less than --quiet-cores of CPU, and it discards and repeats (up to
+--retries times) a run during which foreign processes (not the servers, the load
+generator, PostgreSQL or Redis) used more than --max-foreign-cpu CPU-seconds.
+
+Options: --runs N, --only a,b, --skip a,b, --quick (1 run, smaller memory scenarios),
+--profile DIR (py-spy record the server of each throughput scenario into DIR; needs
+py-spy on PATH, in BENCH_PYSPY or /tmp/benchvenv/bin).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
+
+from yclient import YClient  # noqa: E402
+
+PY = sys.executable
+# The source tree whose server is measured (--src; default: this checkout).
+SRC = ROOT
+DAPHNE = str(Path(sys.executable).with_name("daphne"))
+RESULTS = BENCH / "results"
+LOGS = RESULTS / "logs"
+
+DB_NAME = os.environ.get("BENCH_DB_NAME", "troupe_bench")
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_URL = os.environ.get("BENCH_PG_URL", f"postgres://postgres@127.0.0.1:5432/{DB_NAME}")
+REDIS_BASE = os.environ.get("BENCH_REDIS_BASE", "redis://127.0.0.1:6379")
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "11"))
+REDIS_URL = f"{REDIS_BASE}/{REDIS_DB}"
+PROJECT = "bench"
+MAX_BYTES = str(8 * 1024 * 1024 + 1024 * 1024)  # Procfile: Troupe's 8 MiB + 1 MiB slack
+SECRET_KEY = "bench-" + secrets.token_urlsafe(40)
+
+Json = dict[str, Any]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ============================================================================ environment
+def server_env(redis_url: str = "", extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Production-like settings (DEBUG off) with Troupe's defaults."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TROUPE_") and k not in ("DEBUG", "DATABASE_URL", "REDIS_URL")
+    }
+    env.update(
+        {
+            "DEBUG": "0",
+            "SECRET_KEY": SECRET_KEY,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "TROUPE_SSL_REDIRECT": "0",
+            "TROUPE_LOG_LEVEL": "WARNING",
+            "DATABASE_URL": PG_URL,
+            "REDIS_URL": redis_url,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(SRC),
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def django_setup() -> None:
+    """Configure Django in this process against the bench database (seeding only)."""
+    for k, v in server_env().items():
+        if k.startswith(("DEBUG", "SECRET", "ALLOWED", "TROUPE", "DATABASE", "REDIS", "DJANGO")):
+            os.environ[k] = v
+    os.environ["TROUPE_DB_CONN_MAX_AGE_SECONDS"] = "0"
+    sys.path.insert(0, str(SRC))
+    import django
+
+    django.setup()
+
+
+def create_database() -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    subprocess.run(
+        [PY, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=SRC,
+        env=server_env(),
+        check=True,
+    )
+
+
+def flush_redis() -> None:
+    import redis
+
+    r = redis.Redis.from_url(REDIS_URL)
+    try:
+        r.flushdb()
+    finally:
+        r.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def raise_nofile() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def nonce(k: int = 6) -> str:
+    return "".join(random.choices(string.ascii_lowercase + string.digits, k=k))
+
+
+# ============================================================================ seeding
+class Seed:
+    """The bench user, project and token; documents are created on demand."""
+
+    def __init__(self) -> None:
+        from django.contrib.auth.models import User
+
+        from workspace.services import project_create, token_issue
+
+        user = User.objects.create_user(username="bench", password=secrets.token_urlsafe(16))
+        self.user = user
+        # The creator is the project's lead: may read and write every document.
+        self.project = project_create(slug=PROJECT, title="Benchmark", created_by=user)
+        self.token = token_issue(user=user)
+
+    def document(self, slug: str) -> str:
+        """Create an empty script document; return its room path."""
+        from workspace.models import DocumentKind
+        from workspace.services import document_create
+
+        document_create(project=self.project, slug=slug, title=slug, kind=DocumentKind.SCRIPT)
+        return f"{PROJECT}/{slug}"
+
+    def documents_with_state(self, slugs: Sequence[str], state: bytes) -> list[str]:
+        """Create documents whose compacted state row holds ``state``."""
+        from workspace.models import Document, DocumentKind, DocumentState
+
+        docs = Document.objects.bulk_create(
+            [
+                Document(project=self.project, slug=s, title=s, kind=DocumentKind.SCRIPT)
+                for s in slugs
+            ]
+        )
+        DocumentState.objects.bulk_create(
+            [DocumentState(document=d, state=state, through_update_id=0) for d in docs]
+        )
+        return [f"{PROJECT}/{s}" for s in slugs]
+
+    def document_with_log(self, slug: str, updates: Sequence[bytes], client_id: int) -> str:
+        """Create a document whose (uncompacted) log holds ``updates``."""
+        from django.utils import timezone
+
+        from workspace.models import ClientBinding, Document, DocumentKind, DocumentUpdate
+
+        doc = Document.objects.create(
+            project=self.project, slug=slug, title=slug, kind=DocumentKind.SCRIPT
+        )
+        now = timezone.now()
+        batch = 10_000
+        for i in range(0, len(updates), batch):
+            DocumentUpdate.objects.bulk_create(
+                [
+                    DocumentUpdate(document=doc, update=u, user=self.user, created_at=now)
+                    for u in updates[i : i + batch]
+                ]
+            )
+        ClientBinding.objects.create(document=doc, client_id=client_id, user=self.user)
+        return f"{PROJECT}/{slug}"
+
+    def log_state(self, room: str) -> tuple[int, int]:
+        """(last log id, compacted-through id) of a document."""
+        from django.db.models import Max
+
+        from workspace.models import DocumentState, DocumentUpdate
+
+        slug = room.split("/", 1)[1]
+        last = DocumentUpdate.objects.filter(
+            document__project=self.project, document__slug=slug
+        ).aggregate(m=Max("id"))["m"]
+        through = (
+            DocumentState.objects.filter(document__project=self.project, document__slug=slug)
+            .values_list("through_update_id", flat=True)
+            .first()
+        )
+        return int(last or 0), int(through or 0)
+
+
+def typed_updates(n: int) -> tuple[list[bytes], int]:
+    """n updates of a pycrdt doc typing one character each (appending), and its client ID."""
+    from pycrdt import Doc, Text, TransactionEvent
+
+    doc: Doc[Any] = Doc()
+    text = doc.get("content", type=Text)
+    out: list[bytes] = []
+
+    def grab(ev: TransactionEvent) -> None:
+        out.append(ev.update)
+
+    sub = doc.observe(grab)
+    alphabet = "abcdefghij klmnopqrstuvwxyz\n"
+    for i in range(n):
+        text.insert(i, alphabet[i % len(alphabet)])
+    doc.unobserve(sub)
+    return out, int(doc.client_id)
+
+
+def edited_state(chars: int, *, scattered: bool = False, seed: int = 7) -> bytes:
+    """The encoded state of a ``chars``-character script written in an editor.
+
+    Default ("typed"): one character per update at a cursor that jumps to a random place
+    before 5 % of the words and deletes 1-3 characters before 5 % of them, like a writer
+    revising; consecutive keystrokes merge into a few thousand CRDT items.
+    ``scattered`` (worst case): every word inserted at a random position and a tenth
+    followed by a 4-character deletion elsewhere, so nearly every word is its own item.
+    """
+    from pycrdt import Doc, Text
+
+    rnd = random.Random(seed)
+    doc: Doc[Any] = Doc()
+    text = doc.get("content", type=Text)
+    length = 0
+    cursor = 0
+    while length < chars:
+        word = "".join(rnd.choices(string.ascii_lowercase, k=rnd.randint(2, 9))) + " "
+        if scattered:
+            text.insert(rnd.randint(0, length), word)
+            length += len(word)
+            if rnd.random() < 0.1 and length > 20:
+                start = rnd.randint(0, length - 5)
+                del text[start : start + 4]
+                length -= 4
+            continue
+        r = rnd.random()
+        if r < 0.05 and length:
+            cursor = rnd.randint(0, length)
+        elif r < 0.10 and cursor > 3:
+            k = rnd.randint(1, 3)
+            del text[cursor - k : cursor]
+            cursor -= k
+            length -= k
+        for ch in word:
+            text.insert(cursor, ch)
+            cursor += 1
+            length += 1
+    return bytes(doc.get_update())
+
+
+# ============================================================================ servers
+@dataclass
+class Server:
+    """One daphne process serving Troupe, started with the Procfile's flags."""
+
+    name: str
+    redis_url: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/yjs"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> Server:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log_path = LOGS / f"daphne-{self.name}-{self.port}.log"
+        with log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    DAPHNE,
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "--websocket-max-message-size",
+                    MAX_BYTES,
+                    "--websocket-max-frame-size",
+                    MAX_BYTES,
+                    "--ping-interval",
+                    "20",
+                    "--ping-timeout",
+                    "30",
+                    "config.asgi:application",
+                ],
+                cwd=SRC,
+                env=server_env(self.redis_url, self.extra_env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne {self.name} exited early; see {log_path}")
+            with contextlib.suppress(OSError):
+                # S310: the URL is always http://127.0.0.1:<port>, built here.
+                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as r:  # noqa: S310
+                    if r.status == 200:
+                        return self
+            time.sleep(0.05)
+        raise TimeoutError(f"daphne {self.name} did not become healthy; see {log_path}")
+
+    def stop(self) -> None:
+        p = self.process
+        if p is None or p.poll() is not None:
+            return
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
+
+    def rss(self) -> int:
+        return int(psutil.Process(self.pid).memory_info().rss)
+
+    def cpu_s(self) -> float:
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(self.pid).cpu_times()
+            return float(t.user + t.system)
+        return 0.0
+
+    def metrics(self) -> dict[str, float]:
+        with urllib.request.urlopen(f"{self.http_url}/metrics", timeout=10) as r:  # noqa: S310
+            return parse_metrics(r.read().decode())
+
+
+@contextlib.contextmanager
+def servers(specs: Sequence[Server]) -> Iterator[list[Server]]:
+    started: list[Server] = []
+    try:
+        for s in specs:
+            started.append(s.start())
+        yield started
+    finally:
+        for s in started:
+            s.stop()
+
+
+_METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+(\S+)")
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text format -> {'name{labels}': value}."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = _METRIC_LINE.match(line)
+        if m:
+            with contextlib.suppress(ValueError):
+                out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def histogram_delta(
+    before: dict[str, float], after: dict[str, float], name: str
+) -> list[tuple[float, float]]:
+    """Per-bucket (upper bound, cumulative count) of a histogram over an interval."""
+    pat = re.compile(re.escape(name) + r'_bucket\{le="([^"]+)"\}')
+    rows: list[tuple[float, float]] = []
+    for key, value in after.items():
+        m = pat.fullmatch(key)
+        if m:
+            le = math.inf if m.group(1) == "+Inf" else float(m.group(1))
+            rows.append((le, value - before.get(key, 0.0)))
+    rows.sort()
+    return rows
+
+
+def histogram_quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """Linear interpolation inside the bucket holding quantile q (Prometheus style)."""
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    total = buckets[-1][1]
+    rank = q * total
+    lower, prev = 0.0, 0.0
+    for le, cum in buckets:
+        if cum >= rank:
+            if math.isinf(le):
+                return lower  # above the largest finite bound: report that bound
+            if cum == prev:
+                return le
+            return lower + (le - lower) * (rank - prev) / (cum - prev)
+        lower, prev = le, cum
+    return None
+
+
+# ============================================================================ noise
+INFRA_NAMES = ("postgres", "redis-server", "redis")
+
+
+def infra_cpu_s() -> float:
+    total = 0.0
+    for p in psutil.process_iter(["name", "cpu_times"]):
+        name = p.info.get("name") or ""
+        t = p.info.get("cpu_times")
+        if t is not None and name.startswith(INFRA_NAMES):
+            total += t.user + t.system
+    return total
+
+
+def host_busy_s() -> float:
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
+
+def self_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+@dataclass
+class NoiseMeter:
+    """CPU used by processes that are neither ours nor PostgreSQL/Redis over a window."""
+
+    ours: Sequence[Server]
+    t0: float = 0.0
+    busy0: float = 0.0
+    srv0: float = 0.0
+    infra0: float = 0.0
+    self0: float = 0.0
+    kids0: float = 0.0
+
+    def start(self) -> NoiseMeter:
+        self.t0 = time.monotonic()
+        self.busy0 = host_busy_s()
+        self.srv0 = sum(s.cpu_s() for s in self.ours)
+        self.infra0 = infra_cpu_s()
+        self.self0 = self_cpu_s()
+        self.kids0 = children_cpu_s()
+        return self
+
+    def stop(self) -> Json:
+        busy = host_busy_s() - self.busy0
+        srv = sum(s.cpu_s() for s in self.ours) - self.srv0
+        infra = infra_cpu_s() - self.infra0
+        mine = self_cpu_s() - self.self0
+        kids = children_cpu_s() - self.kids0
+        return {
+            "window_s": round(time.monotonic() - self.t0, 2),
+            "host_busy_cpu_s": round(busy, 3),
+            "server_cpu_s": round(srv, 3),
+            "infra_cpu_s": round(infra, 3),
+            "generator_cpu_s": round(kids + mine, 3),
+            "foreign_cpu_s": round(busy - srv - infra - mine - kids, 3),
+        }
+
+
+def wait_quiet(ours: Sequence[Server], cores: float, limit_s: float) -> float:
+    """Wait until foreign CPU use drops below ``cores``; return the last reading."""
+    deadline = time.monotonic() + limit_s
+    warned = False
+    while True:
+        m = NoiseMeter(ours).start()
+        time.sleep(1.0)
+        used = m.stop()["foreign_cpu_s"] / 1.0
+        if used < cores or time.monotonic() > deadline:
+            if used >= cores:
+                log(f"  machine still busy ({used:.2f} cores foreign); running anyway")
+            return float(used)
+        if not warned:
+            log(f"  waiting for a quiet machine ({used:.2f} cores used by others)")
+            warned = True
+
+
+# ============================================================================ running
+@dataclass
+class Ctx:
+    args: argparse.Namespace
+    seed: Seed
+    results: Json = field(default_factory=dict)
+    per_conn_kb: float | None = None
+    pyspy: str | None = None
+
+
+def run_loadgen(
+    ctx: Ctx,
+    ours: Sequence[Server],
+    *,
+    urls: Sequence[str],
+    room: str,
+    mode: str,
+    writer_url: str | None = None,
+    readers: int = 50,
+    during: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> Json:
+    """One loadgen run; the JSON it wrote plus this script's own noise accounting."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tf:
+        out = tf.name
+    cmd = [
+        PY,
+        str(BENCH / "loadgen.py"),
+        "--url",
+        ",".join(urls),
+        "--room",
+        room,
+        "--token",
+        ctx.seed.token,
+        "--mode",
+        mode,
+        "--readers",
+        str(readers),
+        "--json",
+        out,
+    ]
+    if writer_url:
+        cmd += ["--writer-url", writer_url]
+    for s in ours:
+        cmd += ["--server-pid", str(s.pid)]
+    meter = NoiseMeter(ours).start()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        if during is not None:
+            during(proc)
+        stdout, _ = proc.communicate(timeout=300)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    noise = meter.stop()
+    text = stdout.decode(errors="replace").strip()
+    try:
+        with open(out) as f:
+            res: Json = json.load(f)
+    except (OSError, ValueError):
+        res = {"error": text[-2000:] or f"loadgen exit {proc.returncode}"}
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(out)
+    res["exit_code"] = proc.returncode
+    res["noise"] = noise
+    res["summary"] = text.splitlines()[-1] if text else ""
+    return res
+
+
+def repeated(
+    ctx: Ctx,
+    label: str,
+    ours: Sequence[Server],
+    one: Callable[[int], Json],
+    runs: int | None = None,
+    quiet: bool = True,
+) -> list[Json]:
+    """Run ``one(i)`` ``runs`` times, each after a quiet check; repeat noisy runs.
+
+    quiet=False (memory figures): no waiting for a quiet machine.
+    """
+    args = ctx.args
+    n = runs if runs is not None else args.runs
+    kept: list[Json] = []
+    discarded = 0
+    i = 0
+    while len(kept) < n:
+        if quiet:
+            wait_quiet(ours, args.quiet_cores, args.quiet_wait)
+        res = one(i)
+        i += 1
+        foreign = float(res.get("noise", {}).get("foreign_cpu_s", 0.0))
+        ok = "error" not in res and res.get("exit_code", 0) == 0
+        log(f"  {label} run {i}: {res.get('summary', '')} foreign_cpu={foreign:.2f}s")
+        if foreign > args.max_foreign_cpu:
+            if discarded < args.retries * n:
+                discarded += 1
+                res["discarded"] = "foreign CPU"
+                log(f"  {label} run {i} discarded (machine busy)")
+                ctx.results.setdefault("discarded_runs", []).append({"scenario": label, **res})
+                continue
+            res["noisy"] = True
+            noisy = ctx.results.setdefault("noisy_runs_kept", {})
+            noisy[label] = noisy.get(label, 0) + 1
+            log(f"  {label} run {i} kept although the machine was busy (retries used up)")
+        if not ok:
+            log(f"  {label} run {i} FAILED: {res.get('error', res.get('summary'))}")
+        kept.append(res)
+    return kept
+
+
+def med(vals: Sequence[float | None]) -> float | None:
+    xs = [float(v) for v in vals if v is not None]
+    return round(statistics.median(xs), 3) if xs else None
+
+
+def lat(res: Json, key: str) -> float | None:
+    v = res.get("latency_ms", {}).get(key)
+    return None if v is None else float(v)
+
+
+def dps(res: Json) -> float | None:
+    v = res.get("deliveries_per_s")
+    return None if v is None or res.get("lost", 0) else float(v)
+
+
+def summarise_loadgen(runs: list[Json]) -> Json:
+    return {
+        "p50_ms": med([lat(r, "p50") for r in runs]),
+        "p99_ms": med([lat(r, "p99") for r in runs]),
+        "deliveries_per_s": med([dps(r) for r in runs]),
+        "p50_all": [lat(r, "p50") for r in runs],
+        "p99_all": [lat(r, "p99") for r in runs],
+        "deliveries_per_s_all": [r.get("deliveries_per_s") for r in runs],
+        "lost_all": [r.get("lost") for r in runs],
+        "server_cpu_pct_all": [r.get("server_cpu_pct_of_run") for r in runs],
+        "runs": runs,
+    }
+
+
+class Profiler:
+    """py-spy record of a server while a block runs (--profile)."""
+
+    def __init__(self, ctx: Ctx, server: Server, name: str) -> None:
+        self.ctx = ctx
+        self.server = server
+        self.name = name
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Profiler:
+        if self.ctx.args.profile and self.ctx.pyspy:
+            out = Path(self.ctx.args.profile) / f"{self.name}.txt"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self.proc = subprocess.Popen(
+                [
+                    self.ctx.pyspy,
+                    "record",
+                    "--pid",
+                    str(self.server.pid),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "200",
+                    "--nonblocking",
+                    "-o",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# ---------------------------------------------------------------------------- scenarios
+def sc_paced_and_persistence(ctx: Ctx) -> None:
+    """1: paced on the normal server; 5: the same with persistence off (interleaved)."""
+    want_off = ctx.args.enabled("persistence")
+    on = Server("paced")
+    specs = [on] + (
+        [Server("nopersist", extra_env={"TROUPE_PERSISTENCE": "0"})] if want_off else []
+    )
+    with servers(specs) as started:
+        on_runs: list[Json] = []
+        off_runs: list[Json] = []
+
+        def paced_on(i: int) -> Json:
+            room = ctx.seed.document(f"paced-{i}-{nonce()}")
+            return run_loadgen(ctx, [on], urls=[on.ws_url], room=room, mode="paced")
+
+        def paced_off(i: int) -> Json:
+            off = started[1]
+            room = ctx.seed.document(f"paced-off-{i}-{nonce()}")
+            return run_loadgen(ctx, [off], urls=[off.ws_url], room=room, mode="paced")
+
+        for _ in range(ctx.args.runs):
+            on_runs += repeated(ctx, "paced", [on], paced_on, runs=1)
+            if want_off:
+                off_runs += repeated(ctx, "paced no-persist", [started[1]], paced_off, runs=1)
+        ctx.results["paced_1proc"] = summarise_loadgen(on_runs)
+        if want_off:
+            ctx.results["paced_1proc_no_persistence"] = summarise_loadgen(off_runs)
+            sat_off: list[Json] = []
+
+            def sat_nopersist(i: int) -> Json:
+                off = started[1]
+                room = ctx.seed.document(f"sat-off-{i}-{nonce()}")
+                return run_loadgen(ctx, [off], urls=[off.ws_url], room=room, mode="saturated")
+
+            sat_off = repeated(ctx, "saturated no-persist", [started[1]], sat_nopersist)
+            ctx.results["saturated_1proc_no_persistence"] = summarise_loadgen(sat_off)
+
+
+def sc_saturated(ctx: Ctx) -> None:
+    """2: saturated, 1 process; 9: persistence lag histogram delta per run."""
+    srv = Server("saturated")
+    with servers([srv]):
+        lags: list[Json] = []
+
+        def one(i: int) -> Json:
+            room = ctx.seed.document(f"sat-{i}-{nonce()}")
+            before = srv.metrics()
+            res = run_loadgen(ctx, [srv], urls=[srv.ws_url], room=room, mode="saturated")
+            time.sleep(0.5)  # let the last group commit land
+            after = srv.metrics()
+            buckets = histogram_delta(before, after, "troupe_persist_lag_seconds")
+            count = after.get("troupe_persist_lag_seconds_count", 0.0) - before.get(
+                "troupe_persist_lag_seconds_count", 0.0
+            )
+            total = after.get("troupe_persist_lag_seconds_sum", 0.0) - before.get(
+                "troupe_persist_lag_seconds_sum", 0.0
+            )
+            p50 = histogram_quantile(buckets, 0.50)
+            p99 = histogram_quantile(buckets, 0.99)
+            res["persist_lag"] = {
+                "count": count,
+                "mean_ms": round(1000 * total / count, 2) if count else None,
+                "p50_ms_est": None if p50 is None else round(1000 * p50, 2),
+                "p99_ms_est": None if p99 is None else round(1000 * p99, 2),
+                "buckets": [*buckets[:-1], ("+Inf", buckets[-1][1])] if buckets else [],
+            }
+            lags.append(res["persist_lag"])
+            return res
+
+        with Profiler(ctx, srv, "saturated-1proc"):
+            runs = repeated(ctx, "saturated", [srv], one)
+        ctx.results["saturated_1proc"] = summarise_loadgen(runs)
+        lag = [r["persist_lag"] for r in runs if "persist_lag" in r]
+        ctx.results["persist_lag_saturated"] = {
+            "p99_ms_est": med([x["p99_ms_est"] for x in lag]),
+            "p99_ms_est_all": [x["p99_ms_est"] for x in lag],
+            "p50_ms_est": med([x["p50_ms_est"] for x in lag]),
+            "mean_ms": med([x["mean_ms"] for x in lag]),
+        }
+
+        if ctx.args.enabled("persistlag"):
+            depth: list[float] = []
+
+            def poll(proc: subprocess.Popen[bytes]) -> None:
+                while proc.poll() is None:
+                    with contextlib.suppress(OSError, urllib.error.URLError):
+                        m = srv.metrics()
+                        depth.append(m.get("troupe_persist_queue_depth", 0.0))
+                    time.sleep(0.02)
+
+            def sampled(i: int) -> Json:
+                room = ctx.seed.document(f"satq-{i}-{nonce()}")
+                depth.clear()
+                res = run_loadgen(
+                    ctx, [srv], urls=[srv.ws_url], room=room, mode="saturated", during=poll
+                )
+                res["queue_depth_max"] = max(depth) if depth else None
+                res["queue_depth_samples"] = len(depth)
+                return res
+
+            q = repeated(ctx, "saturated + /metrics polling", [srv], sampled, runs=1)
+            after = srv.metrics()
+            ctx.results["persist_queue_depth"] = {
+                "max_sampled_during_saturated": q[0].get("queue_depth_max"),
+                "samples": q[0].get("queue_depth_samples"),
+                "after_run": after.get("troupe_persist_queue_depth"),
+                "note": "sampled /metrics every ~20 ms during one extra saturated run",
+            }
+
+
+def sc_multi(ctx: Ctx) -> None:
+    """3: saturated with 2 and 4 processes over Redis, readers spread round-robin."""
+    for k in (2, 4):
+        flush_redis()
+        specs = [Server(f"multi{k}-{j}", redis_url=REDIS_URL) for j in range(k)]
+        with servers(specs) as started:
+            time.sleep(1.0)
+
+            def one(i: int, started: list[Server] = started, k: int = k) -> Json:
+                room = ctx.seed.document(f"multi{k}-{i}-{nonce()}")
+                return run_loadgen(
+                    ctx,
+                    started,
+                    urls=[s.ws_url for s in started],
+                    room=room,
+                    mode="saturated",
+                )
+
+            with Profiler(ctx, started[0], f"saturated-{k}proc-writer-side"):
+                runs = repeated(ctx, f"saturated {k} procs", started, one)
+            ctx.results[f"saturated_{k}proc"] = summarise_loadgen(runs)
+
+
+def sc_cross(ctx: Ctx) -> None:
+    """4: paced, writer on process A, all readers on process B (over Redis)."""
+    flush_redis()
+    specs = [Server("cross-a", redis_url=REDIS_URL), Server("cross-b", redis_url=REDIS_URL)]
+    with servers(specs) as (a, b):
+        time.sleep(1.0)
+
+        def one(i: int) -> Json:
+            room = ctx.seed.document(f"cross-{i}-{nonce()}")
+            return run_loadgen(
+                ctx, [a, b], urls=[b.ws_url], writer_url=a.ws_url, room=room, mode="paced"
+            )
+
+        runs = repeated(ctx, "cross-process paced", [a, b], one)
+        ctx.results["paced_cross_process"] = summarise_loadgen(runs)
+
+
+def run_idle_conns(
+    ctx: Ctx, srv: Server, room: str, conns: int, rooms: int, settle: float = 3.0
+) -> Json:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tf:
+        out = tf.name
+    cmd = [
+        PY,
+        str(BENCH / "idle_conns.py"),
+        "--url",
+        srv.ws_url,
+        "--room",
+        room,
+        "--token",
+        ctx.seed.token,
+        "--conns",
+        str(conns),
+        "--rooms",
+        str(rooms),
+        "--pid",
+        str(srv.pid),
+        "--hold",
+        "0",
+        # Daphne listens with twisted's default backlog (50): more concurrent handshakes
+        # get connections reset.
+        "--concurrency",
+        "50",
+        "--settle",
+        str(settle),
+        "--json",
+        out,
+    ]
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    try:
+        with open(out) as f:
+            res: Json = json.load(f)
+    except (OSError, ValueError):
+        res = {"error": (p.stdout + p.stderr)[-2000:]}
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(out)
+    res["exit_code"] = p.returncode
+    res["summary"] = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+    return res
+
+
+def sc_idle(ctx: Ctx) -> None:
+    """6: RSS delta per idle connection (5,000 connections over 10 rooms)."""
+    conns = 1000 if ctx.args.quick else 5000
+    rooms = 10
+
+    def one(i: int) -> Json:
+        base = f"idle{i}{nonce()}"
+        for j in range(rooms):
+            ctx.seed.document(f"{base}-{j}")
+        srv = Server(f"idle-{i}", extra_env={"TROUPE_IDLE_UNLOAD_SECONDS": "3600"})
+        with servers([srv]):
+            # Warm up: load the rooms, open DB connections, touch every code path once.
+            warm = run_idle_conns(ctx, srv, f"{PROJECT}/{base}", 2 * rooms, rooms, settle=0.5)
+            time.sleep(1.0)
+            res = run_idle_conns(ctx, srv, f"{PROJECT}/{base}", conns, rooms)
+            res["warmup"] = warm.get("summary")
+        return res
+
+    runs = repeated(ctx, f"idle {conns} conns", [], one, quiet=False)
+    vals = [r.get("server_kb_per_conn") for r in runs if r.get("synced", 0) >= 0.95 * conns]
+    ctx.per_conn_kb = med(vals)
+    ctx.results["idle_connections"] = {
+        "conns": conns,
+        "kb_per_conn": ctx.per_conn_kb,
+        "kb_per_conn_all": [r.get("server_kb_per_conn") for r in runs],
+        "synced_all": [r.get("synced") for r in runs],
+        "connect_s_all": [r.get("connect_s") for r in runs],
+        "runs": runs,
+    }
+
+
+async def open_rooms(url: str, rooms: Sequence[str], token: str, concurrency: int = 4) -> int:
+    """Load each room by connecting, syncing and closing again; returns how many synced.
+
+    Few connections are open at any time, so the server's RSS afterwards holds the idle
+    rooms but hardly any connection memory.
+    """
+    from pycrdt import Doc
+
+    sem = asyncio.Semaphore(concurrency)
+    ok = 0
+
+    async def one(room: str) -> None:
+        nonlocal ok
+        async with sem:
+            c = YClient(url, room, token, Doc())
+            try:
+                await c.connect()
+                await c.wait_synced(60)
+                ok += 1
+            finally:
+                await c.close()
+
+    await asyncio.gather(*(one(r) for r in rooms))
+    return ok
+
+
+def sc_rooms(ctx: Ctx) -> None:
+    """7: RSS per idle room holding a 10 kB document, no connections (rooms not unloaded).
+
+    Each run: fresh server (unload delay 1 h so the rooms stay), 5 warm-up rooms, RSS;
+    then every room is opened once (connect, sync, close; 4 at a time), RSS again.
+    One extra run loads a worst-case ("scattered") 10 kB document for comparison.
+    """
+    n_rooms = 100 if ctx.args.quick else 500
+    typed = edited_state(10_000)
+    scattered = edited_state(10_000, scattered=True)
+
+    def rooms_run(i: int, state: bytes, label: str) -> Json:
+        base = f"rooms{label[0]}{i}{nonce()}"
+        rooms = ctx.seed.documents_with_state([f"{base}-{j}" for j in range(n_rooms)], state)
+        warm = ctx.seed.documents_with_state([f"{base}w-{j}" for j in range(5)], state)
+        srv = Server(f"rooms-{i}", extra_env={"TROUPE_IDLE_UNLOAD_SECONDS": "3600"})
+        with servers([srv]):
+            asyncio.run(open_rooms(srv.ws_url, warm, ctx.seed.token))
+            time.sleep(1.0)
+            rss0 = srv.rss()
+            t0 = time.perf_counter()
+            synced = asyncio.run(open_rooms(srv.ws_url, rooms, ctx.seed.token))
+            open_s = time.perf_counter() - t0
+            time.sleep(2.0)
+            rss1 = srv.rss()
+            in_memory = srv.metrics().get("troupe_rooms_in_memory")
+        kb = round((rss1 - rss0) / 1024 / n_rooms, 1)
+        return {
+            "document": label,
+            "state_bytes": len(state),
+            "rooms": n_rooms,
+            "synced": synced,
+            "open_s": round(open_s, 2),
+            "rss_before_mb": round(rss0 / 2**20, 1),
+            "rss_after_mb": round(rss1 / 2**20, 1),
+            "rooms_in_memory": in_memory,
+            "kb_per_room": kb,
+            "exit_code": 0 if synced == n_rooms else 1,
+            "summary": f"{synced}/{n_rooms} {label} rooms ({len(state)} B state) opened in "
+            f"{open_s:.1f}s; RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MB = {kb} KB/room "
+            f"({in_memory} rooms in memory)",
+        }
+
+    runs = repeated(
+        ctx, f"rooms {n_rooms} x 10 kB", [], lambda i: rooms_run(i, typed, "typed"), quiet=False
+    )
+    worst = repeated(
+        ctx,
+        "rooms worst case",
+        [],
+        lambda i: rooms_run(i, scattered, "scattered"),
+        runs=1,
+        quiet=False,
+    )
+    ctx.results["idle_rooms"] = {
+        "rooms": n_rooms,
+        "doc_chars": 10_000,
+        "doc_state_bytes": len(typed),
+        "kb_per_room": med([r.get("kb_per_room") for r in runs]),
+        "kb_per_room_all": [r.get("kb_per_room") for r in runs],
+        "worst_case_state_bytes": len(scattered),
+        "worst_case_kb_per_room": worst[0].get("kb_per_room") if worst else None,
+        "runs": runs + worst,
+    }
+
+
+async def time_to_synced(url: str, room: str, token: str) -> float:
+    from pycrdt import Doc
+
+    t0 = time.perf_counter()
+    c = YClient(url, room, token, Doc())
+    await c.connect()
+    await c.wait_synced(600)
+    dt = time.perf_counter() - t0
+    await c.close()
+    return dt
+
+
+async def time_to_synced_while_held(url: str, room: str, token: str) -> float:
+    """Connect-to-synced of a second client while a first one keeps the room loaded."""
+    from pycrdt import Doc
+
+    holder = YClient(url, room, token, Doc())
+    await holder.connect()
+    await holder.wait_synced(600)
+    try:
+        return await time_to_synced(url, room, token)
+    finally:
+        await holder.close()
+
+
+def sc_load(ctx: Ctx) -> None:
+    """8: connect-to-synced for a document whose log holds 100,000 one-char updates."""
+    n = 10_000 if ctx.args.quick else 100_000
+    t0 = time.perf_counter()
+    updates, client_id = typed_updates(n)
+    log(
+        f"  generated {n} updates ({sum(map(len, updates)) / n:.0f} B each) in "
+        f"{time.perf_counter() - t0:.1f}s"
+    )
+    # The unload delay is shortened (default 30 s) only so that the compaction on unload
+    # happens within the bench; it does not change what a load costs.
+    srv = Server("load", extra_env={"TROUPE_IDLE_UNLOAD_SECONDS": "1"})
+    with servers([srv]):
+
+        def one(i: int) -> Json:
+            t = time.perf_counter()
+            room = ctx.seed.document_with_log(f"log{i}-{nonce()}", updates, client_id)
+            seed_s = time.perf_counter() - t
+            last, through0 = ctx.seed.log_state(room)
+            meter = NoiseMeter([srv]).start()
+            cold = asyncio.run(time_to_synced(srv.ws_url, room, ctx.seed.token))
+            noise = meter.stop()
+            # Unload = idle delay + final compaction of the whole log; the server may not
+            # answer /metrics while it compacts (the merge holds the GIL).
+            t_closed = time.monotonic()
+            deadline = t_closed + 900
+            unloaded = False
+            stalls = 0
+            while time.monotonic() < deadline and not unloaded:
+                time.sleep(0.25)
+                try:
+                    unloaded = srv.metrics().get("troupe_rooms_in_memory") == 0
+                except OSError:
+                    stalls += 1
+            unload_s = time.monotonic() - t_closed
+            if not unloaded:
+                raise TimeoutError("the room did not unload within 15 minutes")
+            _, through1 = ctx.seed.log_state(room)
+            compacted = asyncio.run(time_to_synced(srv.ws_url, room, ctx.seed.token))
+            hot = asyncio.run(time_to_synced_while_held(srv.ws_url, room, ctx.seed.token))
+            time.sleep(2.0)
+            return {
+                "updates": n,
+                "seed_s": round(seed_s, 2),
+                "cold_ms": round(1000 * cold, 1),
+                "compacted_ms": round(1000 * compacted, 1),
+                "in_memory_ms": round(1000 * hot, 1),
+                "unload_s": round(unload_s, 1),
+                "metrics_timeouts_while_unloading": stalls,
+                "compacted_through_before": through0,
+                "compacted_through_after_unload": through1,
+                "last_update_id": last,
+                "noise": noise,
+                "summary": f"cold={1000 * cold:.0f}ms after-unload={1000 * compacted:.0f}ms "
+                f"in-memory={1000 * hot:.1f}ms; unload+compaction took {unload_s:.1f}s "
+                f"(log compacted: {through1 >= last})",
+            }
+
+        runs = repeated(ctx, f"load {n} updates", [srv], one)
+    ctx.results["load_100k"] = {
+        "updates": n,
+        "cold_ms": med([r["cold_ms"] for r in runs]),
+        "compacted_ms": med([r["compacted_ms"] for r in runs]),
+        "in_memory_ms": med([r["in_memory_ms"] for r in runs]),
+        "cold_ms_all": [r["cold_ms"] for r in runs],
+        "compacted_ms_all": [r["compacted_ms"] for r in runs],
+        "in_memory_ms_all": [r["in_memory_ms"] for r in runs],
+        "unload_s": med([r["unload_s"] for r in runs]),
+        "unload_s_all": [r["unload_s"] for r in runs],
+        "runs": runs,
+    }
+
+
+SCENARIOS: dict[str, Callable[[Ctx], None]] = {
+    "paced": sc_paced_and_persistence,
+    "saturated": sc_saturated,
+    "multi": sc_multi,
+    "cross": sc_cross,
+    "idle": sc_idle,
+    "rooms": sc_rooms,
+    "load": sc_load,
+}
+ALL = ["paced", "persistence", "saturated", "persistlag", "multi", "cross", "idle", "rooms", "load"]
+
+
+# ============================================================================ report
+@dataclass
+class Figure:
+    figure: str
+    target: str
+    measured: str
+    ok: bool | None
+    value: float | None = None
+    all_runs: list[Any] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "n/a" if self.ok is None else ("pass" if self.ok else "FAIL")
+
+
+def fmt(v: float | None, unit: str = "", nd: int = 1) -> str:
+    if v is None:
+        return "-"
+    if unit == "/s":
+        return f"{v / 1000:,.1f}k/s"
+    return f"{v:,.{nd}f}{unit}"
+
+
+def runs_str(vals: Sequence[Any], unit: str = "") -> str:
+    def one(v: Any) -> str:
+        if v is None:
+            return "-"
+        if unit == "/s":
+            return f"{float(v) / 1000:.1f}k"
+        return f"{float(v):g}"
+
+    return ", ".join(one(v) for v in vals)
+
+
+def figures(results: Json) -> list[Figure]:
+    out: list[Figure] = []
+
+    def le(v: float | None, t: float) -> bool | None:
+        return None if v is None else v <= t
+
+    def ge(v: float | None, t: float) -> bool | None:
+        return None if v is None else v >= t
+
+    r = results.get("paced_1proc")
+    if r:
+        out.append(
+            Figure(
+                "Paced p50 latency, 50 readers, 1 process",
+                "(Node ref 0.75 ms)",
+                f"{fmt(r['p50_ms'], ' ms', 2)} (runs: {runs_str(r['p50_all'])})",
+                None,
+                r["p50_ms"],
+            )
+        )
+        out.append(
+            Figure(
+                "Paced p99 latency, 50 readers, 1 process",
+                "<= 3 ms",
+                f"{fmt(r['p99_ms'], ' ms', 2)} (runs: {runs_str(r['p99_all'])})",
+                le(r["p99_ms"], 3.0),
+                r["p99_ms"],
+            )
+        )
+    r = results.get("saturated_1proc")
+    if r:
+        out.append(
+            Figure(
+                "Saturated deliveries/s, 50 readers, 1 process",
+                ">= 60k/s",
+                f"{fmt(r['deliveries_per_s'], '/s')} "
+                f"(runs: {runs_str(r['deliveries_per_s_all'], '/s')})",
+                ge(r["deliveries_per_s"], 60_000),
+                r["deliveries_per_s"],
+            )
+        )
+    for k, target in ((2, 115_000.0), (4, None)):
+        r = results.get(f"saturated_{k}proc")
+        if r:
+            out.append(
+                Figure(
+                    f"Saturated deliveries/s, {k} processes over Redis",
+                    ">= 115k/s (Node ref)" if target else "(more than 2 processes)",
+                    f"{fmt(r['deliveries_per_s'], '/s')} "
+                    f"(runs: {runs_str(r['deliveries_per_s_all'], '/s')})",
+                    ge(r["deliveries_per_s"], target) if target else None,
+                    r["deliveries_per_s"],
+                )
+            )
+    r = results.get("paced_cross_process")
+    if r:
+        out.append(
+            Figure(
+                "Cross-process paced p99 (writer on A, readers on B)",
+                "<= 10 ms",
+                f"{fmt(r['p99_ms'], ' ms', 2)} (p50 {fmt(r['p50_ms'], ' ms', 2)}; "
+                f"runs: {runs_str(r['p99_all'])})",
+                le(r["p99_ms"], 10.0),
+                r["p99_ms"],
+            )
+        )
+    on = results.get("paced_1proc")
+    off = results.get("paced_1proc_no_persistence")
+    if on and off:
+        out.append(
+            Figure(
+                "Paced p99, persistence on vs off (TROUPE_PERSISTENCE=0)",
+                "(cost of persistence)",
+                f"on {fmt(on['p99_ms'], ' ms', 2)} / off {fmt(off['p99_ms'], ' ms', 2)} "
+                f"(off runs: {runs_str(off['p99_all'])})",
+                None,
+                off["p99_ms"],
+            )
+        )
+    son = results.get("saturated_1proc")
+    soff = results.get("saturated_1proc_no_persistence")
+    if son and soff:
+        out.append(
+            Figure(
+                "Saturated deliveries/s, persistence on vs off",
+                "(cost of persistence)",
+                f"on {fmt(son['deliveries_per_s'], '/s')} / off "
+                f"{fmt(soff['deliveries_per_s'], '/s')} "
+                f"(off runs: {runs_str(soff['deliveries_per_s_all'], '/s')})",
+                None,
+                soff["deliveries_per_s"],
+            )
+        )
+    r = results.get("idle_connections")
+    if r:
+        out.append(
+            Figure(
+                f"Server memory per idle connection ({r['conns']:,} conns)",
+                "<= 50 KB",
+                f"{fmt(r['kb_per_conn'], ' KB')} (runs: {runs_str(r['kb_per_conn_all'])}; "
+                f"connecting took {runs_str(r['connect_s_all'])} s)",
+                le(r["kb_per_conn"], 50.0),
+                r["kb_per_conn"],
+            )
+        )
+    r = results.get("idle_rooms")
+    if r:
+        v = r["kb_per_room"]
+        out.append(
+            Figure(
+                f"Server memory per idle room, 10 kB typed doc ({r['rooms']} rooms, no conns)",
+                "<= 200 KB",
+                f"{fmt(v, ' KB')} (runs: {runs_str(r['kb_per_room_all'])}; state "
+                f"{r['doc_state_bytes'] / 1000:.1f} kB); worst-case doc "
+                f"({r['worst_case_state_bytes'] / 1000:.0f} kB state): "
+                f"{fmt(r['worst_case_kb_per_room'], ' KB')}",
+                le(v, 200.0),
+                v,
+            )
+        )
+    r = results.get("load_100k")
+    if r:
+        n = f"{r['updates']:,}"
+        out.append(
+            Figure(
+                f"Connect-to-synced, {n}-update log, cold (uncompacted)",
+                "<= 150 ms",
+                f"{fmt(r['cold_ms'], ' ms', 0)} (runs: {runs_str(r['cold_ms_all'])})",
+                le(r["cold_ms"], 150.0),
+                r["cold_ms"],
+            )
+        )
+        out.append(
+            Figure(
+                f"Connect-to-synced, {n}-update log, after unload (compacted)",
+                "<= 150 ms",
+                f"{fmt(r['compacted_ms'], ' ms', 0)} (runs: {runs_str(r['compacted_ms_all'])})",
+                le(r["compacted_ms"], 150.0),
+                r["compacted_ms"],
+            )
+        )
+        out.append(
+            Figure(
+                f"Unload of the {n}-update room (idle 1 s + compaction of the log)",
+                "(report)",
+                f"{fmt(r['unload_s'], ' s', 1)} (runs: {runs_str(r['unload_s_all'])})",
+                None,
+                r["unload_s"],
+            )
+        )
+        out.append(
+            Figure(
+                f"Connect-to-synced, {n}-update doc already in memory",
+                "(for reference)",
+                f"{fmt(r['in_memory_ms'], ' ms', 1)} (runs: {runs_str(r['in_memory_ms_all'])})",
+                None,
+                r["in_memory_ms"],
+            )
+        )
+    r = results.get("persist_lag_saturated")
+    if r:
+        out.append(
+            Figure(
+                "Persist lag p99 during saturated run (/metrics buckets)",
+                "(report)",
+                f"{fmt(r['p99_ms_est'], ' ms', 1)} (p50 {fmt(r['p50_ms_est'], ' ms', 1)}, "
+                f"mean {fmt(r['mean_ms'], ' ms', 1)}; runs: {runs_str(r['p99_ms_est_all'])})",
+                None,
+                r["p99_ms_est"],
+            )
+        )
+    r = results.get("persist_queue_depth")
+    if r:
+        mx = r["max_sampled_during_saturated"]
+        out.append(
+            Figure(
+                "Persist queue depth during saturated run (max sampled)",
+                "(report)",
+                f"{fmt(mx, '', 0)} updates (after the run: {fmt(r['after_run'], '', 0)})",
+                None,
+                mx,
+            )
+        )
+    return out
+
+
+def table_text(figs: list[Figure]) -> str:
+    rows = [("Figure", "Target", "Measured (median; all runs)", "Result")]
+    rows += [(f.figure, f.target, f.measured, f.verdict) for f in figs]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = []
+    for j, r in enumerate(rows):
+        lines.append("  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3])
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  ------")
+    return "\n".join(lines)
+
+
+def noisy_note(results: Json) -> str:
+    noisy = results.get("noisy_runs_kept") or {}
+    if not noisy:
+        return ""
+    parts = ", ".join(f"{k} ({v})" for k, v in noisy.items())
+    return f"Runs kept although other processes used the CPU (retries used up): {parts}."
+
+
+def table_md(figs: list[Figure], meta: Json, results: Json) -> str:
+    out = [
+        "| Figure | Target | Measured (median; all runs) | Result |",
+        "|---|---|---|---|",
+    ]
+    for f in figs:
+        out.append(f"| {f.figure} | {f.target} | {f.measured} | {f.verdict} |")
+    out.append("")
+    out.append(
+        f"Measured {meta['date']} on {meta['cpus']} CPUs ({meta['cpu_model']}), "
+        f"Python {meta['python']}, git {meta['git']}; {meta['runs']} runs per figure, "
+        "fresh document per run, load generator on the same machine (bench/loadgen.py: "
+        "one writer appending 8-character tokens, 50 pycrdt readers; paced = 1,000 updates "
+        "at 200/s, saturated = 2,000 back to back). Servers: daphne with the Procfile's "
+        "flags, DEBUG=0, default Troupe settings, PostgreSQL; one process without Redis, "
+        "several over Redis. Reproduce with `make bench`."
+    )
+    note = noisy_note(results)
+    if note:
+        out += ["", note]
+    return "\n".join(out) + "\n"
+
+
+def machine_meta(args: argparse.Namespace) -> Json:
+    git = "?"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        git = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=SRC,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    if args.src_label:
+        git = args.src_label
+    elif not git:
+        git = f"tree {SRC}"
+    model = platform.processor() or "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "git": git,
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "runs": args.runs,
+        "quick": args.quick,
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+def find_pyspy() -> str | None:
+    for cand in (
+        os.environ.get("BENCH_PYSPY"),
+        shutil.which("py-spy"),
+        "/tmp/benchvenv/bin/py-spy",  # noqa: S108 - the scratch venv named in the docs
+    ):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--only", default="", help=f"comma-separated subset of {','.join(ALL)}")
+    ap.add_argument("--skip", default="", help="comma-separated scenarios to skip")
+    ap.add_argument("--quick", action="store_true", help="1 run, smaller memory/load scenarios")
+    ap.add_argument("--profile", default="", help="py-spy raw profiles of the servers into DIR")
+    ap.add_argument("--quiet-cores", type=float, default=0.15)
+    ap.add_argument("--quiet-wait", type=float, default=300.0)
+    ap.add_argument("--max-foreign-cpu", type=float, default=0.5)
+    ap.add_argument("--retries", type=int, default=3, help="noisy runs repeated, per wanted run")
+    ap.add_argument("--out", default=str(RESULTS / "latest"))
+    ap.add_argument(
+        "--src",
+        default="",
+        help="measure the server code of this tree (e.g. an exported commit) instead of "
+        "the checkout; the bench scripts themselves always come from this checkout",
+    )
+    ap.add_argument("--src-label", default="", help="how to name --src in the results")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.runs = 1
+    only = {s for s in args.only.split(",") if s}
+    skip = {s for s in args.skip.split(",") if s}
+    unknown = (only | skip) - set(ALL)
+    if unknown:
+        ap.error(f"unknown scenarios: {sorted(unknown)}")
+    chosen = [s for s in ALL if (not only or s in only) and s not in skip]
+    args.enabled = lambda name: name in chosen
+    args.chosen = chosen
+    return args
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    # Raise in the main thread, so that every `with servers(...)` stops its daphnes.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    global SRC
+    args = parse_args(argv)
+    # Also when started in the background (where SIGINT is ignored) or stopped by TERM.
+    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _interrupted)
+    if args.src:
+        SRC = Path(args.src).resolve()
+    os.chdir(ROOT)
+    nofile = raise_nofile()
+    log(f"bench: scenarios {','.join(args.chosen)}; {args.runs} runs each; nofile {nofile}")
+    log(f"bench: creating database {DB_NAME} and seeding")
+    create_database()
+    django_setup()
+    seed = Seed()
+    ctx = Ctx(args=args, seed=seed, pyspy=find_pyspy())
+    if args.profile and not ctx.pyspy:
+        log("bench: --profile needs py-spy (BENCH_PYSPY, PATH or /tmp/benchvenv/bin)")
+    meta = machine_meta(args)
+    t_start = time.monotonic()
+    order = [
+        ("paced", args.enabled("paced") or args.enabled("persistence")),
+        ("saturated", args.enabled("saturated") or args.enabled("persistlag")),
+        ("multi", args.enabled("multi")),
+        ("cross", args.enabled("cross")),
+        ("idle", args.enabled("idle")),
+        ("rooms", args.enabled("rooms")),
+        ("load", args.enabled("load")),
+    ]
+    failures: list[str] = []
+    for name, on in order:
+        if not on:
+            continue
+        log(f"== {name}")
+        try:
+            SCENARIOS[name](ctx)
+        except Exception as exc:  # keep going: one broken scenario must not hide the rest
+            log(f"scenario {name} failed: {type(exc).__name__}: {exc}")
+            failures.append(f"{name}: {type(exc).__name__}: {exc}")
+        except KeyboardInterrupt:
+            log("interrupted: writing what was measured so far")
+            failures.append(f"{name}: interrupted")
+            break
+    meta["duration_s"] = round(time.monotonic() - t_start, 1)
+    figs = figures(ctx.results)
+    text = table_text(figs)
+    print()
+    print(text)
+    if noisy_note(ctx.results):
+        print(noisy_note(ctx.results))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "meta": meta,
+        "figures": [
+            {
+                "figure": f.figure,
+                "target": f.target,
+                "measured": f.measured,
+                "value": f.value,
+                "result": f.verdict,
+            }
+            for f in figs
+        ],
+        "failures": failures,
+        "scenarios": ctx.results,
+    }
+    out.with_suffix(".json").write_text(json.dumps(doc, indent=2, default=str))
+    out.with_suffix(".md").write_text(table_md(figs, meta, ctx.results))
+    log(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
