@@ -22,7 +22,13 @@ from crdt.documents import content_of, load_document
 from crdt.fountain import parse, render_html, to_fountain
 from crdt.snapshots import normalise_panels
 from workspace.models import Document, Record, RecordKind, Snapshot
-from workspace.records import LICENCES, record_readable, record_tree, snapshot_content
+from workspace.records import (
+    LICENCES,
+    record_export,
+    record_readable,
+    record_tree,
+    snapshot_content,
+)
 from workspace.selectors import document_stored
 from workspace.views import _document_or_error
 
@@ -365,6 +371,14 @@ def _linked(records: list[Record], user: User | AnonymousUser) -> tuple[list[Rec
     return readable, len(records) - len(readable)
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    """``?format=json`` or an Accept header preferring JSON over HTML."""
+    if request.GET.get("format") == "json":
+        return True
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
 @require_GET
 def record_page(request: HttpRequest, rid: str) -> HttpResponse:
     """``/records/<id>``: a record's metadata, credit, preview, citations and family tree."""
@@ -376,6 +390,8 @@ def record_page(request: HttpRequest, rid: str) -> HttpResponse:
     )
     if record is None or not record_readable(user=user, record=record):
         raise Http404("No such record")
+    if _wants_json(request):
+        return JsonResponse(record_export(record, user))
     authors = [
         {
             "username": a.user.get_username(),

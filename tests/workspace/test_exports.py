@@ -325,3 +325,18 @@ def test_room_header_offers_the_exports(team: dict[str, Any]) -> None:
         ("board", "html"),
     ):
         assert f'href="{team["base"]}/{doc}/export?format={fmt}"' in body
+
+
+def test_record_url_serves_json_to_json_clients(team: dict[str, Any]) -> None:
+    """``/records/<id>`` is the page for browsers and the export for JSON clients."""
+    poem, _, _ = remix_chain(team)
+    client = Client()
+    client.force_login(team["viewer"])
+    page = client.get(f"/records/{poem.rid}")
+    assert page["Content-Type"].startswith("text/html")
+    for response in (
+        client.get(f"/records/{poem.rid}?format=json"),
+        client.get(f"/records/{poem.rid}", headers={"Accept": "application/json"}),
+    ):
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["id"] == poem.rid
