@@ -12,9 +12,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
 from ninja import Router, Schema, Status
 from ninja.utils import check_csrf
 
@@ -314,8 +316,12 @@ def finalise_proposal(request: HttpRequest, project: str, proposal_id: int) -> d
 # ----------------------------------------------------------------------------- page
 
 
+@require_http_methods(["GET", "POST"])
 def proposal_page(request: HttpRequest, project: str, proposal_id: int) -> HttpResponse:
-    """``/p/<slug>/proposals/<id>``: the proposal to read (escaped), 404 when invisible."""
+    """``/p/<slug>/proposals/<id>``: the proposal to read (escaped), 404 when invisible.
+
+    POST (the page's form, CSRF-protected): comment on a line or answer a comment.
+    """
     found = Project.objects.filter(slug=project).first()
     viewer = _viewer(request)
     if found is None or not proposals.can_see_project(viewer, found):
@@ -323,6 +329,31 @@ def proposal_page(request: HttpRequest, project: str, proposal_id: int) -> HttpR
     proposal = Proposal.objects.filter(project=found, pk=proposal_id).first()
     if proposal is None or not proposals.proposal_visible(viewer, proposal):
         raise Http404("no such proposal")
+    error = ""
+    if request.method == "POST":
+        if not isinstance(viewer, User):
+            return redirect(f"{settings.LOGIN_URL}?next={request.path}")
+        line = ProposalLine.objects.filter(
+            proposal=proposal, key=request.POST.get("line", "")
+        ).first()
+        parent_id = request.POST.get("parent", "")
+        parent = (
+            ProposalComment.objects.filter(proposal=proposal, pk=int(parent_id)).first()
+            if parent_id.isdigit()
+            else None
+        )
+        try:
+            comment = proposals.comment(
+                proposal=proposal,
+                user=viewer,
+                body=request.POST.get("body", ""),
+                line=line,
+                parent=parent,
+            )
+        except proposals.ProposalRefused as exc:
+            error = str(exc)
+        else:
+            return redirect(f"{request.path}#comment-{comment.pk}")
     data = proposals.proposal_json(proposal, viewer)
     places = payouts.minor_units(proposal.currency)
     for line in data["lines"]:
@@ -341,5 +372,8 @@ def proposal_page(request: HttpRequest, project: str, proposal_id: int) -> HttpR
 
     walk(None, 0)
     return render(
-        request, "workspace/proposal.html", {"p": data, "project": found, "comments": flat}
+        request,
+        "workspace/proposal.html",
+        {"p": data, "project": found, "comments": flat, "error": error},
+        status=400 if error else 200,
     )

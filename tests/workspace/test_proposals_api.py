@@ -169,6 +169,41 @@ def test_page_renders_escaped_and_respects_visibility(clock: Clock) -> None:
     assert outsider.get(page).status_code == 404
 
 
+def test_page_comments_and_replies_through_its_form(clock: Clock) -> None:
+    crew = make_crew()
+    pid = create(crew, crew.apis["lead"]).json()["id"]
+    url = f"{crew.base}/{pid}"
+    crew.apis["lead"].post(f"{url}/lines", {"held_name": "Rose", "share_bp": 10_000})
+    crew.apis["lead"].post(f"{url}/publish")
+    key = Proposal.objects.get(pk=pid).lines.get().key
+    page = f"/p/{crew.project.slug}/proposals/{pid}"
+    viewer = Client(enforce_csrf_checks=True)
+    viewer.force_login(crew.users["viewer"])
+    form = viewer.get(page)
+    assert b'name="body"' in form.content
+    token = form.cookies["csrftoken"].value
+    assert viewer.post(page, {"line": key, "body": "Why 100%?"}).status_code == 403  # no CSRF
+    posted = viewer.post(
+        page, {"line": key, "body": "Why <i>100%</i>?", "csrfmiddlewaretoken": token}
+    )
+    assert posted.status_code == 302
+    comment = ProposalComment.objects.get(proposal_id=pid)
+    assert comment.line is not None and comment.line.key == key
+    lead = Client()
+    lead.force_login(crew.users["lead"])
+    assert (
+        lead.post(page, {"parent": str(comment.pk), "body": "Rose did it all."}).status_code == 302
+    )
+    reply = ProposalComment.objects.exclude(pk=comment.pk).get(proposal_id=pid)
+    assert reply.parent_id == comment.pk
+    shown = viewer.get(page).content
+    assert b"Why &lt;i&gt;100%&lt;/i&gt;?" in shown and b"Rose did it all." in shown
+    assert (
+        viewer.post(page, {"line": key, "body": "  ", "csrfmiddlewaretoken": token}).status_code
+        == 400
+    )
+
+
 def test_admin_lists_every_proposal_model(clock: Clock) -> None:
     crew = make_crew()
     create(crew, crew.apis["lead"])
