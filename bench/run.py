@@ -577,6 +577,9 @@ def run_loadgen(
         mode,
         "--readers",
         str(readers),
+        # A delivery later than this after the last send counts as lost.
+        "--timeout",
+        "30",
         "--json",
         out,
     ]
