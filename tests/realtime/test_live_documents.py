@@ -18,6 +18,14 @@ from workspace.models import DocumentUpdate
 pytestmark = [pytest.mark.live]
 
 
+async def synced(*clients: NodeYjsClient) -> None:
+    """Connect stock clients and wait until each has synced."""
+    for client in clients:
+        await client.connect()
+    for client in clients:
+        await client.wait_synced()
+
+
 def node(server: TroupeServer, room: str, token: str, **kwargs: object) -> NodeYjsClient:
     return NodeYjsClient(server.ws_url, room, token=token, **kwargs)  # type: ignore[arg-type]
 
@@ -28,10 +36,7 @@ async def test_node_and_python_clients_coedit_and_converge(
     room = project_room.room(project_room.script)
     lead, editor = project_room.members["lead"], project_room.members["editor"]
     async with node(live, room, lead.token) as a, node(live, room, editor.token) as b:
-        await a.connect()
-        await b.connect()
-        await a.wait_synced()
-        await b.wait_synced()
+        await synced(a, b)
         py = await RawYClient.open(live.ws_url, room, token=editor.token)
         async with py:
             await py.sync()
@@ -57,14 +62,12 @@ async def test_late_joiner_receives_everything(
 ) -> None:
     room = project_room.room(project_room.script)
     async with node(live, room, project_room.members["lead"].token) as a:
-        await a.connect()
-        await a.wait_synced()
+        await synced(a)
         for i in range(20):
             await a.insert_text(0, f"line {i}\n")
         expected = await a.get_text()
         async with node(live, room, project_room.members["viewer"].token) as late:
-            await late.connect()
-            await late.wait_synced()
+            await synced(late)
             assert await late.wait_text(equals=expected) == expected
 
 
@@ -74,10 +77,7 @@ async def test_storyboard_panels_propagate(live: TroupeServer, project_room: Pro
         node(live, room, project_room.members["lead"].token) as a,
         node(live, room, project_room.members["editor"].token) as b,
     ):
-        await a.connect()
-        await b.connect()
-        await a.wait_synced()
-        await b.wait_synced()
+        await synced(a, b)
         await a.push_panel({"id": "p1", "action": "Wide shot", "duration_ms": 2000})
         await b.push_panel({"id": "p2", "action": "Close up", "duration_ms": 1500})
         await a.wait_panels(length=2)
@@ -95,17 +95,13 @@ async def test_offline_edits_merge_on_reconnect(
         node(live, room, project_room.members["lead"].token) as a,
         node(live, room, project_room.members["editor"].token) as b,
     ):
-        await a.connect()
-        await b.connect()
-        await a.wait_synced()
-        await b.wait_synced()
+        await synced(a, b)
         await a.insert_text(0, "shared start\n")
         await b.wait_text(contains="shared start")
         await b.disconnect()
         await b.insert_text(0, "offline line\n")
         await a.insert_text(0, "online line\n")
-        await b.connect()
-        await b.wait_synced()
+        await synced(b)
         await a.wait_text(contains="offline line")
         final = await a.get_text()
         assert await b.wait_text(equals=final) == final
@@ -118,11 +114,9 @@ async def test_awareness_appears_is_stamped_and_disappears(
     room = project_room.room(project_room.script)
     lead, editor = project_room.members["lead"], project_room.members["editor"]
     async with node(live, room, lead.token) as a:
-        await a.connect()
-        await a.wait_synced()
+        await synced(a)
         async with node(live, room, editor.token) as b:
-            await b.connect()
-            await b.wait_synced()
+            await synced(b)
             await b.set_awareness(
                 {"cursor": 3, "user": {"name": lead.user.get_username(), "id": lead.user.pk}}
             )
@@ -140,8 +134,7 @@ async def test_awareness_appears_is_stamped_and_disappears(
 async def test_query_awareness_is_answered(live: TroupeServer, project_room: ProjectRoom) -> None:
     room = project_room.room(project_room.script)
     async with node(live, room, project_room.members["lead"].token) as a:
-        await a.connect()
-        await a.wait_synced()
+        await synced(a)
         await a.set_awareness({"cursor": 1})
         async with await RawYClient.open(
             live.ws_url, room, token=project_room.members["editor"].token
@@ -159,10 +152,7 @@ async def test_viewer_reads_but_cannot_write(live: TroupeServer, project_room: P
         node(live, room, project_room.members["lead"].token) as lead,
         node(live, room, project_room.members["viewer"].token) as viewer,
     ):
-        await lead.connect()
-        await viewer.connect()
-        await lead.wait_synced()
-        await viewer.wait_synced()
+        await synced(lead, viewer)
         await viewer.insert_text(0, "VIEWER WAS HERE\n")
         await lead.insert_text(0, "lead text\n")
         await viewer.wait_text(contains="lead text")
@@ -254,10 +244,7 @@ async def test_member_demoted_loses_write_and_removed_is_closed(
     lead, editor = project_room.members["lead"], project_room.members["editor"]
     username = editor.user.get_username()
     async with node(live, room, lead.token) as a, node(live, room, editor.token) as b:
-        await a.connect()
-        await b.connect()
-        await a.wait_synced()
-        await b.wait_synced()
+        await synced(a, b)
         async with httpx.AsyncClient(
             base_url=live.http_url, headers={"Authorization": f"Bearer {lead.token}"}
         ) as http:
@@ -296,8 +283,7 @@ async def test_http_document_api(live: TroupeServer, project_room: ProjectRoom) 
     lead, viewer = project_room.members["lead"], project_room.members["viewer"]
     base = f"/api/projects/{project_room.project.slug}/documents/{project_room.script.slug}"
     async with node(live, room, lead.token) as a:
-        await a.connect()
-        await a.wait_synced()
+        await synced(a)
         await a.insert_text(0, "FADE IN:\n")
         async with httpx.AsyncClient(base_url=live.http_url) as http:
             auth = {"Authorization": f"Bearer {lead.token}"}
@@ -372,10 +358,7 @@ async def test_deletion_only_updates_reach_clients_from_http_and_other_processes
         node(one, room, lead.token) as a,
         node(two, room, project_room.members["editor"].token) as b,
     ):
-        await a.connect()
-        await b.connect()
-        await a.wait_synced()
-        await b.wait_synced()
+        await synced(a, b)
         await a.insert_text(0, "hello big world")
         await b.wait_text(equals="hello big world")
         await a.delete_text(5, 4)  # cross-process deletion
