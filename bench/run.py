@@ -1411,7 +1411,9 @@ def table_md(figs: list[Figure], meta: Json, results: Json) -> str:
         "one writer appending 8-character tokens, 50 pycrdt readers; paced = 1,000 updates "
         "at 200/s, saturated = 2,000 back to back). Servers: daphne with the Procfile's "
         "flags, DEBUG=0, default Troupe settings, PostgreSQL; one process without Redis, "
-        "several over Redis. Reproduce with `make bench`."
+        "several over Redis. Memory figures: RSS of a fresh server (unload delay 1 h); the "
+        "100k-update figures use an unload delay of 1 s so that the unload's compaction "
+        "happens within the bench. Reproduce with `make bench` (`bench/run.py --help`)."
     )
     note = noisy_note(results)
     if note:
@@ -1483,6 +1485,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "the checkout; the bench scripts themselves always come from this checkout",
     )
     ap.add_argument("--src-label", default="", help="how to name --src in the results")
+    ap.add_argument(
+        "--combine",
+        nargs="+",
+        default=[],
+        metavar="JSON",
+        help="measure nothing: merge the result files of partial runs into --out",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.runs = 1
@@ -1508,6 +1517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Also when started in the background (where SIGINT is ignored) or stopped by TERM.
     signal.signal(signal.SIGINT, _interrupted)
     signal.signal(signal.SIGTERM, _interrupted)
+    if args.combine:
+        return combine(args.combine, Path(args.out))
     if args.src:
         SRC = Path(args.src).resolve()
     os.chdir(ROOT)
@@ -1546,13 +1557,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             failures.append(f"{name}: interrupted")
             break
     meta["duration_s"] = round(time.monotonic() - t_start, 1)
-    figs = figures(ctx.results)
-    text = table_text(figs)
+    write_results(Path(args.out), meta, ctx.results, failures)
+    return 1 if failures else 0
+
+
+def write_results(out: Path, meta: Json, results: Json, failures: list[str]) -> None:
+    """Print the table; write OUT.json (everything) and OUT.md (the table)."""
+    figs = figures(results)
     print()
-    print(text)
-    if noisy_note(ctx.results):
-        print(noisy_note(ctx.results))
-    out = Path(args.out)
+    print(table_text(figs))
+    if noisy_note(results):
+        print(noisy_note(results))
     out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "meta": meta,
@@ -1567,11 +1582,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             for f in figs
         ],
         "failures": failures,
-        "scenarios": ctx.results,
+        "scenarios": results,
     }
     out.with_suffix(".json").write_text(json.dumps(doc, indent=2, default=str))
-    out.with_suffix(".md").write_text(table_md(figs, meta, ctx.results))
+    out.with_suffix(".md").write_text(table_md(figs, meta, results))
     log(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+
+
+def combine(paths: Sequence[str], out: Path) -> int:
+    """Merge result files of partial runs (--only ...) into one table; later files win."""
+    results: Json = {}
+    failures: list[str] = []
+    metas: list[Json] = []
+    for path in paths:
+        doc = json.loads(Path(path).read_text())
+        metas.append(doc["meta"])
+        failures += doc.get("failures", [])
+        for key, value in doc["scenarios"].items():
+            if key == "noisy_runs_kept":
+                results.setdefault(key, {}).update(value)
+            elif key == "discarded_runs":
+                results.setdefault(key, []).extend(value)
+            else:
+                results[key] = value
+    meta = dict(metas[0])
+    meta["date"] = " / ".join(dict.fromkeys(m["date"] for m in metas))
+    meta["combined_from"] = list(paths)
+    write_results(out, meta, results, failures)
     return 1 if failures else 0
 
 
