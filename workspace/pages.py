@@ -26,7 +26,7 @@ from workspace.selectors import project_role
 logger = logging.getLogger(__name__)
 
 MANIFEST = Path(settings.BASE_DIR) / "frontend" / "dist" / ".vite" / "manifest.json"
-ENTRY = "src/main.ts"
+ROOM_ENTRY = "src/main.ts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +38,9 @@ class Bundle:
 
 
 @cache
-def _bundle_for(mtime_ns: int) -> Bundle | None:
+def _bundle_for(entry_name: str, mtime_ns: int) -> Bundle | None:
     try:
-        entry = json.loads(MANIFEST.read_text())[ENTRY]
+        entry = json.loads(MANIFEST.read_text())[entry_name]
         return Bundle(
             script=static(entry["file"]),
             styles=tuple(static(css) for css in entry.get("css", ())),
@@ -50,13 +50,16 @@ def _bundle_for(mtime_ns: int) -> Bundle | None:
         return None
 
 
-def frontend_bundle() -> Bundle | None:
-    """The built bundle, or None when ``make frontend`` has not run (re-read when rebuilt)."""
+def frontend_bundle(entry_name: str = ROOM_ENTRY) -> Bundle | None:
+    """The built bundle of one entry (a key of Vite's manifest, e.g. ``src/main.ts``).
+
+    None when ``make frontend`` has not run; re-read whenever the build changes.
+    """
     try:
         mtime_ns = MANIFEST.stat().st_mtime_ns
     except OSError:
         return None
-    return _bundle_for(mtime_ns)
+    return _bundle_for(entry_name, mtime_ns)
 
 
 def _websocket_base(request: HttpRequest) -> str:
