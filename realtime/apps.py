@@ -4,11 +4,12 @@ from django.apps import AppConfig
 
 
 class RealtimeConfig(AppConfig):
-    """The realtime app; patches daphne's close handling once, at start-up."""
+    """The realtime app; patches daphne once, at start-up (see ``daphne_compat``)."""
 
     name = "realtime"
 
     def ready(self) -> None:
-        from realtime.daphne_compat import patch_daphne_close_reason
+        from realtime.daphne_compat import patch_daphne_close_reason, patch_daphne_direct_frames
 
         patch_daphne_close_reason()
+        patch_daphne_direct_frames()

@@ -2,11 +2,13 @@
 consumer fills its hooks with one room call each.
 """
 
+import asyncio
 import functools
 import json
 import logging
 import time
 import uuid
+from collections import deque
 from dataclasses import replace
 from typing import Any
 
@@ -35,6 +37,7 @@ from realtime import metrics
 from realtime.auth import origin_allowed
 from realtime.bus import PROCESS_CHANNEL_PREFIX
 from realtime.closecodes import CloseCode
+from realtime.daphne_compat import DIRECT_EXTENSION, DirectSocket, binary_frame
 from realtime.hub import RoomLoadFailed, get_hub
 from realtime.identity import user_colour, user_info
 from realtime.presence import PresenceEntry
@@ -83,25 +86,26 @@ class TokenBucket:
         return False
 
 
-class ConnectionClosed(Exception):
-    """Raised inside a hook to stop processing after the connection was closed."""
-
-
 class YjsProtocolConsumer(AsyncWebsocketConsumer):
     """Decodes y-websocket frames and calls one hook per message kind.
 
     Frames that are text, oversize, over the rate limit or malformed close this
-    connection alone with a documented code and reason.
+    connection alone with a documented code and reason. Frame handling is synchronous:
+    under daphne, frames arrive through the ``DirectSocket`` the consumer claims (once
+    ``listen`` is called) and replies are written straight to the socket; under other
+    servers the same handling runs from ASGI messages and replies queue in order.
     """
 
     channel_layer_alias = NO_CHANNEL_LAYER
     closed = False
+    direct: DirectSocket | None = None
+    _drainer: "asyncio.Task[None] | None" = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch hops to a thread to recycle DB connections before every
-        # message; frames touch no database, so they skip it (the hot path).
+        # message; frames touch no database, so they skip it.
         if message["type"] == "websocket.receive":
-            await self.websocket_receive(message)
+            self.receive_frame(message.get("bytes"))
         else:
             await super().dispatch(message)
 
@@ -109,79 +113,131 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
         knobs = settings.TROUPE
         self.max_message_bytes = knobs["MAX_MESSAGE_BYTES"]
         self.bucket = TokenBucket(knobs["RATE_BURST_MESSAGES"], knobs["RATE_MESSAGES_PER_SECOND"])
+        self._outbox: deque[dict[str, Any]] = deque()
+        self.direct = self.scope.get("extensions", {}).get(DIRECT_EXTENSION)
+        if self.direct is not None:
+            self.direct.claim(
+                max_pending_frames=int(knobs["RATE_BURST_MESSAGES"]),
+                max_pending_bytes=int(2 * self.max_message_bytes),
+            )
         await super().websocket_connect(message)
 
-    async def websocket_receive(self, message: dict[str, Any]) -> None:
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        if self.direct is not None:
+            self.direct.release()
+        await super().websocket_disconnect(message)
+
+    def listen(self) -> None:
+        """Start handling frames (after connecting); held frames are handled first."""
+        if self.direct is None:
+            return
+        if self.direct.overflowed:
+            self.close_soon(CloseCode.RATE_LIMITED, "too many messages before the sync")
+            return
+        self.direct.listen(self.receive_frame)
+
+    def receive_frame(self, frame: bytes | None) -> None:
+        """Handle one frame from the client (None for a text frame)."""
         if self.closed:
             return
-        frame = message.get("bytes")
         if frame is None:
-            await self.close_with(
+            self.close_soon(
                 CloseCode.PROTOCOL_VIOLATION, "text frames are not part of the protocol"
             )
             return
         if len(frame) > self.max_message_bytes:
-            await self.close_with(CloseCode.TOO_BIG, f"message over {self.max_message_bytes} bytes")
+            self.close_soon(CloseCode.TOO_BIG, f"message over {self.max_message_bytes} bytes")
             return
         if not self.bucket.take():
-            await self.close_with(CloseCode.RATE_LIMITED, "too many messages; slow down")
+            self.close_soon(CloseCode.RATE_LIMITED, "too many messages; slow down")
             return
         try:
             kind, sub, payload = parse_message(frame)
             if kind == MSG_SYNC:
                 if sub == SYNC_STEP1:
-                    await self.on_sync_step1(payload)
+                    self.on_sync_step1(payload)
                 elif sub == SYNC_STEP2:
-                    await self.on_sync_step2(payload)
+                    self.on_sync_step2(payload)
                 elif sub == SYNC_UPDATE:
-                    await self.on_sync_update(payload)
+                    self.on_sync_update(payload)
             elif kind == MSG_AWARENESS:
-                await self.on_awareness(payload)
+                self.on_awareness(payload)
             elif kind == MSG_QUERY_AWARENESS:
-                await self.on_query_awareness()
+                self.on_query_awareness()
             elif kind == MSG_AUTH:
                 raise ProtocolError("clients do not send auth messages")
         except UnknownMessage:
             return  # the protocol says unknown message types are ignored
         except MalformedMessage as exc:
-            await self.close_with(CloseCode.MALFORMED, f"malformed message: {exc}")
+            self.close_soon(CloseCode.MALFORMED, f"malformed message: {exc}")
         except ProtocolError as exc:
-            await self.close_with(CloseCode.PROTOCOL_VIOLATION, f"protocol violation: {exc}")
-        except ConnectionClosed:
-            return
+            self.close_soon(CloseCode.PROTOCOL_VIOLATION, f"protocol violation: {exc}")
 
     async def refuse(self, code: CloseCode, reason: str) -> None:
         """Accept, send the auth message with the reason, close with a 44xx code."""
         await self.accept()
-        await self.send_frame(encode_auth_denied(reason))
+        self.send_frame(encode_auth_denied(reason))
         await self.close_with(code, reason)
 
-    def send_frame(self, frame: bytes) -> Any:
-        """Write one binary frame (awaitable)."""
-        return self.base_send({"type": "websocket.send", "bytes": frame})
+    def send_frame(self, frame: bytes) -> None:
+        """Write one binary frame (in order with every other frame and the close)."""
+        self.deliver(frame, binary_frame(frame) if self.direct is not None else b"")
 
-    async def close_with(self, code: CloseCode, reason: str) -> None:
-        """Close with a code and a reason (daphne forwards it; see daphne_compat)."""
+    def deliver(self, frame: bytes, wire: bytes) -> None:
+        """Write a frame a room encoded once for all: ``wire`` is it as websocket bytes."""
+        if self.closed:
+            return
+        if self.direct is not None:
+            self.direct.send(wire)
+        else:
+            self._queue({"type": "websocket.send", "bytes": frame})
+
+    def close_soon(self, code: CloseCode, reason: str) -> None:
+        """Close with a code and a reason after what was sent; later frames are ignored."""
         if self.closed:
             return
         self.closed = True
         metrics.CLOSES.labels(str(int(code))).inc()
         logger.info("closing websocket", extra={"code": int(code), "reason": reason})
-        await self.close(code=int(code), reason=reason)
+        if self.direct is not None:
+            self.direct.close(int(code), reason)
+        else:
+            self._queue({"type": "websocket.close", "code": int(code), "reason": reason})
 
-    async def on_sync_step1(self, state_vector: bytes) -> None:
+    async def close_with(self, code: CloseCode, reason: str) -> None:
+        """``close_soon``, returning once the close is handed to the server."""
+        self.close_soon(code, reason)
+        if self._drainer is not None:
+            await asyncio.shield(self._drainer)
+
+    def _queue(self, message: dict[str, Any]) -> None:
+        self._outbox.append(message)
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._outbox:
+                await self.base_send(self._outbox.popleft())
+        except Exception:
+            logger.debug("send failed; connection is closing", exc_info=True)
+            self._outbox.clear()
+        finally:
+            self._drainer = None
+
+    def on_sync_step1(self, state_vector: bytes) -> None:
         """A peer's state vector: answer with a step2."""
 
-    async def on_sync_step2(self, update: bytes) -> None:
+    def on_sync_step2(self, update: bytes) -> None:
         """What the peer had that we lacked."""
 
-    async def on_sync_update(self, update: bytes) -> None:
+    def on_sync_update(self, update: bytes) -> None:
         """An incremental update."""
 
-    async def on_awareness(self, payload: bytes) -> None:
+    def on_awareness(self, payload: bytes) -> None:
         """An awareness update."""
 
-    async def on_query_awareness(self) -> None:
+    def on_query_awareness(self) -> None:
         """A request for the full awareness state."""
 
 
@@ -236,7 +292,8 @@ class DocumentConsumer(YjsProtocolConsumer):
         self.room = room
         metrics.OPEN_CONNECTIONS.inc()
         for frame in room.greeting():
-            await self.send_frame(frame)
+            self.send_frame(frame)
+        self.listen()
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
@@ -245,31 +302,30 @@ class DocumentConsumer(YjsProtocolConsumer):
             self.room = None
             metrics.OPEN_CONNECTIONS.dec()
 
-    async def on_sync_step1(self, state_vector: bytes) -> None:
+    def on_sync_step1(self, state_vector: bytes) -> None:
         if self.room is not None:
-            await self.send_frame(self.room.step2_for(state_vector))
+            self.send_frame(self.room.step2_for(state_vector))
 
-    async def on_sync_step2(self, update: bytes) -> None:
-        await self.on_sync_update(update)
+    def on_sync_step2(self, update: bytes) -> None:
+        self.on_sync_update(update)
 
-    async def on_sync_update(self, update: bytes) -> None:
+    def on_sync_update(self, update: bytes) -> None:
         if self.room is None or not self.can_write:
             return  # read-only connections' writes are dropped, never stored
         if not self.room.receive_update(self, update):
             self.forgeries += 1
             if self.forgeries >= settings.TROUPE["FORGERY_CLOSE_AFTER"]:
-                await self.close_with(CloseCode.FORGED_CLIENT_ID, "updates written as another user")
-                raise ConnectionClosed
+                self.close_soon(CloseCode.FORGED_CLIENT_ID, "updates written as another user")
 
-    async def on_awareness(self, payload: bytes) -> None:
+    def on_awareness(self, payload: bytes) -> None:
         if self.room is not None:
             self.room.receive_awareness(self, payload)
 
-    async def on_query_awareness(self) -> None:
+    def on_query_awareness(self) -> None:
         if self.room is not None:
             frame = self.room.awareness_frame()
             if frame is not None:
-                await self.send_frame(frame)
+                self.send_frame(frame)
 
     async def recheck_access(self) -> None:
         """Apply a role change now: lose write access, or be closed when removed."""

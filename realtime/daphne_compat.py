@@ -1,14 +1,30 @@
-"""Make daphne send the close code and reason an application gives.
+"""What Troupe adds to daphne: close reasons, and direct frames for document sockets.
 
-daphne's ``websocket.close`` handling passes only the code to autobahn and drops the
-ASGI ``reason``, and autobahn's ``sendClose`` refuses the standard codes 1007 and 1009
-from applications. The patch writes the close frame directly with both, the reason
-truncated to the 123 bytes a close frame allows.
+Close reasons: daphne's ``websocket.close`` handling passes only the code to autobahn and
+drops the ASGI ``reason``, and autobahn's ``sendClose`` refuses the standard codes 1007
+and 1009 from applications. The patch writes the close frame directly with both, the
+reason truncated to the 123 bytes a close frame allows.
+
+Direct frames: see ``DirectSocket``. Under any other ASGI server the extension is absent
+and consumers use plain ASGI messages.
 """
 
+import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
+from twisted.internet.tcp import Server as TCPServer
+
+logger = logging.getLogger(__name__)
+
 _MAX_REASON_BYTES = 123
+
+
+def _close_reason(reason: str) -> bytes | None:
+    cut = reason.encode("utf-8")[:_MAX_REASON_BYTES]
+    # Cutting may split a character; drop the partial one so the frame stays UTF-8.
+    return cut.decode("utf-8", "ignore").encode("utf-8") or None
 
 
 def patch_daphne_close_reason() -> None:
@@ -23,12 +39,174 @@ def patch_daphne_close_reason() -> None:
 
     def handle_reply(self: Any, message: dict[str, Any]) -> None:
         if message.get("type") == "websocket.close" and self.state == self.STATE_OPEN:
-            reason = str(message.get("reason") or "").encode("utf-8")[:_MAX_REASON_BYTES]
-            # Cutting may split a character; drop the partial one so the frame stays UTF-8.
-            reason = reason.decode("utf-8", "ignore").encode("utf-8")
-            self.sendCloseFrame(code=message.get("code") or 1000, reasonUtf8=reason or None)
+            reason = _close_reason(str(message.get("reason") or ""))
+            self.sendCloseFrame(code=message.get("code") or 1000, reasonUtf8=reason)
             return
         original(self, message)
 
     WebSocketProtocol.handle_reply = handle_reply
     WebSocketProtocol._troupe_close_reason = True
+
+
+# -- direct frames ---------------------------------------------------------------------------
+
+DIRECT_EXTENSION = "troupe.direct_frames"
+"""The ASGI scope extension under which daphne connections offer a ``DirectSocket``."""
+
+FrameHandler = Callable[[bytes | None], None]
+
+
+def binary_frame(payload: bytes) -> bytes:
+    """``payload`` as one unmasked binary websocket frame, as a server sends it."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x82, size)) + payload
+    if size < 65536:
+        return b"\x82\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x82\x7f" + size.to_bytes(8, "big") + payload
+
+
+class DirectSocket:
+    """One daphne websocket's frames, in and out, without the ASGI queue and send path.
+
+    A consumer that ``claim``s it receives every later frame synchronously, in order, in
+    the callback given to ``listen`` (frames arriving before that are held, up to a
+    limit); ``send`` writes a pre-built frame straight to the socket. A room encodes a
+    frame once and writes the same bytes to every reader, which is most of the cost of
+    fan-out through ASGI (a message dict, autobahn's framing and Twisted's buffering per
+    reader). Connect, disconnect and close still travel through ASGI.
+    """
+
+    __slots__ = (
+        "_handler",
+        "_max_pending_bytes",
+        "_max_pending_frames",
+        "_pending",
+        "_pending_bytes",
+        "_protocol",
+        "claimed",
+        "overflowed",
+    )
+
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
+        self._handler: FrameHandler | None = None
+        self._pending: list[bytes | None] = []
+        self._pending_bytes = 0
+        self._max_pending_frames = 0
+        self._max_pending_bytes = 0
+        self.claimed = False
+        self.overflowed = False
+
+    def claim(self, *, max_pending_frames: int, max_pending_bytes: int) -> None:
+        """Route this connection's frames here from now on (call before accepting)."""
+        self._max_pending_frames = max_pending_frames
+        self._max_pending_bytes = max_pending_bytes
+        self.claimed = True
+
+    def listen(self, handler: FrameHandler) -> None:
+        """Hand the held frames, then every new one, to ``handler`` (None = a text frame)."""
+        pending, self._pending = self._pending, []
+        self._pending_bytes = 0
+        for frame in pending:
+            handler(frame)
+        self._handler = handler
+
+    def release(self) -> None:
+        """Stop delivering (the consumer is gone); later frames are dropped."""
+        self._handler = None
+        self._pending = []
+        self.claimed = True
+        self._max_pending_frames = 0
+
+    def receive(self, payload: bytes, is_binary: bool) -> None:
+        """A frame from the client (called by daphne's protocol)."""
+        frame = payload if is_binary else None
+        handler = self._handler
+        if handler is not None:
+            handler(frame)
+            return
+        self._pending_bytes += len(payload)
+        if (
+            len(self._pending) >= self._max_pending_frames
+            or self._pending_bytes > self._max_pending_bytes
+        ):
+            self.overflowed = True
+            return
+        self._pending.append(frame)
+
+    def send(self, wire: bytes) -> None:
+        """Write a frame built by ``binary_frame`` (dropped once the socket is closing).
+
+        With nothing queued in Twisted, the bytes go to the socket at once; whatever the
+        kernel does not take, and everything while Twisted still holds data, is queued in
+        Twisted so the order of frames is kept.
+        """
+        protocol = self._protocol
+        if protocol.state != protocol.STATE_OPEN:
+            return
+        transport = protocol.transport
+        if transport is None:
+            return
+        if (
+            type(transport) is TCPServer
+            and transport.connected
+            and not transport.disconnecting
+            and not transport._tempDataBuffer
+            and not transport.dataBuffer
+        ):
+            try:
+                sent = transport.socket.send(wire)
+            except OSError:
+                sent = 0  # Twisted's own write reports the error as a lost connection
+            if sent == len(wire):
+                return
+            wire = wire[sent:]
+        transport.write(wire)
+
+    def close(self, code: int, reason: str) -> None:
+        """Send the close frame with its code and reason; the rest of the close is ASGI's."""
+        protocol = self._protocol
+        if protocol.state == protocol.STATE_OPEN:
+            protocol.sendCloseFrame(code=code, reasonUtf8=_close_reason(reason))
+
+
+def patch_daphne_direct_frames() -> None:
+    """Offer a ``DirectSocket`` in every daphne websocket scope (once; no-op elsewhere)."""
+    try:
+        from daphne.server import Server
+        from daphne.ws_protocol import WebSocketProtocol
+    except ImportError:
+        return
+    if getattr(WebSocketProtocol, "_troupe_direct_frames", False):
+        return
+    original_create = Server.create_application
+    original_on_message = WebSocketProtocol.onMessage
+
+    def create_application(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
+        if isinstance(protocol, WebSocketProtocol):
+            direct = DirectSocket(protocol)
+            protocol._troupe_direct = direct
+            scope = {
+                **scope,
+                "extensions": {**scope.get("extensions", {}), DIRECT_EXTENSION: direct},
+            }
+        return original_create(self, protocol, scope)
+
+    def on_message(self: Any, payload: bytes, is_binary: bool) -> None:
+        direct = getattr(self, "_troupe_direct", None)
+        if direct is None or not direct.claimed:
+            original_on_message(self, payload, is_binary)
+            return
+        if self.muted:
+            return
+        self.last_ping = time.time()
+        try:
+            direct.receive(payload, is_binary)
+        except Exception:
+            logger.exception("websocket frame handler failed")
+            direct.close(1011, "internal error")
+
+    Server.create_application = create_application
+    WebSocketProtocol.onMessage = on_message
+    WebSocketProtocol._troupe_direct_frames = True

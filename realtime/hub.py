@@ -163,7 +163,7 @@ class Hub:
         """Close connections, commit what is pending, stop the loops."""
         for room in list(self.rooms.values()):
             await room.close_all(CloseCode.GOING_AWAY, "server shutting down")
-        await self.persister.flush()
+        await self.persister.stop()
         if self._ticker is not None:
             self._ticker.cancel()
         await self.bus.stop()

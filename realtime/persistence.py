@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from realtime import metrics
 from workspace.services import (
@@ -103,6 +103,12 @@ class Persister:
         """Compact one document's log now (on unload), after pending commits."""
         await self.flush()
         await asyncio.get_running_loop().run_in_executor(self.executor, _compact, document_id)
+
+    async def stop(self) -> None:
+        """Commit what is pending, then close the database thread and its connection."""
+        await self.flush()
+        await asyncio.get_running_loop().run_in_executor(self.executor, connections.close_all)
+        self.executor.shutdown(wait=False)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

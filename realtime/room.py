@@ -9,7 +9,6 @@ message to the other processes holding the room.
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
@@ -32,6 +31,7 @@ from crdt.updates import (
 )
 from realtime import metrics
 from realtime.closecodes import CloseCode
+from realtime.daphne_compat import binary_frame
 
 if TYPE_CHECKING:
     from realtime.hub import Hub
@@ -50,8 +50,8 @@ class Connection(Protocol):
     can_write: bool
     forgeries: int
 
-    def send_frame(self, frame: bytes) -> Awaitable[None]:
-        """Write one binary frame to the socket."""
+    def deliver(self, frame: bytes, wire: bytes) -> None:
+        """Write a frame; ``wire`` is the same frame as websocket bytes (encoded once)."""
 
     async def close_with(self, code: CloseCode, reason: str) -> None:
         """Close the socket with a code and reason."""
@@ -81,7 +81,7 @@ class Room:
         self._outgoing_bindings: dict[int, int] = {}
         self._awareness_local: dict[int, AwarenessEntry] = {}
         self._awareness_outgoing: dict[int, AwarenessEntry] = {}
-        self._flush_task: asyncio.Task[None] | None = None
+        self._flush_handle: asyncio.Handle | None = None
         self.changed = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -274,42 +274,38 @@ class Room:
     # -- delivery --------------------------------------------------------------------------
 
     def _schedule_flush(self) -> None:
-        if self._flush_task is None:
-            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
-    async def _flush(self) -> None:
+    def _flush(self) -> None:
         """Deliver what accumulated during this loop turn: one frame per kind."""
-        try:
-            local, self._local = self._local, []
-            outgoing, self._outgoing = self._outgoing, []
-            bindings, self._outgoing_bindings = self._outgoing_bindings, {}
-            aw_local, self._awareness_local = self._awareness_local, {}
-            aw_out, self._awareness_outgoing = self._awareness_outgoing, {}
-            frames = []
-            if local:
-                frames.append(encode_sync_update(merge(local)))
-            if aw_local:
-                frames.append(encode_awareness(encode_awareness_update(list(aw_local.values()))))
-            bus = self.hub.bus
-            if outgoing and bus.has_peers:
-                bus.publish_update(
-                    self, merge(outgoing) if len(outgoing) > 1 else outgoing[0], bindings
-                )
-            if aw_out and bus.has_peers:
-                bus.publish_awareness(self, encode_awareness_update(list(aw_out.values())))
-        finally:
-            self._flush_task = None
-        for frame in frames:
-            await self._fanout(frame)
+        self._flush_handle = None
+        local, self._local = self._local, []
+        outgoing, self._outgoing = self._outgoing, []
+        bindings, self._outgoing_bindings = self._outgoing_bindings, {}
+        aw_local, self._awareness_local = self._awareness_local, {}
+        aw_out, self._awareness_outgoing = self._awareness_outgoing, {}
+        bus = self.hub.bus
+        if outgoing and bus.has_peers:
+            bus.publish_update(
+                self, merge(outgoing) if len(outgoing) > 1 else outgoing[0], bindings
+            )
+        if aw_out and bus.has_peers:
+            bus.publish_awareness(self, encode_awareness_update(list(aw_out.values())))
+        if local:
+            self._fanout(encode_sync_update(merge(local) if len(local) > 1 else local[0]))
+        if aw_local:
+            self._fanout(encode_awareness(encode_awareness_update(list(aw_local.values()))))
 
-    async def _fanout(self, frame: bytes) -> None:
+    def _fanout(self, frame: bytes) -> None:
+        wire = binary_frame(frame)
         sent = 0
         for conn in list(self.connections):
             try:
-                await conn.send_frame(frame)
+                conn.deliver(frame, wire)
                 sent += 1
             except Exception:
-                logger.debug("send failed; connection is closing", exc_info=True)
+                logger.exception("delivery failed", extra={"document": self.document_id})
         metrics.DELIVERIES.inc(sent)
 
     async def close_all(self, code: CloseCode, reason: str) -> None:
