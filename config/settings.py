@@ -187,7 +187,6 @@ TROUPE = {
     "MAX_UPLOAD_BYTES": env_int("TROUPE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
     "PROPOSAL_MIN_WINDOW_DAYS": env_int("TROUPE_PROPOSAL_MIN_WINDOW_DAYS", 14),
     "IDLE_UNLOAD_SECONDS": env_float("TROUPE_IDLE_UNLOAD_SECONDS", 30.0),
-    "PERSIST_INTERVAL_MS": env_int("TROUPE_PERSIST_INTERVAL_MS", 20),
     "COMPACT_EVERY_UPDATES": env_int("TROUPE_COMPACT_EVERY_UPDATES", 500),
     "RATE_BURST_MESSAGES": env_int("TROUPE_RATE_BURST_MESSAGES", 2000),
     "RATE_MESSAGES_PER_SECOND": env_float("TROUPE_RATE_MESSAGES_PER_SECOND", 500.0),
@@ -197,6 +196,9 @@ TROUPE = {
     "ANTI_ENTROPY_SECONDS": env_float("TROUPE_ANTI_ENTROPY_SECONDS", 2.0),
     # Benchmarks only: 0 keeps updates in memory and never writes the log (data loss!).
     "PERSISTENCE": env_bool("TROUPE_PERSISTENCE", True),
+    # Group commits start at most this often: fewer, larger transactions keep the
+    # database thread's share of the GIL (and so broadcast latency) small.
+    "PERSIST_INTERVAL_SECONDS": env_float("TROUPE_PERSIST_INTERVAL_SECONDS", 0.05),
     # Failure tests only: drop every Nth cross-process update to prove repair works.
     "TEST_DROP_EVERY_NTH_UPDATE": env_int("TROUPE_TEST_DROP_EVERY_NTH_UPDATE", 0),
     "LOGIN_MAX_FAILURES": env_int("TROUPE_LOGIN_MAX_FAILURES", 5),

@@ -1,9 +1,10 @@
 """Group commit of accepted updates: the broadcast path never waits on the database.
 
 Rooms hand each accepted update to the process's ``Persister``; one writer task commits
-everything that queued up while the previous commit ran, in one transaction, on a
-dedicated database thread. When the log of a document grows past
-``COMPACT_EVERY_UPDATES`` entries, the same thread compacts it from storage.
+everything that queued up while the previous commit ran (commits start at most every
+``PERSIST_INTERVAL_SECONDS``), in one transaction, on a dedicated database thread. When
+the log of a document grows past ``COMPACT_EVERY_UPDATES`` entries, the same thread
+compacts it from storage.
 """
 
 import asyncio
@@ -62,6 +63,7 @@ class Persister:
     _bindings: list[PendingBinding] = field(default_factory=list)
     _arrivals: list[float] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
+    _last_commit: float = 0.0
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
     # Touched only on the database thread: log entries per document since compaction.
     _backlog: dict[int, int] = field(default_factory=dict)
@@ -115,7 +117,12 @@ class Persister:
         try:
             # Yield once so every update of this event-loop turn joins the first commit.
             await asyncio.sleep(0)
+            interval = float(settings.TROUPE["PERSIST_INTERVAL_SECONDS"])
             while self._updates:
+                wait = self._last_commit + interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._last_commit = time.monotonic()
                 updates, self._updates = self._updates, []
                 bindings, self._bindings = self._bindings, []
                 arrivals, self._arrivals = self._arrivals, []

@@ -1,0 +1,66 @@
+"""Rebuilding documents from a stored state and a log (merged in runs)."""
+
+import random
+from typing import Any
+
+import pytest
+from pycrdt import Array, Doc, Map, Text
+
+from crdt import documents
+from crdt.documents import InvalidUpdate, load_document
+
+
+def _log(edits: int, seed: int) -> tuple[str, list[bytes]]:
+    """A script edited by three clients (inserts and deletes), one log entry per edit."""
+    rng = random.Random(seed)
+    docs: list[Doc[Any]] = [Doc(client_id=n + 1) for n in range(3)]
+    log: list[bytes] = []
+    for doc in docs:
+        doc.observe(lambda event: log.append(event.update))
+    for _ in range(edits):
+        doc = rng.choice(docs)
+        for other in docs:
+            if other is not doc:
+                doc.apply_update(other.get_update(doc.get_state()))
+        text = doc.get("content", type=Text)
+        if len(text) > 3 and rng.random() < 0.3:
+            start = rng.randrange(len(text) - 2)
+            del text[start : start + 2]
+        else:
+            text.insert(rng.randrange(len(text) + 1), rng.choice("abc "))
+    final: Doc[Any] = Doc()
+    for update in log:
+        final.apply_update(update)
+    return str(final.get("content", type=Text)), log
+
+
+@pytest.mark.parametrize("run", [1, 2, 64])
+def test_a_log_loads_to_the_same_text_whatever_the_merge_run(
+    run: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected, log = _log(500, seed=run)
+    monkeypatch.setattr(documents, "LOAD_MERGE_RUN", run)
+    assert str(load_document("script", None, log).get("content", type=Text)) == expected
+
+
+def test_a_log_after_a_state_applies_on_top_of_it() -> None:
+    expected, log = _log(300, seed=7)
+    state = load_document("script", None, log[:100]).get_update()
+    assert str(load_document("script", state, log[100:]).get("content", type=Text)) == expected
+
+
+def test_storyboard_panels_survive_merged_runs() -> None:
+    doc: Doc[Any] = Doc()
+    log: list[bytes] = []
+    doc.observe(lambda event: log.append(event.update))
+    panels = doc.get("panels", type=Array)
+    for n in range(100):
+        panels.append(Map({"id": f"p{n}", "caption": f"panel {n}"}))
+    loaded = load_document("storyboard", None, log).get("panels", type=Array)
+    assert [p["caption"] for p in loaded.to_py()] == [f"panel {n}" for n in range(100)]
+
+
+def test_a_corrupt_entry_in_a_run_is_reported() -> None:
+    _, log = _log(100, seed=3)
+    with pytest.raises(InvalidUpdate):
+        load_document("script", None, [*log[:10], b"\x01\x05garbage", *log[10:]])
