@@ -340,7 +340,7 @@ const scenarios = {
         }
         const shown = []
         for (const [selector, needle] of spec.expect ?? []) {
-          shown.push(await s.page.evaluate(([sel, n]) => [...document.querySelectorAll(sel)].some((e) => (e.value ?? e.textContent).includes(n) || e.textContent.includes(n)), [selector, needle]))
+          shown.push(await s.page.evaluate(([sel, n]) => [...document.querySelectorAll(sel)].some((e) => e.textContent.includes(n) || (e instanceof HTMLTextAreaElement && e.value.includes(n))), [selector, needle]))
         }
         observed.pages.push({ who, path: spec.path, shown, ...(await injection(s.page)) })
       }
