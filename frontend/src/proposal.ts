@@ -1,9 +1,10 @@
 /**
- * The proposal page's countdown: ticks the comment window down each second from the
- * deadline the server rendered (`#countdown[data-deadline]`), measured on the server's
- * clock (`data-now`, so a wrong clock on this device does not move the deadline), and at
- * zero says "Window closed" and closes the forms that only work while the window is open.
- * Without this script the page still shows the deadline as a date.
+ * The proposal page's script. The countdown ticks the comment window down each second
+ * from the deadline the server rendered (`#countdown[data-deadline]`), measured on the
+ * server's clock (`data-now`, so a wrong clock on this device does not move the deadline),
+ * and at zero says "Window closed" and closes the forms that only work while the window
+ * is open. Without this script the page still shows the deadline as a date. Room events
+ * about the proposal (comments, edits, acceptances) are announced as they happen.
  */
 
 const SECOND = 1000
@@ -54,3 +55,67 @@ function start(): void {
 }
 
 start()
+
+/** What a room event about this proposal says, in a sentence (names are usernames). */
+function describe(event: Record<string, unknown>): string {
+  const who = (key: string): string => (typeof event[key] === 'string' ? (event[key] as string) : 'someone')
+  switch (event.type) {
+    case 'proposal.commented':
+      return `${who('author')} commented`
+    case 'proposal.edited':
+      return `${who('actor')} changed the proposal`
+    case 'proposal.accepted':
+      return `${who('user')} accepted it`
+    case 'proposal.finalised':
+      return 'The proposal is final'
+    default:
+      return 'The proposal changed'
+  }
+}
+
+/**
+ * Listen on the project room's socket for events about this proposal and say so (a
+ * reload link rather than a reload, so a comment being typed is never lost). Gives up on
+ * the 44xx refusals (signed out, no access), retries with backoff otherwise.
+ */
+function listen(): void {
+  const root = document.getElementById('proposal')
+  const notice = document.getElementById('live-notice')
+  const text = document.getElementById('live-text')
+  if (!root || !notice || !text || root.dataset.live !== 'true') return
+  const id = Number(root.dataset.proposalId)
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+  const url = `${scheme}://${location.host}/ws/projects/${encodeURIComponent(root.dataset.project ?? '')}`
+  let delay = SECOND
+  let seen = 0
+  const connect = (): void => {
+    const socket = new WebSocket(url)
+    socket.onmessage = (message) => {
+      let event: unknown
+      try {
+        event = JSON.parse(String(message.data))
+      } catch {
+        return
+      }
+      if (typeof event !== 'object' || event === null) return
+      const data = event as Record<string, unknown>
+      if (data.type === 'room.snapshot') {
+        delay = SECOND
+        root.dataset.liveState = 'connected'
+      } else if (typeof data.type === 'string' && data.type.startsWith('proposal.') && data.proposal_id === id) {
+        seen += 1
+        text.textContent = seen > 1 ? `${describe(data)} (and ${seen - 1} more change${seen > 2 ? 's' : ''}).` : `${describe(data)}.`
+        notice.hidden = false
+      }
+    }
+    socket.onclose = (close) => {
+      root.dataset.liveState = 'closed'
+      if (close.code >= 4400 && close.code < 4500 && close.code !== 4429) return
+      setTimeout(connect, delay)
+      delay = Math.min(delay * 2, 30 * SECOND)
+    }
+  }
+  connect()
+}
+
+listen()

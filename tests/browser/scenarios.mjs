@@ -236,13 +236,19 @@ const scenarios = {
       needsAnswer: e.dataset.needsAnswer,
     }))
 
-    // The lead answers it.
+    // The lead answers it (the contributor's open page hears of it on the room socket).
+    const live = (page) => page.waitForSelector('#proposal[data-live-state="connected"]', { timeout: WAIT_MS })
+    await live(v.page)
     const l = await signInAt(browser, config.users.lead, path)
     await l.page.click(`#comment-${questionId} details.reply-box > summary`)
     observed.answerLabel = await l.page.$eval(`#comment-${questionId} details.reply-box > summary`, (e) => e.textContent)
     await l.page.fill(`#reply-${questionId}-body`, config.answer)
     await submitAndReturn(l.page, `#reply-${questionId} button[type=submit]`, '#comment-')
     const answerId = new URL(l.page.url()).hash.slice('#comment-'.length)
+    const notice = (page) => page.$eval('#live-notice', (e) => ({ hidden: e.hidden, text: e.textContent.replace(/\s+/g, ' ').trim() }))
+    await v.page.waitForSelector('#live-notice:not([hidden])', { timeout: WAIT_MS })
+    observed.liveBeforeReload = await notice(v.page)
+    await live(l.page)
 
     // The contributor sees the answer under the question.
     await v.page.reload()
@@ -272,6 +278,8 @@ const scenarios = {
         }
       }, config.users.viewer.username)
     observed.accepted = await acceptance(v.page)
+    await l.page.waitForSelector('#live-notice:not([hidden])', { timeout: WAIT_MS })
+    observed.liveAccepted = await notice(l.page)
 
     // The lead edits another line: the acceptance no longer matches the proposal.
     await l.page.reload()

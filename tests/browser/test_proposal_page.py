@@ -98,6 +98,13 @@ def test_countdown_comment_answer_accept_and_stale(browser: BrowserRun) -> None:
     question = ProposalComment.objects.get(body=QUESTION)
     assert question.line is not None and question.line.key == lines[viewer.pk]
     assert ProposalComment.objects.get(parent=question).body == ANSWER
+    # Pages already open hear of it on the room socket.
+    lead_name, viewer_name = (browser.users()[n]["username"] for n in ("lead", "viewer"))
+    assert result["liveBeforeReload"] == {
+        "hidden": False,
+        "text": f"{lead_name} commented. Reload to see it",
+    }
+    assert result["liveAccepted"]["text"] == f"{viewer_name} accepted it. Reload to see it"
     # Accepted and marked; stale after the lead's edit.
     assert result["accepted"]["stale"] == "false"
     assert "current version" in result["accepted"]["text"]

@@ -157,6 +157,11 @@ def test_who_sees_the_page_and_its_forms(clock: Clock) -> None:
     assert client(crew, "lead").get(f"/p/{crew.project.slug}/proposals/999999").status_code == 404
 
     viewer = dom(client(crew, "viewer").get(url))
+    root = viewer.find("proposal")
+    assert root.attrs["data-live"] == "true"
+    assert root.attrs["data-project"] == crew.project.slug
+    assert root.attrs["data-proposal-id"] == str(proposal.pk)
+    assert viewer.find("live-notice").attrs.get("hidden") is not None
     key = lines["viewer"].key
     assert viewer.has(f"comment-on-{key}")
     assert viewer.has("accept")  # the viewer has a line
@@ -174,6 +179,7 @@ def test_public_page_is_read_only_when_signed_out(clock: Clock) -> None:
     assert shown.status_code == 200
     tree = dom(shown)
     assert not tree.all("form", "comment-form") and not tree.has("accept")
+    assert tree.find("proposal").attrs["data-live"] == "false"  # the room socket needs a user
     sent = Client().post(page_url(proposal), {"line": lines["lead"].key, "body": "hi"})
     assert sent.status_code == 302 and sent["Location"].startswith("/accounts/login/?next=")
     assert not ProposalComment.objects.exists()
