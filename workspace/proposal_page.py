@@ -409,7 +409,9 @@ def _context(proposal: Proposal, viewer: User | AnonymousUser) -> dict[str, Any]
         "general_comments": threads.get("", []),
         "acceptances": acceptances,
         "my_acceptance": mine,
-        "can_accept": data["you"]["included"] and data["hash"] is not None and not final,
+        "can_accept": data["you"]["included"]
+        and data["hash"] is not None
+        and data["state"] != ProposalState.DRAFT,
         "can_comment": can_comment,
         "lead": lead,
         "editable": editable,

@@ -343,7 +343,10 @@ def test_terms_prefill_publish_and_finalise_through_the_forms(clock: Clock) -> N
     }
     assert sum(payouts.values()) == 10_800  # 60 % of 180.00
     assert payouts == {ln.key: ln.amount_minor for ln in proposal.lines.all()}
-    assert not tree.has("accept")
+    # Contributors may still accept the final version, bound to its frozen hash.
+    assert tree.find("accept").all("input")[-1].attrs["value"] == proposal.final_hash
+    final = post(client(crew, "viewer"), proposal, action="accept", hash=proposal.final_hash)
+    assert final.status_code == 302
     assert not tree.all("form", "comment-form")
 
 
