@@ -8,7 +8,7 @@ from realtime.views import metrics_view
 from workspace import exports, pages, views
 from workspace.api import api as records_api
 from workspace.auth import ThrottledAuthenticationForm
-from workspace.proposals_api import proposal_page
+from workspace.proposal_page import proposal_page
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

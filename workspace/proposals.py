@@ -824,8 +824,14 @@ def unanswered(proposal: Proposal) -> list[ProposalComment]:
 # ----------------------------------------------------------------------------- accept, finalise
 
 
-def accept(*, proposal: Proposal, user: User) -> ProposalAcceptance:
-    """An included contributor accepts the proposal as it is now (bound to its hash)."""
+def accept(
+    *, proposal: Proposal, user: User, expected_hash: str | None = None
+) -> ProposalAcceptance:
+    """An included contributor accepts the proposal as it is now (bound to its hash).
+
+    With ``expected_hash`` (the version the contributor read) the acceptance is refused
+    (409) if the proposal changed since, so nobody accepts terms they have not seen.
+    """
     with transaction.atomic():
         proposal = _locked(proposal)
         if not proposal_visible(user, proposal):
@@ -837,6 +843,11 @@ def accept(*, proposal: Proposal, user: User) -> ProposalAcceptance:
         digest = current_hash(proposal)
         if digest is None:
             raise ProposalRefused("the proposal is not valid right now; try after the edit", 409)
+        if expected_hash is not None and expected_hash != digest:
+            raise ProposalRefused(
+                "the proposal changed after you opened it; read this version and accept again",
+                409,
+            )
         acceptance, _ = ProposalAcceptance.objects.update_or_create(
             proposal=proposal,
             user=user,
@@ -905,6 +916,11 @@ def proposal_json(proposal: Proposal, user: User | AnonymousUser) -> dict[str, A
     lines = _lines(proposal)
     digest = current_hash(proposal)
     amounts = computed_amounts(proposal)
+    pool_amounts = (
+        payouts.pool_amounts(money_of(proposal), pools_of(proposal))
+        if amounts is not None
+        else None
+    )
     comments = list(ProposalComment.objects.filter(proposal=proposal).select_related("author"))
     waiting = {c.pk for c in unanswered(proposal)}
     lead = is_lead(user, proposal.project)
@@ -921,6 +937,7 @@ def proposal_json(proposal: Proposal, user: User | AnonymousUser) -> dict[str, A
         "profit_minor": payouts.profit_minor(money),
         "artists_share_bp": proposal.artists_share_bp,
         "pools": proposal_settings_json(proposal)["pools"],
+        "pool_amounts": pool_amounts,
         "window_days": proposal.window_days,
         "published_at": proposal.published_at.isoformat() if proposal.published_at else None,
         "deadline": proposal.closes_at.isoformat() if proposal.closes_at else None,

@@ -1,5 +1,6 @@
-"""JSON API of payment-split proposals (mounted on ``workspace.api``; tag ``proposals``),
-and the page that shows one (``/p/<slug>/proposals/<id>``).
+"""JSON API of payment-split proposals (mounted on ``workspace.api``; tag ``proposals``).
+
+The page that shows one (``/p/<slug>/proposals/<id>``) is ``workspace.proposal_page``.
 
 Same conventions as the rest of the API: ``{"error": ...}`` with 401 (signed out),
 403 (role too low), 404 (missing or invisible: drafts to non-leads, private projects to
@@ -12,15 +13,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from ninja.utils import check_csrf
 
-from workspace import payouts, proposals
+from workspace import proposals
 from workspace.models import Project, Proposal, ProposalComment, ProposalLine, Record
 from workspace.proposals import LineSpec, PoolSpec, ProposalRefused
 
@@ -311,69 +309,3 @@ def finalise_proposal(request: HttpRequest, project: str, proposal_id: int) -> d
     proposal = _proposal(request, project, proposal_id)
     proposals.finalise(proposal=proposal, user=user)
     return _out(request, proposal)
-
-
-# ----------------------------------------------------------------------------- page
-
-
-@require_http_methods(["GET", "POST"])
-def proposal_page(request: HttpRequest, project: str, proposal_id: int) -> HttpResponse:
-    """``/p/<slug>/proposals/<id>``: the proposal to read (escaped), 404 when invisible.
-
-    POST (the page's form, CSRF-protected): comment on a line or answer a comment.
-    """
-    found = Project.objects.filter(slug=project).first()
-    viewer = _viewer(request)
-    if found is None or not proposals.can_see_project(viewer, found):
-        raise Http404("no such proposal")
-    proposal = Proposal.objects.filter(project=found, pk=proposal_id).first()
-    if proposal is None or not proposals.proposal_visible(viewer, proposal):
-        raise Http404("no such proposal")
-    error = ""
-    if request.method == "POST":
-        if not isinstance(viewer, User):
-            return redirect(f"{settings.LOGIN_URL}?next={request.path}")
-        line = ProposalLine.objects.filter(
-            proposal=proposal, key=request.POST.get("line", "")
-        ).first()
-        parent_id = request.POST.get("parent", "")
-        parent = (
-            ProposalComment.objects.filter(proposal=proposal, pk=int(parent_id)).first()
-            if parent_id.isdigit()
-            else None
-        )
-        try:
-            comment = proposals.comment(
-                proposal=proposal,
-                user=viewer,
-                body=request.POST.get("body", ""),
-                line=line,
-                parent=parent,
-            )
-        except proposals.ProposalRefused as exc:
-            error = str(exc)
-        else:
-            return redirect(f"{request.path}#comment-{comment.pk}")
-    data = proposals.proposal_json(proposal, viewer)
-    places = payouts.minor_units(proposal.currency)
-    for line in data["lines"]:
-        amount = line["amount_minor"]
-        line["amount"] = None if amount is None else f"{Decimal(amount).scaleb(-places):.{places}f}"
-        line["percent"] = f"{Decimal(line['share_bp']) / 100:.2f}"
-    threads: dict[int | None, list[dict[str, Any]]] = {}
-    for item in data["comments"]:
-        threads.setdefault(item["parent"], []).append(item)
-    flat: list[dict[str, Any]] = []
-
-    def walk(parent: int | None, depth: int) -> None:
-        for item in threads.get(parent, []):
-            flat.append({**item, "indent": min(depth, 8) * 1.5})
-            walk(item["id"], depth + 1)
-
-    walk(None, 0)
-    return render(
-        request,
-        "workspace/proposal.html",
-        {"p": data, "project": found, "comments": flat, "error": error},
-        status=400 if error else 200,
-    )

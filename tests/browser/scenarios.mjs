@@ -133,6 +133,42 @@ function artifact(name) {
   return join(config.artifacts, name)
 }
 
+/** Sign in and land on `next` (any page); errors and dialogs are collected, never shown. */
+async function signInAt(browser, user, next, { viewport = { width: 1280, height: 900 } } = {}) {
+  const context = await browser.newContext({ viewport })
+  const page = await context.newPage()
+  const errors = []
+  const dialogs = []
+  page.on('pageerror', (e) => errors.push(String(e && e.message ? e.message : e)))
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss() })
+  await page.goto(`${config.base}/accounts/login/?next=${encodeURIComponent(next)}`)
+  await page.fill('#id_username', user.username)
+  await page.fill('#id_password', user.password)
+  await Promise.all([
+    page.waitForURL((url) => decodeURIComponent(url.pathname) === next, { timeout: WAIT_MS }),
+    page.click('main button[type=submit]'),
+  ])
+  return { context, page, errors, dialogs }
+}
+
+/** Submit the form holding `selector` and wait for the redirect back to the page's `hash`. */
+async function submitAndReturn(page, selector, hash) {
+  await Promise.all([
+    page.waitForURL((url) => url.hash.startsWith(hash), { timeout: WAIT_MS }),
+    page.click(selector),
+  ])
+  await page.waitForLoadState('load')
+}
+
+/** What an injected payload would leave behind in the page. */
+const injection = (page) =>
+  page.evaluate(() => ({
+    xss: typeof window.__xss,
+    images: document.querySelectorAll('img[src="x"], img[onerror]').length,
+    handlers: document.querySelectorAll('[onerror], [onload]:not(body)').length,
+    scripts: [...document.querySelectorAll('script')].filter((s) => s.textContent.includes('__xss')).length,
+  }))
+
 // ---------------------------------------------------------------- scenarios
 
 const scenarios = {
@@ -174,6 +210,152 @@ const scenarios = {
     observed.xssAfter = await page.evaluate(() => typeof window.__xss)
     observed.errors = errors
     await context.close()
+  },
+  /**
+   * The proposal page: the countdown ticks; a contributor comments on their line and the
+   * lead answers under it; the contributor accepts and sees it; the lead's edit makes the
+   * acceptance stale; with a short window the countdown reaches "Window closed".
+   */
+  async proposal(browser) {
+    const path = config.proposalPath
+    const v = await signInAt(browser, config.users.viewer, path)
+    const left = (page) => page.$eval('#countdown-left', (e) => e.textContent)
+    observed.countdownFirst = await left(v.page)
+    await v.page.waitForFunction((first) => document.querySelector('#countdown-left').textContent !== first, observed.countdownFirst, { timeout: WAIT_MS })
+    observed.countdownNext = await left(v.page)
+    observed.countdownState = await v.page.$eval('#countdown', (e) => e.dataset.state)
+
+    // The contributor comments on their own line.
+    const line = `#line-${config.viewerLine}`
+    await v.page.click(`${line} details.comment-box > summary`)
+    await v.page.fill(`#comment-on-${config.viewerLine}-body`, config.question)
+    await submitAndReturn(v.page, `#comment-on-${config.viewerLine} button[type=submit]`, '#comment-')
+    const questionId = new URL(v.page.url()).hash.slice('#comment-'.length)
+    observed.questionInLine = await v.page.$eval(`${line} #comment-${questionId}`, (e) => ({
+      text: e.querySelector('.body').textContent,
+      needsAnswer: e.dataset.needsAnswer,
+    }))
+
+    // The lead answers it (the contributor's open page hears of it on the room socket).
+    const live = (page) => page.waitForSelector('#proposal[data-live-state="connected"]', { timeout: WAIT_MS })
+    await live(v.page)
+    const l = await signInAt(browser, config.users.lead, path)
+    await l.page.click(`#comment-${questionId} details.reply-box > summary`)
+    observed.answerLabel = await l.page.$eval(`#comment-${questionId} details.reply-box > summary`, (e) => e.textContent)
+    await l.page.fill(`#reply-${questionId}-body`, config.answer)
+    await submitAndReturn(l.page, `#reply-${questionId} button[type=submit]`, '#comment-')
+    const answerId = new URL(l.page.url()).hash.slice('#comment-'.length)
+    const notice = (page) => page.$eval('#live-notice', (e) => ({ hidden: e.hidden, text: e.textContent.replace(/\s+/g, ' ').trim() }))
+    await v.page.waitForSelector('#live-notice:not([hidden])', { timeout: WAIT_MS })
+    observed.liveBeforeReload = await notice(v.page)
+    await live(l.page)
+
+    // The contributor sees the answer under the question.
+    await v.page.reload()
+    observed.thread = await v.page.evaluate(([q, a]) => {
+      const question = document.getElementById(`comment-${q}`)
+      const answer = document.getElementById(`comment-${a}`)
+      const replies = question.parentElement.querySelector(':scope > ol.replies')
+      return {
+        answerUnderQuestion: Boolean(replies && replies.contains(answer)),
+        answerText: answer.querySelector('.body').textContent,
+        answerBadge: answer.querySelector('.badge')?.textContent ?? null,
+        questionNeedsAnswer: question.dataset.needsAnswer,
+        answerBox: answer.getBoundingClientRect().left > question.getBoundingClientRect().left,
+      }
+    }, [questionId, answerId])
+
+    // The contributor accepts this version.
+    await submitAndReturn(v.page, '#accept button[type=submit]', '#acceptances')
+    const acceptance = (page) =>
+      page.evaluate((user) => {
+        const li = document.querySelector(`li.acceptance[data-user="${user}"]`)
+        return {
+          stale: li?.dataset.stale ?? null,
+          text: li ? li.textContent.replace(/\s+/g, ' ').trim() : null,
+          mine: document.querySelector('#my-acceptance')?.textContent ?? null,
+          button: document.querySelectorAll('#accept button').length,
+        }
+      }, config.users.viewer.username)
+    observed.accepted = await acceptance(v.page)
+    await l.page.waitForSelector('#live-notice:not([hidden])', { timeout: WAIT_MS })
+    observed.liveAccepted = await notice(l.page)
+
+    // The lead edits another line: the acceptance no longer matches the proposal.
+    await l.page.reload()
+    const edited = `#line-${config.editorLine}`
+    await l.page.click(`${edited} details > summary`)
+    await l.page.fill(`#line-edit-${config.editorLine}-reasoning`, 'Rewrote the second act.')
+    await submitAndReturn(l.page, `#line-edit-${config.editorLine} button[type=submit]`, `#line-${config.editorLine}`)
+    await v.page.reload()
+    observed.afterEdit = await acceptance(v.page)
+    observed.logText = await v.page.$eval('#edit-log', (e) => e.textContent.replace(/\s+/g, ' '))
+    await v.page.screenshot({ path: artifact('proposal-page.png'), fullPage: true })
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, storageState: await v.context.storageState() })
+    const p = await phone.newPage()
+    await p.goto(`${config.base}${path}`)
+    observed.phoneOverflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    await p.screenshot({ path: artifact('proposal-page-phone.png'), fullPage: true })
+
+    // A window about to close: the countdown reaches zero in both pages.
+    await ask('short-window')
+    await Promise.all([v.page.reload(), l.page.reload()])
+    observed.beforeClose = await l.page.evaluate(() => ({
+      state: document.querySelector('#countdown').dataset.state,
+      left: document.querySelector('#countdown-left').textContent,
+      finaliseDisabled: document.querySelector('#finalise').disabled,
+    }))
+    for (const page of [v.page, l.page]) {
+      await page.waitForFunction(() => document.querySelector('#countdown').dataset.state === 'closed', null, { timeout: WAIT_MS })
+    }
+    const closed = (page) =>
+      page.evaluate(() => ({
+        left: document.querySelector('#countdown-left').textContent,
+        status: document.querySelector('#window-status').textContent,
+        finaliseDisabled: document.querySelector('#finalise')?.disabled ?? null,
+        openForms: [...document.querySelectorAll('fieldset[data-closes-with-window]')].filter((f) => !f.disabled).length,
+        closingForms: document.querySelectorAll('fieldset[data-closes-with-window]').length,
+      }))
+    observed.closedViewer = await closed(v.page)
+    observed.closedLead = await closed(l.page)
+    await v.page.reload()
+    observed.serverAfterClose = await v.page.evaluate(() => ({
+      state: document.querySelector('#countdown').dataset.state,
+      left: document.querySelector('#countdown-left').textContent,
+      commentForms: document.querySelectorAll('form.comment-form').length,
+    }))
+    observed.injection = await injection(v.page)
+    observed.errors = [...v.errors, ...l.errors]
+    observed.dialogs = [...v.dialogs, ...l.dialogs]
+  },
+
+  /**
+   * Every page that shows user-written text, opened by each user given: payloads stay
+   * text. `pages`: [{ path, room?: bool, expect?: [selector, text][] }].
+   */
+  async xsssweep(browser) {
+    observed.pages = []
+    for (const who of config.who) {
+      const s = await signInAt(browser, config.users[who], '/')
+      for (const spec of config.pages) {
+        await s.page.goto(`${config.base}${spec.path}`)
+        await s.page.waitForLoadState('load')
+        if (spec.room) {
+          await waitReady(s.page)
+          await s.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'synced', null, { timeout: WAIT_MS })
+          await s.page.waitForFunction((needle) => document.querySelector('#preview').textContent.includes(needle), config.payloads[0], { timeout: WAIT_MS })
+          await s.page.waitForFunction(() => document.querySelectorAll('#panels > li.panel').length > 0, null, { timeout: WAIT_MS })
+        }
+        const shown = []
+        for (const [selector, needle] of spec.expect ?? []) {
+          shown.push(await s.page.evaluate(([sel, n]) => [...document.querySelectorAll(sel)].some((e) => e.textContent.includes(n) || (e instanceof HTMLTextAreaElement && e.value.includes(n))), [selector, needle]))
+        }
+        observed.pages.push({ who, path: spec.path, shown, ...(await injection(s.page)) })
+      }
+      observed[`errors_${who}`] = s.errors
+      observed[`dialogs_${who}`] = s.dialogs
+      await s.context.close()
+    }
   },
   /** Two people type in the same script; each sees the other's text and named cursor. */
   async coedit(browser) {
