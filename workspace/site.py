@@ -146,6 +146,7 @@ def _calls_page(
             "chips": chips,
             "chosen": chosen,
             "saved": saved,
+            "saved_labels": [Interest(i).label for i in saved if i in Interest.values],
             "saved_query": urlencode([("interest", i) for i in saved]),
             "filter_query": urlencode([("interest", i) for i in chosen]),
             "own_projects": own,

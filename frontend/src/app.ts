@@ -63,11 +63,14 @@ export function startBell(bell: HTMLElement, count: HTMLElement, live: HTMLEleme
     if (notice) notice.hidden = false
   }
 
+  let socket: WebSocket | null = null
+
   const connect = (): void => {
     retry = null
     setState('connecting')
-    const socket = new WebSocket(url)
-    socket.addEventListener('message', (event) => {
+    const current = new WebSocket(url)
+    socket = current
+    current.addEventListener('message', (event) => {
       const message = parse(event.data)
       if (message?.type === 'notifications.snapshot') {
         // The server joins the user's group before sending the snapshot: from here on,
@@ -80,7 +83,9 @@ export function startBell(bell: HTMLElement, count: HTMLElement, live: HTMLEleme
         announce(message.notification)
       }
     })
-    socket.addEventListener('close', (event) => {
+    current.addEventListener('close', (event) => {
+      if (socket !== current) return
+      socket = null
       if (STOP_CODES.has(event.code)) {
         setState('stopped')
         return
@@ -91,12 +96,27 @@ export function startBell(bell: HTMLElement, count: HTMLElement, live: HTMLEleme
   }
 
   const schedule = (): void => {
-    if (retry === null) retry = setTimeout(connect, jitteredDelay(attempts++, 0, BASE_DELAY_MS, MAX_DELAY_MS))
+    if (retry === null) {
+      retry = setTimeout(connect, jitteredDelay(attempts++, 0, BASE_DELAY_MS, MAX_DELAY_MS))
+    }
   }
 
+  const cancelRetry = (): void => {
+    if (retry !== null) clearTimeout(retry)
+    retry = null
+  }
+
+  // The browser knows when the network is gone: close at once (a socket may otherwise
+  // linger half-open) and connect again as soon as it is back.
+  window.addEventListener('offline', () => {
+    if (state === 'stopped') return
+    cancelRetry()
+    setState('offline')
+    socket?.close()
+  })
   window.addEventListener('online', () => {
     if (state !== 'offline') return
-    if (retry !== null) clearTimeout(retry)
+    cancelRetry()
     connect()
   })
   connect()

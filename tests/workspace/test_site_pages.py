@@ -328,6 +328,7 @@ def test_calls_page_offers_saved_interests_and_saves_new_ones() -> None:
     assert Preference.objects.get(user=me).interests == ["animation", "writing"]
     after = body(client.get(response["Location"]))
     assert "Your interests are saved." in after
+    assert "<summary>Your interests: Animation, Writing</summary>" in after
     assert 'href="/calls/?interest=animation&amp;interest=writing"' in after
     response = client.post("/calls/interests", {"interests": ["juggling"]})
     assert response.status_code == 400
