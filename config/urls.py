@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from realtime.views import metrics_view
-from workspace import exports, pages, views
+from workspace import exports, pages, site, views
 from workspace.api import api as records_api
 from workspace.auth import ThrottledAuthenticationForm
 from workspace.proposal_page import proposal_page
@@ -13,6 +13,13 @@ from workspace.proposal_page import proposal_page
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", views.home, name="home"),
+    path("projects/", site.projects_page, name="projects"),
+    path("projects/new", site.project_new, name="project-new"),
+    path("calls/", site.calls_page, name="calls"),
+    path("calls/interests", site.calls_interests, name="calls-interests"),
+    path("inbox/", site.inbox_page, name="inbox"),
+    path("inbox/read-all", site.inbox_read_all, name="inbox-read-all"),
+    path("inbox/<int:notification_id>/read", site.inbox_read, name="inbox-read"),
     path("p/<slug:project>/", pages.project_room, name="project-room"),
     path("p/<slug:project>/d/<slug:document>", pages.project_room, name="project-document"),
     path("p/<slug:project>/proposals/<int:proposal_id>", proposal_page, name="proposal-page"),

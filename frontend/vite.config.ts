@@ -13,7 +13,7 @@ export default defineConfig({
     sourcemap: false,
     modulePreload: false,
     rollupOptions: {
-      input: { room: 'src/main.ts', proposal: 'src/proposal.ts' },
+      input: { room: 'src/main.ts', app: 'src/app.ts', proposal: 'src/proposal.ts' },
     },
   },
 })

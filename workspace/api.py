@@ -46,8 +46,8 @@ from workspace.productions import (
     call_edit,
     call_is_open,
     call_json,
+    calls_browse,
     calls_close_expired,
-    open_calls_filter,
     project_advance,
     project_create_from_template,
     project_edit,
@@ -694,15 +694,10 @@ def browse_calls(
     """Calls of public projects, newest first: ``?interest=illustration&open=1&page=2``."""
     if page < 1 or not 1 <= page_size <= 100:
         raise ApiError(400, "page >= 1 and 1 <= page_size <= 100")
-    calls_close_expired()
-    calls = Call.objects.filter(project__visibility=Visibility.PUBLIC)
-    if interest:
-        calls = calls.filter(interest=interest)
-    if open:
-        calls = calls.filter(open_calls_filter())
+    calls = calls_browse(interests=[interest] if interest else [], open_only=open)
     total = calls.count()
     start = (page - 1) * page_size
-    rows = calls.select_related("project").order_by("-created_at", "-pk")[start : start + page_size]
+    rows = calls[start : start + page_size]
     return {
         "count": total,
         "page": page,

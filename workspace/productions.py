@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from workspace import notifications
@@ -58,14 +59,17 @@ class Template:
     """What a new project starts with: documents (slug, title, kind) and calls."""
 
     name: str
+    description: str
     documents: tuple[tuple[str, str, DocumentKind], ...]
     calls: tuple[CallSpec, ...]
 
 
 TEMPLATES: dict[str, Template] = {
-    "blank": Template("Blank", (), ()),
+    "blank": Template("Blank", "An empty project: add documents and calls yourself.", (), ()),
     "life-narrated": Template(
         "Life Narrated",
+        "A true moment from a life, told aloud in 30 to 60 seconds: a script and a "
+        "storyboard, with calls for writing, narration, illustration and animation.",
         (
             ("script", "Script", DocumentKind.SCRIPT),
             ("storyboard", "Storyboard", DocumentKind.STORYBOARD),
@@ -101,7 +105,14 @@ TEMPLATES: dict[str, Template] = {
 
 
 class ProductionRefused(Exception):
-    """A production change that is not allowed; the message says why."""
+    """A production change that is not allowed; the message says why.
+
+    ``field`` names the input at fault when there is one (forms show the message there).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def project_create_from_template(
@@ -117,9 +128,9 @@ def project_create_from_template(
     """Start a project from a template: its documents, its calls, status open."""
     spec = TEMPLATES.get(template)
     if spec is None:
-        raise ProductionRefused(f"template must be one of {sorted(TEMPLATES)}")
+        raise ProductionRefused(f"template must be one of {sorted(TEMPLATES)}", field="template")
     if Project.objects.filter(slug=slug).exists():
-        raise ProductionRefused("that project slug is taken")
+        raise ProductionRefused("that project slug is taken", field="slug")
     with transaction.atomic():
         project = project_create(
             slug=slug, title=title, created_by=created_by, visibility=visibility
@@ -215,6 +226,29 @@ def open_calls_filter(now: datetime | None = None) -> Q:
     """The ORM filter of calls open right now (deadline included)."""
     now = now or timezone.now()
     return Q(is_open=True) & (Q(deadline__isnull=True) | Q(deadline__gt=now))
+
+
+def calls_browse(
+    *,
+    member_id: int | None = None,
+    interests: Collection[str] = (),
+    open_only: bool = True,
+) -> QuerySet[Call]:
+    """Calls of public projects (and of ``member_id``'s own projects), newest first.
+
+    ``interests`` keeps the calls asking for one of them (all when empty); ``open_only``
+    keeps those open right now. Expired calls are closed first so the answer is current.
+    """
+    calls_close_expired()
+    where = Q(project__visibility=Visibility.PUBLIC)
+    if member_id is not None:
+        where |= Q(project__memberships__user_id=member_id)
+    calls = Call.objects.filter(where)
+    if interests:
+        calls = calls.filter(interest__in=list(interests))
+    if open_only:
+        calls = calls.filter(open_calls_filter())
+    return calls.distinct().select_related("project").order_by("-created_at", "-pk")
 
 
 def call_json(call: Call) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
@@ -16,6 +17,7 @@ from workspace.models import (
     Membership,
     Preference,
     Project,
+    ProjectStatus,
     Role,
     Visibility,
 )
@@ -161,4 +163,56 @@ def user_invisible(*, user: User | AnonymousUser) -> bool:
     """Whether the user chose to be present without being listed."""
     return bool(
         Preference.objects.filter(user_id=user.pk or 0).values_list("invisible", flat=True).first()
+    )
+
+
+def user_interests(*, user_id: int) -> list[str]:
+    """The interests the user saved (empty before their first choice)."""
+    saved = Preference.objects.filter(user_id=user_id).values_list("interests", flat=True).first()
+    return [str(i) for i in saved or []]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRow:
+    """A project as the projects page lists it: the viewer's role (if any) and its status."""
+
+    project: Project
+    role: Role | None
+    status: ProjectStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectListing:
+    """The viewer's projects (by title) and public projects they are not in (newest first)."""
+
+    mine: list[ProjectRow]
+    public: list[ProjectRow]
+
+
+PUBLIC_PROJECTS_LISTED = 100
+
+
+def projects_listing(*, user_id: int) -> ProjectListing:
+    """What ``/projects/`` shows; projects made before stages existed count as open."""
+
+    def status(project: Project) -> ProjectStatus:
+        try:
+            return ProjectStatus(project.stage.status)
+        except ObjectDoesNotExist:
+            return ProjectStatus.OPEN
+
+    memberships = (
+        Membership.objects.filter(user_id=user_id)
+        .select_related("project", "project__stage")
+        .order_by("project__title", "project__slug")
+    )
+    public = (
+        Project.objects.filter(visibility=Visibility.PUBLIC)
+        .exclude(memberships__user_id=user_id)
+        .select_related("stage")
+        .order_by("-created_at", "-pk")[:PUBLIC_PROJECTS_LISTED]
+    )
+    return ProjectListing(
+        mine=[ProjectRow(m.project, Role(m.role), status(m.project)) for m in memberships],
+        public=[ProjectRow(p, None, status(p)) for p in public],
     )

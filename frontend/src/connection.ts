@@ -10,6 +10,7 @@
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { AckTracker } from './acks'
+import { jitteredDelay } from './backoff'
 
 export type LinkState = 'connecting' | 'online' | 'offline' | 'stopped'
 
@@ -30,15 +31,7 @@ export interface ConnectionOptions {
 
 let redirectingToSignIn = false
 
-const BASE_DELAY_MS = 250
-const MAX_DELAY_MS = 10_000
 const RATE_LIMITED_MIN_MS = 5_000
-
-/** "Equal jitter": half the exponential delay plus a random share of the other half. */
-export function jitteredDelay(attempt: number, minimum = 0): number {
-  const cap = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** Math.min(attempt, 10))
-  return Math.max(minimum, cap / 2 + Math.random() * (cap / 2))
-}
 
 export class LiveDocument {
   readonly doc = new Y.Doc()

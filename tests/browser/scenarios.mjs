@@ -635,9 +635,199 @@ const scenarios = {
   },
 }
 
+// ---------------------------------------------------------------- site pages (projects, calls, inbox)
+
+/** Sign in and land on `path` (a site page, not a room). */
+async function openAs(browser, user, path, { viewport = { width: 1280, height: 900 } } = {}) {
+  const context = await browser.newContext({ viewport })
+  const page = await context.newPage()
+  const errors = []
+  page.on('pageerror', (e) => errors.push(String(e && e.message ? e.message : e)))
+  page.on('dialog', (d) => { observed.dialog = d.message(); d.dismiss() })
+  const target = new URL(path, config.base)
+  await page.goto(`${config.base}/accounts/login/?next=${encodeURIComponent(path)}`)
+  await page.fill('#id_username', user.username)
+  await page.fill('#id_password', user.password)
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === target.pathname, { timeout: WAIT_MS }),
+    page.click('button[type=submit]'),
+  ])
+  return { context, page, errors }
+}
+
+/** Submit a form whose answer is the same address (an error, or a redirect back). */
+async function submitAndReload(page, button) {
+  await Promise.all([page.waitForEvent('load', { timeout: WAIT_MS }), page.click(button)])
+}
+
+const overflowOf = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+
+const xssProbe = (page) =>
+  page.evaluate(() => ({
+    xss: typeof window.__xss === 'undefined' ? null : window.__xss,
+    injected:
+      document.querySelectorAll('img[src="x"]').length +
+      [...document.querySelectorAll('script')].filter((s) => s.textContent.includes('__xss')).length,
+  }))
+
+const bellOf = (page) =>
+  page.$eval('#bell', (b) => {
+    const count = b.querySelector('#bell-count')
+    return { count: b.dataset.count, text: count.textContent, hidden: count.hidden, state: b.dataset.state, label: b.getAttribute('aria-label') }
+  })
+
+const callIds = (page) => page.$$eval('#calls li.call', (items) => items.map((li) => Number(li.dataset.call)))
+
+const siteScenarios = {
+  /** Create a project from a template through the form (errors first), land in its room. */
+  async sitecreate(browser) {
+    const a = await openAs(browser, config.users.lead, '/projects/')
+    await Promise.all([a.page.waitForURL((url) => url.pathname === '/projects/new', { timeout: WAIT_MS }), a.page.click('#new-project')])
+    observed.templates = await a.page.$$eval('.template-choice', (cs) => cs.map((c) => c.textContent.replace(/\s+/g, ' ').trim()))
+    await submitAndReload(a.page, '#project-form button[type=submit]')
+    observed.emptyTitle = {
+      error: await a.page.textContent('#id_title_error'),
+      invalid: await a.page.getAttribute('#id_title', 'aria-invalid'),
+      describedBy: await a.page.getAttribute('#id_title', 'aria-describedby'),
+    }
+    await a.page.fill('#id_title', config.title)
+    await a.page.fill('#id_slug', config.takenSlug)
+    await a.page.fill('#id_logline', config.title)
+    await a.page.check('#id_visibility_0')
+    await a.page.check('#template-life-narrated')
+    await submitAndReload(a.page, '#project-form button[type=submit]')
+    observed.takenSlug = {
+      error: await a.page.textContent('#id_slug_error'),
+      titleKept: await a.page.inputValue('#id_title'),
+      templateKept: await a.page.isChecked('#template-life-narrated'),
+    }
+    observed.xssForm = await xssProbe(a.page)
+    await a.page.fill('#id_slug', config.slug)
+    await Promise.all([
+      a.page.waitForURL((url) => url.pathname === `/p/${config.slug}/`, { timeout: WAIT_MS }),
+      a.page.click('#project-form button[type=submit]'),
+    ])
+    await waitReady(a.page)
+    observed.room = await a.page.$eval('#room', (e) => ({
+      project: e.dataset.project,
+      title: e.dataset.projectTitle,
+      role: e.dataset.role,
+      documents: JSON.parse(e.dataset.documents).map((d) => d.slug),
+      heading: e.querySelector('h1').textContent,
+    }))
+    observed.xssRoom = await xssProbe(a.page)
+    await a.page.goto(`${config.base}/projects/`)
+    observed.listed = await a.page.$eval(`#my-projects li[data-slug="${config.slug}"]`, (li) => ({
+      text: li.textContent.replace(/\s+/g, ' ').trim(),
+      href: li.querySelector('a').getAttribute('href'),
+      title: li.querySelector('a').textContent,
+    }))
+    observed.xssList = await xssProbe(a.page)
+    await a.page.screenshot({ path: artifact('projects-page.png'), fullPage: true })
+    observed.errors = a.errors
+  },
+
+  /** The calls page: payloads inert, the GET filter narrows (also without JS), interests saved. */
+  async sitecalls(browser) {
+    const v = await openAs(browser, config.users.viewer, '/calls/')
+    observed.all = await callIds(v.page)
+    observed.titles = await v.page.$$eval('#calls .call-title', (hs) => hs.map((h) => h.textContent))
+    observed.instructions = await v.page.$$eval('#calls .instructions', (ps) => ps.map((p) => p.textContent))
+    observed.projects = await v.page.$$eval('#calls .call-project', (as) => as.map((a) => ({ text: a.textContent, href: a.getAttribute('href') })))
+    observed.xss = await xssProbe(v.page)
+    await v.page.screenshot({ path: artifact('calls-page.png'), fullPage: true })
+    await v.page.check('label.filter-chip[data-interest="music"] input')
+    await Promise.all([
+      v.page.waitForURL((url) => url.searchParams.getAll('interest').join(',') === 'music', { timeout: WAIT_MS }),
+      v.page.click('#calls-filter button[type=submit]'),
+    ])
+    observed.filteredUrl = v.page.url()
+    observed.music = await callIds(v.page)
+    observed.musicInterests = await v.page.$$eval('#calls li.call', (ls) => ls.map((l) => l.dataset.interest))
+    observed.countText = (await v.page.textContent('#calls-count')).trim()
+    // Interests saved from this page come back marked, with a shortcut to filter by them.
+    await v.page.$eval('details.interests', (d) => { d.open = true })
+    await v.page.check('#interests-form input[value="writing"]')
+    await v.page.check('#interests-form input[value="music"]')
+    await submitAndReload(v.page, '#interests-form button[type=submit]')
+    observed.afterSave = {
+      url: v.page.url(),
+      message: (await v.page.textContent('.messages')).trim(),
+      starred: await v.page.$$eval('label.filter-chip .saved', (es) => es.map((e) => e.closest('label').dataset.interest)),
+      shortcut: await v.page.getAttribute('#my-interests-filter', 'href'),
+    }
+    // The filtered address works as a plain page, without JavaScript.
+    const state = await v.context.storageState()
+    const noJs = await browser.newContext({ javaScriptEnabled: false, storageState: state })
+    const n = await noJs.newPage()
+    await n.goto(observed.filteredUrl)
+    observed.noJsMusic = await callIds(n)
+    await noJs.close()
+    // Phone width: no page scrolls sideways.
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, storageState: state })
+    const p = await phone.newPage()
+    observed.phoneOverflow = {}
+    for (const path of ['/', '/projects/', '/projects/new', '/calls/', '/inbox/']) {
+      await p.goto(`${config.base}${path}`)
+      observed.phoneOverflow[path] = await overflowOf(p)
+      if (path === '/calls/') await p.screenshot({ path: artifact('calls-phone.png'), fullPage: true })
+    }
+    await phone.close()
+    observed.errors = v.errors
+  },
+
+  /** The bell counts up live, the inbox lists the entry, marking it read brings it down. */
+  async sitebell(browser) {
+    const v = await openAs(browser, config.users.viewer, '/projects/')
+    await v.page.waitForSelector('#bell[data-state="online"]', { timeout: WAIT_MS })
+    observed.before = await bellOf(v.page)
+    await ask('notify')
+    await v.page.waitForFunction(() => document.querySelector('#bell').dataset.count === '1', null, { timeout: WAIT_MS })
+    observed.after = await bellOf(v.page)
+    observed.live = await v.page.textContent('#bell-live')
+    observed.liveAttrs = await v.page.$eval('#bell-live', (e) => ({ live: e.getAttribute('aria-live'), role: e.getAttribute('role') }))
+    observed.xssLive = await xssProbe(v.page)
+    await Promise.all([v.page.waitForURL((url) => url.pathname === '/inbox/', { timeout: WAIT_MS }), v.page.click('#bell')])
+    observed.inbox = await v.page.$$eval('#inbox li.entry', (ls) => ls.map((li) => ({
+      id: Number(li.dataset.id),
+      read: li.dataset.read,
+      reason: li.querySelector('.reason').textContent,
+      href: li.querySelector('a.reason')?.getAttribute('href') ?? null,
+    })))
+    observed.bellOnInbox = await bellOf(v.page)
+    observed.xssInbox = await xssProbe(v.page)
+    await v.page.screenshot({ path: artifact('inbox.png'), fullPage: true })
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, storageState: await v.context.storageState() })
+    const p = await phone.newPage()
+    await p.goto(`${config.base}/inbox/`)
+    observed.inboxPhoneOverflow = await overflowOf(p)
+    await p.screenshot({ path: artifact('inbox-phone.png'), fullPage: true })
+    await phone.close()
+    const id = observed.inbox[0].id
+    await Promise.all([
+      v.page.waitForURL((url) => url.hash === `#n-${id}`, { timeout: WAIT_MS }),
+      v.page.click(`#n-${id} form.mark-read button`),
+    ])
+    observed.afterRead = await bellOf(v.page)
+    observed.entryAfterRead = await v.page.$eval(`#n-${id}`, (li) => li.dataset.read)
+    await v.page.waitForSelector('#bell[data-state="online"]', { timeout: WAIT_MS })
+    observed.afterReadLive = await bellOf(v.page)
+    // Signed out elsewhere: the next connect is refused with 4401 and the bell stops.
+    const other = await v.context.newPage()
+    await other.goto(`${config.base}/projects/`)
+    await Promise.all([other.waitForURL((url) => url.pathname.startsWith('/accounts/login/'), { timeout: WAIT_MS }), other.click('header button[type=submit]')])
+    await v.context.setOffline(true)
+    await v.page.waitForSelector('#bell[data-state="offline"]', { timeout: WAIT_MS })
+    await v.context.setOffline(false)
+    await v.page.waitForSelector('#bell[data-state="stopped"]', { timeout: 2 * WAIT_MS })
+    observed.stopped = await bellOf(v.page)
+    observed.errors = v.errors
+  },
+}
+
 // ---------------------------------------------------------------- main
 
-const scenario = scenarios[scenarioName]
+const scenario = scenarios[scenarioName] ?? siteScenarios[scenarioName]
 if (!scenario) {
   process.stdout.write(JSON.stringify({ ok: false, error: `unknown scenario ${scenarioName}` }) + '\n')
   process.exit(2)
