@@ -634,7 +634,8 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     """``/ws/notifications``: the signed-in user's inbox, live, in every tab on any process.
 
     On connect: ``notifications.snapshot`` (unread count, recent entries); then one
-    ``notification`` per new or grouped entry. Entries are stored before delivery, so a
+    ``notification`` per new or grouped entry, and ``notifications.read`` (the unread
+    count) when entries are read in any tab. Entries are stored before delivery, so a
     socket that dropped finds them in the next snapshot.
     """
 
@@ -698,3 +699,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
                 "unread": message["unread"],
             }
         )
+
+    async def notification_read(self, message: dict[str, Any]) -> None:
+        """Entries were read (in this tab or another): the new unread count."""
+        await self.send_json({"type": "notifications.read", "unread": message["unread"]})

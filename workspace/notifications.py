@@ -283,19 +283,29 @@ def inbox(user_id: int, *, include_done: bool = False, unread_only: bool = False
 
 
 def mark_read(user_id: int, ids: Iterable[int] | None = None) -> int:
-    """Mark entries (or all) read; returns how many changed."""
+    """Mark entries (or all) read; returns how many changed. Every open tab is told."""
     rows = Notification.objects.filter(user_id=user_id, read_at__isnull=True)
     if ids is not None:
         rows = rows.filter(pk__in=list(ids))
-    return rows.update(read_at=timezone.now())
+    changed = rows.update(read_at=timezone.now())
+    if changed:
+        _unread_changed(user_id)
+    return changed
 
 
 def mark_done(user_id: int, notification_id: int) -> int:
     """Mark an entry done (and read)."""
     now = timezone.now()
     rows = Notification.objects.filter(user_id=user_id, pk=notification_id)
-    rows.filter(read_at__isnull=True).update(read_at=now)
+    if rows.filter(read_at__isnull=True).update(read_at=now):
+        _unread_changed(user_id)
     return rows.filter(done_at__isnull=True).update(done_at=now)
+
+
+def _unread_changed(user_id: int) -> None:
+    emit_on_commit(
+        user_group(user_id), {"type": "notification.read", "unread": unread_count(user_id)}
+    )
 
 
 def project_mute(*, project: Project, user_id: int, mute: bool) -> bool:

@@ -3,7 +3,8 @@
  * (#bell, #bell-count) current over `ws/notifications` and announces new entries politely.
  *
  * The count is rendered by the server, so the page is right without this script; the
- * socket's snapshot on connect and each `notification` event carry the unread count.
+ * socket's snapshot on connect, each `notification` event and each `notifications.read`
+ * (entries read in any tab) carry the unread count.
  * Close codes 4401 (signed out) and 4403 (refused) stop it; any other close reconnects
  * after a jittered, growing delay. Kept tiny on purpose: no editor or CRDT code here.
  */
@@ -24,6 +25,7 @@ interface NotificationEntry {
 type ServerMessage =
   | { type: 'notifications.snapshot'; unread: number }
   | { type: 'notification'; unread: number; notification: NotificationEntry }
+  | { type: 'notifications.read'; unread: number }
   | { type: 'error' | 'pong' }
 
 function parse(data: unknown): ServerMessage | null {
@@ -81,6 +83,8 @@ export function startBell(bell: HTMLElement, count: HTMLElement, live: HTMLEleme
       } else if (message?.type === 'notification') {
         show(message.unread)
         announce(message.notification)
+      } else if (message?.type === 'notifications.read') {
+        show(message.unread)
       }
     })
     current.addEventListener('close', (event) => {

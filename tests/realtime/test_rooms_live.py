@@ -199,3 +199,26 @@ async def test_session_spotlight_follow_decline_navigation_and_lead_only_actions
         "document": "board",
         "anchor": {"panel": "p1"},
     }
+
+
+@pytest.mark.redis
+async def test_reading_in_one_tab_lowers_the_count_in_every_tab(
+    server_factory: Callable[..., TroupeServer], redis_url: str, project_room: ProjectRoom
+) -> None:
+    one = server_factory(redis_url=redis_url)
+    two = server_factory(redis_url=redis_url)
+    editor = project_room.members["editor"]
+    async with (
+        inbox_socket(one, editor.token) as tab_one,
+        inbox_socket(two, editor.token) as tab_two,
+    ):
+        for tab in (tab_one, tab_two):
+            assert (await tab.wait("notifications.snapshot"))["unread"] >= 1
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{one.port}") as client:
+            read = await client.post(
+                "/api/notifications/read-all",
+                headers={"Authorization": f"Bearer {editor.token}"},
+            )
+        assert read.status_code == 200, read.text
+        for tab in (tab_one, tab_two):
+            assert (await tab.wait("notifications.read", timeout=2.0))["unread"] == 0
