@@ -18,7 +18,7 @@ export interface CallsOptions {
   socket: RoomSocket
   project: string
   canRespond: boolean
-  username: string
+  isLead: boolean
 }
 
 const INTEREST_NAMES: Record<string, string> = {
@@ -50,6 +50,7 @@ class CallItem {
   private readonly responses = el('ul', 'call-responses')
   private readonly respond: HTMLDetailsElement | null = null
   private readonly error = el('p', 'form-error')
+  private readonly leadTools: HTMLElement | null = null
 
   constructor(
     public call: CallJson,
@@ -64,7 +65,37 @@ class CallItem {
       this.respond = this.respondForm()
       this.root.append(this.respond)
     }
+    if (panel.opts.isLead) {
+      this.leadTools = this.leadButtons()
+      this.root.append(this.leadTools)
+    }
+    this.root.append(this.error)
     this.update(call)
+  }
+
+  private leadButtons(): HTMLElement {
+    const close = el('button', 'call-close', 'Close call')
+    const filled = el('button', 'call-filled', 'Mark filled')
+    for (const [button, change] of [
+      [close, { open: false }],
+      [filled, { filled: true }],
+    ] as const) {
+      button.type = 'button'
+      button.addEventListener('click', () => {
+        button.disabled = true
+        this.error.hidden = true
+        void this.panel
+          .edit(this.call, change)
+          .then((call) => this.update(call))
+          .catch((err: unknown) => this.showError(err instanceof ApiError ? err.message : String(err)))
+          .finally(() => {
+            button.disabled = false
+          })
+      })
+    }
+    const tools = el('p', 'call-lead-tools')
+    tools.append(close, ' ', filled)
+    return tools
   }
 
   private respondForm(): HTMLDetailsElement {
@@ -80,7 +111,7 @@ class CallItem {
     text.required = true
     const submit = el('button', 'call-response-submit', 'Send response')
     submit.type = 'submit'
-    form.append(label, text, this.error, submit)
+    form.append(label, text, submit)
     form.addEventListener('submit', (ev) => {
       ev.preventDefault()
       const value = text.value.trim()
@@ -122,6 +153,7 @@ class CallItem {
     this.instructions.textContent = call.instructions
     this.instructions.hidden = !call.instructions
     if (this.respond) this.respond.hidden = !call.open
+    if (this.leadTools) this.leadTools.hidden = !call.open
   }
 
   addResponse(response: ResponseJson): void {
@@ -214,6 +246,11 @@ export class CallsPanel {
     if (!this.t.formError) return
     this.t.formError.textContent = message
     this.t.formError.hidden = false
+  }
+
+  /** Close a call or mark it filled (leads); the room hears of it as `call.updated`. */
+  edit(call: CallJson, change: { open?: boolean; filled?: boolean }): Promise<CallJson> {
+    return apiRequest<CallJson>('PATCH', `/api/projects/${encodeURIComponent(this.opts.project)}/calls/${call.id}`, change)
   }
 
   /** Answer a call: the text becomes a record of the user's, sent as the response. */

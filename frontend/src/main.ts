@@ -313,7 +313,7 @@ function connectRoom(
       form: opt<HTMLFormElement>('#call-form'),
       formError: opt('#call-form-error'),
     },
-    { socket, project, canRespond: data.canRespond === 'true', username: data.username ?? '' },
+    { socket, project, canRespond: data.canRespond === 'true', isLead: data.lead === 'true' },
   )
 
   new SessionBar(

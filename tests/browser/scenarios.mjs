@@ -567,6 +567,11 @@ const scenarios = {
     await lead.page.waitForFunction(() => document.querySelectorAll('#call-list > li.call .call-response').length === 1, null, { timeout: WAIT_MS })
     observed.leadResponse = await lead.page.$eval('#call-list > li.call .call-response', (e) => ({ text: e.textContent, href: e.querySelector('a').getAttribute('href') }))
     observed.formErrorHidden = await lead.page.$eval('#call-form-error', (e) => e.hidden)
+    observed.editorHasLeadTools = await ed.page.locator('#call-list .call-close').count()
+    // The lead closes the call from the panel: the contributor sees it closed, without Respond.
+    await lead.page.locator('#call-list > li.call').first().locator('button.call-close').click()
+    await ed.page.waitForSelector('#call-list > li.call[data-state="closed"]', { timeout: WAIT_MS })
+    observed.editorClosed = await ed.page.$eval('#call-list > li.call', (e) => ({ meta: e.querySelector('.call-meta').textContent, respondHidden: e.querySelector('.call-respond').hidden }))
     // A lead's session and the panel, for the screenshot.
     await lead.page.fill('#session-title', 'Harbour table read')
     await lead.page.click('#session-start')

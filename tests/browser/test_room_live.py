@@ -38,6 +38,7 @@ def test_a_call_posted_by_the_lead_appears_live_for_a_contributor(browser: Brows
         "callslive", callTitle=title, callInstructions="Two panels of the harbour at dawn."
     )
     call = Call.objects.get(project=browser.room.project)
+    assert call.is_open is False  # closed by the lead from the panel
     assert (call.title, call.interest) == (title, "illustration")
     assert result["editorIdsBefore"] == []
     assert result["editorIdsAfter"] == [str(call.pk)]
@@ -53,6 +54,8 @@ def test_a_call_posted_by_the_lead_appears_live_for_a_contributor(browser: Brows
     assert response.responder == browser.room.members["editor"].user
     assert result["leadResponse"]["href"] == f"/records/{response.record.rid}"
     assert "submitted" in result["leadResponse"]["text"]
+    assert result["editorHasLeadTools"] == 0
+    assert result["editorClosed"] == {"meta": "Illustration · Closed", "respondHidden": True}
     assert "Harbour table read" in result["editorSessionStatus"]
     assert result["phoneOverflow"] <= 0
     assert result["errors"] == []
