@@ -45,7 +45,6 @@ function start(root: HTMLElement): void {
   const data = root.dataset
   const writable = data.canWrite === 'true'
   const project = data.project ?? ''
-  let invisible = data.invisible === 'true'
   setCsrfToken(data.csrf ?? '')
   const user: UserInfo = {
     id: Number(data.userId),
@@ -69,7 +68,7 @@ function start(root: HTMLElement): void {
     user,
     loginUrl: data.loginUrl ?? '/accounts/login/',
     onFatal: showFatal,
-    invisible,
+    invisible: data.invisible === 'true',
   }
   const docs: Record<string, LiveDocument> = {}
   const api: RoomApi = { docs, editor: null, board: null, room: null, tracker: null, Y }
@@ -189,7 +188,7 @@ function start(root: HTMLElement): void {
   const startRoom = (): void => {
     if (roomStarted) return
     roomStarted = true
-    api.room = connectRoom(root, docs, documentList, showFatal, () => invisible, (v) => (invisible = v), api)
+    api.room = connectRoom(root, documentList, showFatal, api)
   }
   setTimeout(startRoom, ROOM_SOCKET_FALLBACK_MS)
   updateIndicator()
@@ -205,14 +204,13 @@ const ROOM_SOCKET_FALLBACK_MS = 1500
 /** The room socket and what lives on it: presence, invisible mode, calls, the session bar. */
 function connectRoom(
   root: HTMLElement,
-  docs: Record<string, LiveDocument>,
   documentList: Array<{ slug: string; kind: string; title: string }>,
   showFatal: (message: string) => void,
-  getInvisible: () => boolean,
-  setInvisible: (invisible: boolean) => void,
   api: RoomApi,
 ): RoomSocket {
   const data = root.dataset
+  const docs = api.docs
+  let invisible = data.invisible === 'true'
   const project = data.project ?? ''
   const userId = Number(data.userId)
   const socket = new RoomSocket({ url: data.roomWsUrl ?? '', loginUrl: data.loginUrl ?? '/accounts/login/', onFatal: showFatal })
@@ -252,7 +250,7 @@ function connectRoom(
         id: userId,
         name: data.userName ?? '',
         color: data.userColor ?? '',
-        invisible: getInvisible(),
+        invisible,
         document: tracker.known.document,
         anchor: tracker.known.anchor,
       },
@@ -264,7 +262,7 @@ function connectRoom(
   // Invisible mode: the stored preference, then the server's answer to each change.
   const toggle = must<HTMLInputElement>('#invisible-toggle')
   const applyInvisible = (value: boolean): void => {
-    setInvisible(value)
+    invisible = value
     toggle.checked = value
     for (const live of Object.values(docs)) live.setInvisible(value)
     drawPresence()
@@ -276,7 +274,7 @@ function connectRoom(
     toggle.disabled = true
     if (!socket.send({ type: 'presence.invisible', invisible: wanted })) {
       toggle.disabled = false
-      applyInvisible(getInvisible())
+      applyInvisible(invisible)
     }
   })
   socket.on('presence.invisible', (m) => {
@@ -286,7 +284,7 @@ function connectRoom(
   socket.on('error', (m) => {
     if (m.for === 'presence.invisible') {
       toggle.disabled = false
-      applyInvisible(getInvisible())
+      applyInvisible(invisible)
     }
   })
 
