@@ -20,8 +20,17 @@ from django.templatetags.static import static
 from django.urls import reverse
 
 from realtime.identity import user_info
-from workspace.models import WRITER_ROLES, Document, DocumentKind, Project, Role, Visibility
-from workspace.selectors import project_role
+from workspace.models import (
+    WRITER_ROLES,
+    Document,
+    DocumentKind,
+    Interest,
+    Project,
+    Role,
+    Visibility,
+)
+from workspace.records import can_contribute, max_upload_bytes
+from workspace.selectors import project_role, user_invisible
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +71,9 @@ def frontend_bundle(entry_name: str = ROOM_ENTRY) -> Bundle | None:
     return _bundle_for(entry_name, mtime_ns)
 
 
-def _websocket_base(request: HttpRequest) -> str:
+def _websocket_base(request: HttpRequest, path: str = "yjs") -> str:
     scheme = "wss" if request.is_secure() else "ws"
-    return f"{scheme}://{request.get_host()}/ws/yjs"
+    return f"{scheme}://{request.get_host()}/ws/{path}"
 
 
 @login_required
@@ -74,6 +83,11 @@ def project_room(request: HttpRequest, project: str, document: str | None = None
     Shows one script and one storyboard: the requested document in its pane, the first of
     the other kind (by slug) in the other. Members see their role; anyone signed in may read
     a public project. Others get a 404, as for a project that does not exist.
+
+    The page also carries what the live parts need before the room socket answers: the
+    stored invisible preference (so document awareness never shows an invisible user,
+    not even while connecting), whether the user may post calls, answer them and attach
+    files, and the upload limit checked before a file is sent.
     """
     found = Project.objects.filter(slug=project).first()
     if found is None or not isinstance(request.user, User):
@@ -112,7 +126,14 @@ def project_room(request: HttpRequest, project: str, document: str | None = None
                 [{"slug": d.slug, "kind": d.kind, "title": d.title} for d in documents]
             ),
             "me": me,
+            "username": request.user.get_username(),
+            "invisible": user_invisible(user=request.user),
+            "is_lead": role == Role.LEAD,
+            "can_respond": can_contribute(user=request.user, project=found),
+            "interests": Interest.choices,
+            "max_upload_bytes": max_upload_bytes(),
             "ws_url": _websocket_base(request),
+            "room_ws_url": _websocket_base(request, f"projects/{found.slug}"),
             "login_url": reverse("login"),
             "bundle": frontend_bundle(),
         },

@@ -2,7 +2,9 @@
  * The storyboard: the `panels` Y.Array of Y.Maps shown as cards.
  *
  * Panel fields: id (string), action / dialogue / notes (Y.Text, or strings from other
- * clients), duration_ms (number), shot_size (EWS/WS/MS/MCU/CU/ECU or ""). Yjs has no move:
+ * clients), duration_ms (number), shot_size (EWS/WS/MS/MCU/CU/ECU or ""), image (the id of
+ * an image record, `trp:rec:1:<sha256>`, as workspace/exports.py reads it; shown from the
+ * record's content URL, anything else is ignored). Yjs has no move:
  * a reorder deletes the panel and inserts a deep copy in one transaction. Two people moving
  * the same panel at once would leave two copies; writers remove later duplicates of an id.
  */
@@ -27,6 +29,28 @@ const TEXT_FIELDS = [
 ] as const
 
 type Panel = Y.Map<unknown>
+
+const RECORD_ID = /^trp:rec:1:[0-9a-f]{64}$/
+export const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] as const
+
+/** Uploads an image for a panel and answers the new record's id. */
+export interface PanelImages {
+  maxBytes: number
+  upload: (file: File) => Promise<string>
+}
+
+/** Why a file cannot be a panel image, or null when it can. */
+export function imageProblem(file: File, maxBytes: number): string | null {
+  if (!(IMAGE_TYPES as readonly string[]).includes(file.type)) {
+    return `${file.name || 'This file'} is not a PNG, JPEG, GIF or WebP image.`
+  }
+  if (file.size > maxBytes) {
+    const mb = (n: number): string => (n / (1024 * 1024)).toFixed(1)
+    return `${file.name || 'This image'} is ${mb(file.size)} MB; the limit is ${mb(maxBytes)} MB.`
+  }
+  if (file.size === 0) return `${file.name || 'This file'} is empty.`
+  return null
+}
 
 export function formatDuration(ms: number): string {
   const tenths = Math.round(ms / 100)
@@ -64,6 +88,8 @@ class PanelCard {
   private readonly shot: HTMLSelectElement
   private readonly duration: HTMLInputElement
   private readonly frame: HTMLDivElement
+  private readonly image: HTMLImageElement
+  private readonly imageError: HTMLParagraphElement
   private readonly bindings: TextFieldBinding[] = []
   private readonly upButton: HTMLButtonElement | null = null
   private readonly downButton: HTMLButtonElement | null = null
@@ -79,6 +105,9 @@ class PanelCard {
     this.presence = el('span', { className: 'panel-presence' })
     this.frame = el('div', { className: 'panel-frame' })
     this.frame.setAttribute('aria-hidden', 'true')
+    this.image = el('img', { className: 'panel-image', hidden: true, decoding: 'async', loading: 'lazy' })
+    this.imageError = el('p', { className: 'panel-image-error', hidden: true })
+    this.imageError.setAttribute('role', 'alert')
     this.shot = el('select', { className: 'panel-shot', disabled: !writable }, [
       el('option', { value: '', textContent: '—' }),
       ...SHOT_SIZES.map((s) => el('option', { value: s, textContent: `${s} · ${SHOT_NAMES[s]}` })),
@@ -143,13 +172,48 @@ class PanelCard {
         ]),
       )
     }
-    this.root = el('li', { className: 'panel' }, [head, this.frame, ...fields])
+    const media: HTMLElement[] = [this.image]
+    if (writable && board.images) media.push(this.attachControl(board.images))
+    media.push(this.imageError)
+    this.root = el('li', { className: 'panel' }, [head, this.frame, ...media, ...fields])
     this.root.addEventListener('focusin', () => board.setFocusPanel(this.id))
     this.root.addEventListener('focusout', (ev) => {
       if (!this.root.contains(ev.relatedTarget as Node | null)) board.setFocusPanel(null)
     })
     panel.observe(this.onMap)
     this.refreshScalars()
+  }
+
+  private attachControl(images: PanelImages): HTMLElement {
+    const input = el('input', { type: 'file', className: 'panel-image-input', accept: IMAGE_TYPES.join(',') })
+    const status = el('span', { className: 'panel-image-status muted' })
+    status.setAttribute('aria-live', 'polite')
+    input.addEventListener('change', () => {
+      const file = input.files?.[0]
+      input.value = ''
+      if (!file) return
+      const problem = imageProblem(file, images.maxBytes)
+      this.imageError.hidden = problem === null
+      this.imageError.textContent = problem ?? ''
+      if (problem) return
+      input.disabled = true
+      status.textContent = 'Uploading…'
+      images
+        .upload(file)
+        .then((rid) => {
+          this.write('image', rid)
+          status.textContent = 'Image attached.'
+        })
+        .catch((err: unknown) => {
+          status.textContent = ''
+          this.imageError.textContent = `The image was not attached: ${err instanceof Error ? err.message : String(err)}`
+          this.imageError.hidden = false
+        })
+        .finally(() => {
+          input.disabled = false
+        })
+    })
+    return el('label', { className: 'panel-attach' }, [el('span', { textContent: 'Attach image' }), input, status])
   }
 
   get id(): string {
@@ -167,6 +231,16 @@ class PanelCard {
     const shotValue = typeof shot === 'string' && SHOT_NAMES[shot] ? shot : ''
     if (this.shot.value !== shotValue) this.shot.value = shotValue
     this.frame.textContent = shotValue || 'Panel'
+    const image = this.panel.get('image')
+    const rid = typeof image === 'string' && RECORD_ID.test(image) ? image : ''
+    const src = rid ? `/api/records/${rid}/content` : ''
+    if (this.image.getAttribute('src') !== (src || null)) {
+      if (src) this.image.src = src
+      else this.image.removeAttribute('src')
+    }
+    this.image.hidden = !src
+    this.root.dataset.image = rid
+    this.frame.hidden = Boolean(src)
     const ms = durationOf(this.panel)
     const current = Math.round(Number(this.duration.value || '0') * 1000)
     if (this.duration.value === '' ? ms !== 0 : current !== ms) {
@@ -176,6 +250,7 @@ class PanelCard {
 
   setPosition(index: number, total: number, startsAt: number): void {
     const label = `Panel ${index + 1}`
+    this.image.alt = `Image of panel ${index + 1}`
     if (this.title.textContent !== label) this.title.textContent = label
     this.start.textContent = `at ${formatDuration(startsAt)}`
     this.root.setAttribute('aria-label', label)
@@ -227,6 +302,7 @@ export class Storyboard {
     readonly awareness: Awareness,
     readonly writable: boolean,
     private readonly targets: BoardTargets,
+    readonly images: PanelImages | null = null,
   ) {
     panels.observeDeep(() => this.schedule())
     awareness.on('change', () => this.renderPresence())

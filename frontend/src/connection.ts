@@ -27,9 +27,19 @@ export interface ConnectionOptions {
   user: UserInfo
   loginUrl: string
   onFatal: (message: string) => void
+  /** Start without an awareness state (the user chose to be invisible). */
+  invisible?: boolean
 }
 
 let redirectingToSignIn = false
+
+/** Go to the sign-in page once (every socket of the room gets 4401 at about the same time). */
+export function sendToSignIn(loginUrl: string): void {
+  if (redirectingToSignIn) return
+  redirectingToSignIn = true
+  const next = window.location.pathname + window.location.search
+  window.location.assign(`${loginUrl}?next=${encodeURIComponent(next)}`)
+}
 
 const RATE_LIMITED_MIN_MS = 5_000
 
@@ -69,6 +79,10 @@ export class LiveDocument {
     this.acks = new AckTracker(this.doc, (origin) => origin === this.provider)
     this.acks.onChange(() => this.changed())
     this.provider.awareness.setLocalStateField('user', { ...opts.user })
+    // The server stamps the user on every awareness state it relays and does not filter
+    // invisible users, so an invisible user publishes no state at all (no name, cursor or
+    // panel focus); y-codemirror's and the storyboard's field updates are no-ops then.
+    if (opts.invisible) this.setInvisible(true)
     this.provider.on('status', ({ status }) => {
       if (status === 'connected') this.state = 'online'
       else if (status === 'disconnected') this.state = this.state === 'stopped' ? 'stopped' : 'offline'
@@ -102,6 +116,16 @@ export class LiveDocument {
     this.provider.connect()
   }
 
+  /** Withdraw this tab's awareness state (invisible) or publish it again. */
+  setInvisible(invisible: boolean): void {
+    const awareness = this.provider.awareness
+    if (invisible) {
+      if (awareness.getLocalState() !== null) awareness.setLocalState(null)
+    } else if (awareness.getLocalState() === null) {
+      awareness.setLocalState({ user: { ...this.opts.user } })
+    }
+  }
+
   onChange(listener: () => void): void {
     this.listeners.add(listener)
   }
@@ -113,12 +137,7 @@ export class LiveDocument {
   private onClosed(code: number, reason: string): void {
     if (code === 4401) {
       this.stop('Your session has ended. Sign in again.')
-      // Every document of the room gets 4401: navigate once.
-      if (!redirectingToSignIn) {
-        redirectingToSignIn = true
-        const next = window.location.pathname + window.location.search
-        window.location.assign(`${this.opts.loginUrl}?next=${encodeURIComponent(next)}`)
-      }
+      sendToSignIn(this.opts.loginUrl)
       return
     }
     if (code === 4403 || code === 4404) {

@@ -1,16 +1,8 @@
 /**
- * Presence avatars: everyone connected to any of the room's documents, one avatar per
- * user, coloured with the `user` field the server stamps on each awareness state.
+ * Presence avatars: everyone in the project room (the room socket's listing, one line per
+ * person, with where they are), coloured with the server's colour for each user.
  */
-import type { Awareness } from 'y-protocols/awareness'
-
-export interface PresentUser {
-  id: string
-  name: string
-  color: string
-  self: boolean
-  where: Set<string>
-}
+import type { Anchor, PresentEntry } from './room-socket'
 
 /** A CSS colour from awareness data, or grey: never let a value reach CSS unchecked. */
 export function safeColor(value: unknown): string {
@@ -23,41 +15,45 @@ export function initials(name: string): string {
   return Array.from(letters).slice(0, 2).join('').toUpperCase()
 }
 
-export function collectUsers(sources: Array<{ label: string; awareness: Awareness }>): PresentUser[] {
-  const users = new Map<string, PresentUser>()
-  for (const { label, awareness } of sources) {
-    awareness.getStates().forEach((state, clientId) => {
-      const user: unknown = state.user
-      if (!user || typeof user !== 'object') return
-      const { id, name, color } = user as { id?: unknown; name?: unknown; color?: unknown }
-      const key = String(id ?? `client-${clientId}`)
-      const entry = users.get(key) ?? {
-        id: key,
-        name: typeof name === 'string' && name ? name : 'Someone',
-        color: safeColor(color),
-        self: false,
-        where: new Set<string>(),
-      }
-      if (clientId === awareness.clientID) entry.self = true
-      entry.where.add(label)
-      users.set(key, entry)
-    })
-  }
-  return [...users.values()].sort((a, b) => Number(b.self) - Number(a.self) || a.name.localeCompare(b.name))
-}
+/** Where someone is, in words: "the script, scene 3" / "the board, panel 2". */
+export type Describe = (document: string | null, anchor: Anchor | null) => string
 
+/**
+ * The avatars of everyone the room socket lists (invisible people are left out by the
+ * server), plus yourself: listed when visible, shown to you alone when invisible.
+ */
 export function renderPresence(
   container: HTMLElement,
-  sources: Array<{ label: string; awareness: Awareness }>,
+  present: PresentEntry[],
+  self: { id: number; name: string; color: string; invisible: boolean; document: string | null; anchor: Anchor | null },
+  describe: Describe,
 ): void {
-  const users = collectUsers(sources)
-  const items = users.map((u) => {
+  const people = present.map((p) => ({
+    id: p.user.id,
+    name: p.user.name || 'Someone',
+    color: safeColor(p.user.color),
+    self: p.user.id === self.id,
+    invisible: false,
+    where: describe(p.document, p.anchor),
+  }))
+  if (!people.some((p) => p.self)) {
+    people.push({
+      id: self.id,
+      name: self.name,
+      color: safeColor(self.color),
+      self: true,
+      invisible: self.invisible,
+      where: describe(self.document, self.anchor),
+    })
+  }
+  people.sort((a, b) => Number(b.self) - Number(a.self) || a.name.localeCompare(b.name))
+  const items = people.map((u) => {
     const li = document.createElement('li')
-    li.className = 'avatar' + (u.self ? ' avatar-self' : '')
+    li.className = 'avatar' + (u.self ? ' avatar-self' : '') + (u.invisible ? ' avatar-invisible' : '')
     li.style.backgroundColor = u.color
-    li.dataset.userId = u.id
-    const where = [...u.where].join(', ')
-    const label = `${u.name}${u.self ? ' (you)' : ''}, in ${where}`
+    li.dataset.userId = String(u.id)
+    const you = u.self ? (u.invisible ? ' (you, invisible to others)' : ' (you)') : ''
+    const label = `${u.name}${you}, ${u.where}`
     li.title = label
     const initialsSpan = document.createElement('span')
     initialsSpan.setAttribute('aria-hidden', 'true')
@@ -69,5 +65,5 @@ export function renderPresence(
     return li
   })
   container.replaceChildren(...items)
-  container.dataset.count = String(users.length)
+  container.dataset.count = String(people.length)
 }

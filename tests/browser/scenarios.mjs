@@ -169,6 +169,86 @@ const injection = (page) =>
     scripts: [...document.querySelectorAll('script')].filter((s) => s.textContent.includes('__xss')).length,
   }))
 
+// ---------------------------------------------------------------- room-socket helpers
+
+/** Wait until the room socket's snapshot has arrived (presence list is live). */
+async function waitRoomLive(page) {
+  await page.waitForFunction(() => window.troupe?.room?.state === 'open', null, { timeout: WAIT_MS })
+}
+
+const callIds = (page) => page.$$eval('#call-list > li.call', (els) => els.map((e) => e.dataset.callId))
+
+const presenceIds = (page) => page.$$eval('#presence > li.avatar', (els) => els.map((e) => e.dataset.userId))
+
+/** User ids in a page's document awareness (script and board), other than its own client. */
+const awarenessIds = (page) =>
+  page.evaluate(() =>
+    Object.values(window.troupe.docs).flatMap((live) => {
+      const aw = live.provider.awareness
+      return [...aw.getStates()].filter(([cid]) => cid !== aw.clientID).map(([, st]) => String(st.user?.id))
+    }),
+  )
+
+/** The first visible line of the script editor (what a scroll shows at the top). */
+const editorTopLine = (page) =>
+  page.evaluate(() => {
+    const v = window.troupe.editor
+    const rect = v.scrollDOM.getBoundingClientRect()
+    const block = v.lineBlockAtHeight(v.scrollDOM.scrollTop + 4)
+    return { text: v.state.doc.lineAt(block.from).text, scrollTop: v.scrollDOM.scrollTop, inView: rect.top < window.innerHeight && rect.bottom > 0 }
+  })
+
+/** A valid w x h PNG (solid colour), built here so the test needs no fixture files. */
+async function pngBuffer(w = 4, h = 3, rgb = [200, 40, 40]) {
+  const { deflateSync } = await import('node:zlib')
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+    return c >>> 0
+  })
+  const crc = (buf) => {
+    let c = 0xffffffff
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8)
+    return (c ^ 0xffffffff) >>> 0
+  }
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4)
+    len.writeUInt32BE(data.length)
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data])
+    const sum = Buffer.alloc(4)
+    sum.writeUInt32BE(crc(body))
+    return Buffer.concat([len, body, sum])
+  }
+  const ihdr = Buffer.alloc(13)
+  ihdr.writeUInt32BE(w, 0)
+  ihdr.writeUInt32BE(h, 4)
+  ihdr[8] = 8
+  ihdr[9] = 2
+  const rows = []
+  for (let y = 0; y < h; y++) rows.push(Buffer.from([0, ...Array.from({ length: w }, () => rgb).flat()]))
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.concat(rows))),
+    chunk('IEND', Buffer.alloc(0)),
+  ])
+}
+
+/** Write the script at once through Yjs (typing a long script key by key is slow). */
+async function setScript(page, text) {
+  await page.evaluate((t) => {
+    const ytext = window.troupe.docs.script.doc.getText('content')
+    ytext.doc.transact(() => {
+      ytext.delete(0, ytext.length)
+      ytext.insert(0, t)
+    })
+  }, text)
+}
+
+async function waitSynced(page) {
+  await page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'synced', null, { timeout: WAIT_MS })
+}
+
 // ---------------------------------------------------------------- scenarios
 
 const scenarios = {
@@ -632,6 +712,247 @@ const scenarios = {
     await p.screenshot({ path: artifact('room-phone-full.png'), fullPage: true })
     observed.runs = runs
     observed.errors = [...a.errors, ...b.errors]
+  },
+
+  /** A call the lead posts from the calls panel appears live in a contributor's panel. */
+  async callslive(browser) {
+    const lead = await signIn(browser, config.users.lead)
+    const ed = await signIn(browser, config.users.editor)
+    await waitRoomLive(lead.page)
+    await waitRoomLive(ed.page)
+    observed.editorIdsBefore = await callIds(ed.page)
+    const sockets = []
+    ed.page.on('framenavigated', () => sockets.push('navigated'))
+    await lead.page.click('#calls summary')
+    await lead.page.fill('#call-title', config.callTitle)
+    await lead.page.selectOption('#call-interest', 'illustration')
+    await lead.page.fill('#call-instructions', config.callInstructions)
+    await lead.page.click('#call-submit')
+    await ed.page.waitForFunction((t) => [...document.querySelectorAll('#call-list > li.call .call-title')].some((e) => e.textContent === t), config.callTitle, { timeout: WAIT_MS })
+    observed.editorIdsAfter = await callIds(ed.page)
+    observed.leadIdsAfter = await callIds(lead.page)
+    observed.editorCall = await ed.page.$eval('#call-list > li.call', (e) => ({
+      id: e.dataset.callId,
+      state: e.dataset.state,
+      title: e.querySelector('.call-title').textContent,
+      meta: e.querySelector('.call-meta').textContent,
+      instructions: e.querySelector('.call-instructions').textContent,
+      titleHtml: e.querySelector('.call-title').innerHTML,
+    }))
+    observed.reloaded = sockets.length
+    // The editor responds; the lead sees the response under the call without reloading.
+    const call = ed.page.locator('#call-list > li.call').first()
+    await call.locator('.call-respond summary').click()
+    await call.locator('textarea.call-response-text').fill('I can draw the harbour.')
+    await call.locator('button.call-response-submit').click()
+    await lead.page.waitForFunction(() => document.querySelectorAll('#call-list > li.call .call-response').length === 1, null, { timeout: WAIT_MS })
+    observed.leadResponse = await lead.page.$eval('#call-list > li.call .call-response', (e) => ({ text: e.textContent, href: e.querySelector('a').getAttribute('href') }))
+    observed.formErrorHidden = await lead.page.$eval('#call-form-error', (e) => e.hidden)
+    observed.editorHasLeadTools = await ed.page.locator('#call-list .call-close').count()
+    // The lead closes the call from the panel: the contributor sees it closed, without Respond.
+    await lead.page.locator('#call-list > li.call').first().locator('button.call-close').click()
+    await ed.page.waitForSelector('#call-list > li.call[data-state="closed"]', { timeout: WAIT_MS })
+    observed.editorClosed = await ed.page.$eval('#call-list > li.call', (e) => ({ meta: e.querySelector('.call-meta').textContent, respondHidden: e.querySelector('.call-respond').hidden }))
+    // A lead's session and the panel, for the screenshot.
+    await lead.page.fill('#session-title', 'Harbour table read')
+    await lead.page.click('#session-start')
+    await ed.page.waitForSelector('#session-join:not([hidden])', { timeout: WAIT_MS })
+    observed.editorSessionStatus = await ed.page.textContent('#session-status')
+    await ed.page.click('#session-join')
+    await lead.page.waitForFunction(() => document.querySelector('#session-status').textContent.includes('2 in it'), null, { timeout: WAIT_MS })
+    await lead.page.setViewportSize({ width: 1280, height: 1400 })
+    await lead.page.screenshot({ path: artifact('room-calls-session.png'), fullPage: true })
+    observed.phoneOverflow = await ed.page.setViewportSize({ width: 390, height: 844 }).then(() => ed.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth))
+    await ed.page.screenshot({ path: artifact('room-calls-session-phone.png'), fullPage: true })
+    observed.errors = [...lead.errors, ...ed.errors]
+  },
+
+  /**
+   * A lead spotlights a scene, then a panel: the editor accepts and is moved (and keeps
+   * following); the viewer declines and stays; the editor scrolls away and stops following.
+   */
+  async spotlight(browser) {
+    const lead = await signIn(browser, config.users.lead)
+    await setScript(lead.page, config.script)
+    await lead.page.click('#add-panel')
+    await lead.page.click('#add-panel')
+    await waitSynced(lead.page)
+    const ed = await signIn(browser, config.users.editor)
+    const vw = await signIn(browser, config.users.viewer)
+    for (const x of [lead, ed, vw]) await waitRoomLive(x.page)
+    await waitPanels(ed.page, (cards) => cards.length === 2)
+    await lead.page.fill('#session-title', 'Blocking pass')
+    await lead.page.click('#session-start')
+    for (const x of [ed, vw]) {
+      await x.page.waitForSelector('#session-join:not([hidden])', { timeout: WAIT_MS })
+      await x.page.click('#session-join')
+    }
+    await lead.page.waitForFunction(() => document.querySelector('#session-status').textContent.includes('3 in it'), null, { timeout: WAIT_MS })
+    // The lead goes to the third scene (scene list) and spotlights it.
+    await lead.page.locator('#scene-list .scene-link').nth(2).click()
+    await lead.page.waitForFunction(() => JSON.stringify(window.troupe.tracker.known.anchor) === '{"scene":2}', null, { timeout: WAIT_MS })
+    observed.viewerTopBefore = await editorTopLine(vw.page)
+    observed.viewerScrollBefore = await vw.page.evaluate(() => window.scrollY)
+    await lead.page.click('#session-spotlight')
+    for (const x of [ed, vw]) await x.page.waitForSelector('#follow-prompt:not([hidden])', { timeout: WAIT_MS })
+    observed.promptText = await ed.page.textContent('#follow-text')
+    await ed.page.click('#follow-accept')
+    await vw.page.click('#follow-decline')
+    await ed.page.waitForSelector('#session-bar[data-follow="following"]', { timeout: WAIT_MS })
+    await ed.page.waitForFunction((h) => {
+      const v = window.troupe.editor
+      return v.state.doc.lineAt(v.lineBlockAtHeight(v.scrollDOM.scrollTop + 4).from).text === h
+    }, config.sceneHeadings[2], { timeout: WAIT_MS })
+    observed.editorTop = await editorTopLine(ed.page)
+    await vw.page.waitForFunction(() => document.querySelector('#follow-prompt').hidden && document.querySelector('#follow-status').textContent.includes('declined'), null, { timeout: WAIT_MS })
+    observed.viewerTopAfter = await editorTopLine(vw.page)
+    observed.viewerScrollAfter = await vw.page.evaluate(() => window.scrollY)
+    observed.viewerFollow = await vw.page.$eval('#session-bar', (e) => e.dataset.follow)
+    // The lead's presence list shows the editor where the spotlight took them.
+    await lead.page.waitForFunction((id) => [...document.querySelectorAll('#presence > li.avatar')].some((e) => e.dataset.userId === id && e.textContent.includes('scene 3')), String(config.ids.editor), { timeout: WAIT_MS })
+    observed.leadSeesEditorAt = await lead.page.$eval(`#presence > li.avatar[data-user-id="${config.ids.editor}"] .avatar-name`, (e) => e.textContent)
+
+    // Second spotlight, on panel 2: the follower moves without being asked; the viewer is asked again.
+    await lead.page.locator('#panels > li.panel').nth(1).locator('textarea.panel-action').click()
+    const panelId = await lead.page.locator('#panels > li.panel').nth(1).getAttribute('data-panel-id')
+    await lead.page.waitForFunction((id) => window.troupe.tracker.known.anchor?.panel === id, panelId, { timeout: WAIT_MS })
+    await lead.page.click('#session-spotlight')
+    await ed.page.waitForFunction((id) => {
+      const card = document.querySelector(`#panels > li.panel[data-panel-id="${id}"]`)
+      const r = card.getBoundingClientRect()
+      return document.querySelector('#session-bar').dataset.follow === 'following' && r.top >= 0 && r.bottom <= window.innerHeight
+    }, panelId, { timeout: WAIT_MS })
+    observed.editorPromptOnSecond = await ed.page.$eval('#follow-prompt', (e) => e.hidden)
+    observed.editorFollowText = await ed.page.textContent('#follow-status')
+    await vw.page.waitForSelector('#follow-prompt:not([hidden])', { timeout: WAIT_MS })
+    observed.viewerScrollSecond = await vw.page.evaluate(() => window.scrollY)
+
+    // The editor scrolls away: the follow ends; the next spotlight asks again.
+    await ed.page.mouse.move(640, 400)
+    await ed.page.mouse.wheel(0, -3000)
+    await ed.page.waitForSelector('#session-bar[data-follow="idle"]', { timeout: WAIT_MS })
+    observed.endedText = await ed.page.textContent('#follow-status')
+    await lead.page.click('#session-spotlight')
+    await ed.page.waitForSelector('#follow-prompt:not([hidden])', { timeout: WAIT_MS })
+    observed.editorFollowAfterLeaving = await ed.page.$eval('#session-bar', (e) => e.dataset.follow)
+    await lead.page.screenshot({ path: artifact('room-session-lead.png') })
+    await ed.page.screenshot({ path: artifact('room-session-follower.png') })
+    // The lead ends the session: everyone's bar goes back to idle.
+    await lead.page.click('#session-end')
+    await vw.page.waitForSelector('#session-bar[data-state="none"]', { timeout: WAIT_MS })
+    observed.errors = [...lead.errors, ...ed.errors, ...vw.errors]
+  },
+
+  /** Invisible mode hides the user from others' presence list and awareness, and back. */
+  async invisible(browser) {
+    const lead = await signIn(browser, config.users.lead)
+    const ed = await signIn(browser, config.users.editor)
+    await waitRoomLive(lead.page)
+    await waitRoomLive(ed.page)
+    await lead.page.click('.cm-content')
+    const leadId = String(config.ids.lead)
+    await ed.page.waitForFunction((id) => [...document.querySelectorAll('#presence > li.avatar')].some((e) => e.dataset.userId === id), leadId, { timeout: WAIT_MS })
+    observed.awarenessBefore = await awarenessIds(ed.page)
+    observed.toggleInitial = await lead.page.$eval('#invisible-toggle', (e) => e.checked)
+    await lead.page.check('#invisible-toggle')
+    await lead.page.waitForFunction(() => { const t = document.querySelector('#invisible-toggle'); return t.checked && !t.disabled }, null, { timeout: WAIT_MS })
+    await ed.page.waitForFunction((id) => ![...document.querySelectorAll('#presence > li.avatar')].some((e) => e.dataset.userId === id), leadId, { timeout: WAIT_MS })
+    await ed.page.waitForFunction((id) => !Object.values(window.troupe.docs).some((l) => [...l.provider.awareness.getStates().values()].some((s) => String(s.user?.id) === id)), leadId, { timeout: WAIT_MS })
+    observed.presenceWhileInvisible = await presenceIds(ed.page)
+    observed.leadSeesSelf = await lead.page.$eval(`#presence > li.avatar[data-user-id="${leadId}"] .avatar-name`, (e) => e.textContent)
+    // Moving and typing while invisible leaks nothing either.
+    await lead.page.click('.cm-content')
+    await lead.page.keyboard.type('Quietly. ')
+    await lead.page.locator('#panels').scrollIntoViewIfNeeded()
+    await waitEditorContains(ed.page, ['Quietly.'])
+    observed.awarenessWhileInvisible = await awarenessIds(ed.page)
+    // The preference is stored: a reload starts invisible, without a flash of presence.
+    const seen = []
+    await ed.page.exposeFunction('__sawLead', () => seen.push(1))
+    await ed.page.evaluate((id) => {
+      const check = () => { if ([...document.querySelectorAll('#presence > li.avatar')].some((e) => e.dataset.userId === id)) window.__sawLead() }
+      new MutationObserver(check).observe(document.querySelector('#presence'), { childList: true, subtree: true })
+      for (const l of Object.values(window.troupe.docs)) l.provider.awareness.on('change', () => { if ([...l.provider.awareness.getStates().values()].some((s) => String(s.user?.id) === id)) window.__sawLead() })
+    }, leadId)
+    await lead.page.reload()
+    await waitReady(lead.page)
+    observed.toggleAfterReload = await lead.page.$eval('#invisible-toggle', (e) => e.checked)
+    await waitRoomLive(lead.page)
+    await lead.page.click('.cm-content')
+    await lead.page.keyboard.type('Still quiet. ')
+    await waitEditorContains(ed.page, ['Still quiet.'])
+    observed.sawLeadAfterReload = seen.length
+    observed.presenceAfterReload = await presenceIds(ed.page)
+    // Visible again: back in the list and in awareness.
+    await lead.page.uncheck('#invisible-toggle')
+    await ed.page.waitForFunction((id) => [...document.querySelectorAll('#presence > li.avatar')].some((e) => e.dataset.userId === id), leadId, { timeout: WAIT_MS })
+    await lead.page.click('.cm-content')
+    await lead.page.keyboard.press('Control+Home')
+    await ed.page.waitForFunction((id) => Object.values(window.troupe.docs).some((l) => [...l.provider.awareness.getStates().values()].some((s) => String(s.user?.id) === id)), leadId, { timeout: WAIT_MS })
+    observed.presenceAfterVisible = await presenceIds(ed.page)
+    observed.toggleFinal = await lead.page.$eval('#invisible-toggle', (e) => e.checked)
+    observed.errors = [...lead.errors, ...ed.errors]
+  },
+
+  /** The snapshot button makes a record of the script and links to its page; a refusal is shown. */
+  async snapshot(browser) {
+    const lead = await signIn(browser, config.users.lead)
+    await typeAtEnd(lead.page, 'INT. ARCHIVE - DAY\n\nEverything is kept.\n')
+    await waitSynced(lead.page)
+    // Let the server's group commit store the edit the snapshot freezes.
+    await lead.page.waitForFunction(async (u) => (await (await fetch(u)).text()).includes('Everything is kept.'), `/api/projects/${config.project}/documents/script/content`, { timeout: WAIT_MS, polling: 200 })
+    await lead.page.click('#snapshot-button')
+    observed.dialogOpen = await lead.page.$eval('#snapshot-dialog', (e) => e.open)
+    await lead.page.fill('#snapshot-title', config.snapshotTitle)
+    await lead.page.click('#snapshot-create')
+    await lead.page.waitForSelector('#snapshot-result a.snapshot-link', { timeout: WAIT_MS })
+    observed.link = await lead.page.$eval('#snapshot-result a.snapshot-link', (a) => ({ href: a.getAttribute('href'), text: a.textContent }))
+    observed.errorHiddenAfterFirst = await lead.page.$eval('#snapshot-error', (e) => e.hidden)
+    // Unchanged since: the server refuses and the dialog says why.
+    await lead.page.click('#snapshot-create')
+    await lead.page.waitForSelector('#snapshot-error:not([hidden])', { timeout: WAIT_MS })
+    observed.secondError = await lead.page.textContent('#snapshot-error')
+    await lead.page.screenshot({ path: artifact('room-snapshot-dialog.png') })
+    await Promise.all([
+      lead.page.waitForURL((url) => url.pathname.startsWith('/records/'), { timeout: WAIT_MS }),
+      lead.page.click('#snapshot-result a.snapshot-link'),
+    ])
+    await lead.page.waitForSelector('#record-title', { timeout: WAIT_MS })
+    observed.recordPath = decodeURIComponent(new URL(lead.page.url()).pathname)
+    observed.recordTitle = await lead.page.textContent('#record-title')
+    observed.errors = lead.errors
+  },
+
+  /** An image attached to a panel in one browser shows in the other's card. */
+  async panelimage(browser) {
+    const lead = await signIn(browser, config.users.lead)
+    const ed = await signIn(browser, config.users.editor)
+    await lead.page.click('#add-panel')
+    await waitPanels(ed.page, (cards) => cards.length === 1)
+    const input = lead.page.locator('#panels > li.panel').first().locator('input.panel-image-input')
+    // Checked in the browser: a text file is refused before any upload.
+    const uploads = []
+    lead.page.on('request', (r) => { if (r.url().endsWith('/api/blobs')) uploads.push(r.url()) })
+    await input.setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') })
+    observed.typeError = await lead.page.$eval('#panels > li.panel .panel-image-error', (e) => (e.hidden ? null : e.textContent))
+    observed.uploadsAfterTypeError = uploads.length
+    // Refused by the server: declared PNG, but the bytes are not.
+    await input.setInputFiles({ name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('GIF89a-not-really-a-png') })
+    await lead.page.waitForFunction(() => { const e = document.querySelector('#panels > li.panel .panel-image-error'); return !e.hidden && e.textContent.includes('not attached') }, null, { timeout: WAIT_MS })
+    observed.serverError = await lead.page.textContent('#panels > li.panel .panel-image-error')
+    await input.setInputFiles({ name: 'harbour.png', mimeType: 'image/png', buffer: await pngBuffer(6, 4) })
+    await ed.page.waitForFunction(() => {
+      const img = document.querySelector('#panels > li.panel img.panel-image')
+      return img && !img.hidden && img.complete && img.naturalWidth > 0
+    }, null, { timeout: WAIT_MS })
+    observed.editorImage = await ed.page.$eval('#panels > li.panel', (c) => {
+      const img = c.querySelector('img.panel-image')
+      return { rid: c.dataset.image, src: img.getAttribute('src'), w: img.naturalWidth, h: img.naturalHeight, alt: img.alt }
+    })
+    observed.leadImage = await lead.page.$eval('#panels > li.panel', (c) => c.dataset.image)
+    observed.leadErrorHidden = await lead.page.$eval('#panels > li.panel .panel-image-error', (e) => e.hidden)
+    await ed.page.locator('#panels > li.panel').first().screenshot({ path: artifact('room-panel-image.png') })
+    observed.errors = [...lead.errors, ...ed.errors]
   },
 }
 
