@@ -426,6 +426,7 @@ const scenarios = {
           await s.page.waitForFunction((needle) => document.querySelector('#preview').textContent.includes(needle), config.payloads[0], { timeout: WAIT_MS })
           await s.page.waitForFunction(() => document.querySelectorAll('#panels > li.panel').length > 0, null, { timeout: WAIT_MS })
         }
+        for (const selector of spec.waitFor ?? []) await s.page.waitForSelector(selector, { timeout: WAIT_MS })
         const shown = []
         for (const [selector, needle] of spec.expect ?? []) {
           shown.push(await s.page.evaluate(([sel, n]) => [...document.querySelectorAll(sel)].some((e) => e.textContent.includes(n) || (e instanceof HTMLTextAreaElement && e.value.includes(n))), [selector, needle]))
@@ -721,6 +722,8 @@ const scenarios = {
     await waitRoomLive(lead.page)
     await waitRoomLive(ed.page)
     observed.editorIdsBefore = await callIds(ed.page)
+    await ed.page.waitForSelector('#bell[data-state="online"]', { timeout: WAIT_MS })
+    observed.editorBellBefore = Number(await ed.page.getAttribute('#bell', 'data-count'))
     const sockets = []
     ed.page.on('framenavigated', () => sockets.push('navigated'))
     await lead.page.click('#calls summary')
@@ -730,6 +733,11 @@ const scenarios = {
     await lead.page.click('#call-submit')
     await ed.page.waitForFunction((t) => [...document.querySelectorAll('#call-list > li.call .call-title')].some((e) => e.textContent === t), config.callTitle, { timeout: WAIT_MS })
     observed.editorIdsAfter = await callIds(ed.page)
+    // The same call reaches the contributor's bell, live, on the same page.
+    await ed.page.waitForFunction((n) => Number(document.querySelector('#bell').dataset.count) > n, observed.editorBellBefore, { timeout: WAIT_MS })
+    observed.editorBellAfter = Number(await ed.page.getAttribute('#bell', 'data-count'))
+    observed.editorBellText = await ed.page.textContent('#bell-count')
+    observed.editorBellAnnounced = await ed.page.textContent('#bell-live')
     observed.leadIdsAfter = await callIds(lead.page)
     observed.editorCall = await ed.page.$eval('#call-list > li.call', (e) => ({
       id: e.dataset.callId,
@@ -997,7 +1005,7 @@ const bellOf = (page) =>
     return { count: b.dataset.count, text: count.textContent, hidden: count.hidden, state: b.dataset.state, label: b.getAttribute('aria-label') }
   })
 
-const callIds = (page) => page.$$eval('#calls li.call', (items) => items.map((li) => Number(li.dataset.call)))
+const callsPageIds = (page) => page.$$eval('#calls li.call', (items) => items.map((li) => Number(li.dataset.call)))
 
 const siteScenarios = {
   /** Create a project from a template through the form (errors first), land in its room. */
@@ -1051,7 +1059,7 @@ const siteScenarios = {
   /** The calls page: payloads inert, the GET filter narrows (also without JS), interests saved. */
   async sitecalls(browser) {
     const v = await openAs(browser, config.users.viewer, '/calls/')
-    observed.all = await callIds(v.page)
+    observed.all = await callsPageIds(v.page)
     observed.titles = await v.page.$$eval('#calls .call-title', (hs) => hs.map((h) => h.textContent))
     observed.instructions = await v.page.$$eval('#calls .instructions', (ps) => ps.map((p) => p.textContent))
     observed.projects = await v.page.$$eval('#calls .call-project', (as) => as.map((a) => ({ text: a.textContent, href: a.getAttribute('href') })))
@@ -1063,7 +1071,7 @@ const siteScenarios = {
       v.page.click('#calls-filter button[type=submit]'),
     ])
     observed.filteredUrl = v.page.url()
-    observed.music = await callIds(v.page)
+    observed.music = await callsPageIds(v.page)
     observed.musicInterests = await v.page.$$eval('#calls li.call', (ls) => ls.map((l) => l.dataset.interest))
     observed.countText = (await v.page.textContent('#calls-count')).trim()
     // Interests saved from this page come back marked, with a shortcut to filter by them.
@@ -1082,7 +1090,7 @@ const siteScenarios = {
     const noJs = await browser.newContext({ javaScriptEnabled: false, storageState: state })
     const n = await noJs.newPage()
     await n.goto(observed.filteredUrl)
-    observed.noJsMusic = await callIds(n)
+    observed.noJsMusic = await callsPageIds(n)
     await noJs.close()
     // Phone width: no page scrolls sideways.
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, storageState: state })

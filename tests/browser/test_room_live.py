@@ -9,6 +9,7 @@ import pytest
 
 from tests.browser.conftest import BrowserRun
 from tests.support.servers import TroupeServer
+from workspace import notifications
 from workspace.models import Call, Preference, Record, RecordKind
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -32,7 +33,11 @@ def _long_script() -> str:
     return "".join(f"{heading}\n\n{filler}" for heading in SCENE_HEADINGS)
 
 
-def test_a_call_posted_by_the_lead_appears_live_for_a_contributor(browser: BrowserRun) -> None:
+def test_a_call_posted_by_the_lead_appears_in_a_contributors_page_and_bell(
+    browser: BrowserRun,
+) -> None:
+    editor = browser.room.members["editor"].user
+    notifications.interests_set(user_id=editor.pk, interests=["illustration"])
     title = "Storyboard artist <b>wanted</b>"
     result = browser(
         "callslive", callTitle=title, callInstructions="Two panels of the harbour at dawn."
@@ -44,6 +49,9 @@ def test_a_call_posted_by_the_lead_appears_live_for_a_contributor(browser: Brows
     assert result["editorIdsAfter"] == [str(call.pk)]
     assert result["leadIdsAfter"] == [str(call.pk)]
     assert result["reloaded"] == 0, "the contributor's page reloaded"
+    assert result["editorBellAfter"] == result["editorBellBefore"] + 1
+    assert result["editorBellText"] == str(result["editorBellAfter"])
+    assert title in result["editorBellAnnounced"]
     seen = result["editorCall"]
     assert seen["title"] == title
     assert "<b>" not in seen["titleHtml"]  # shown as text

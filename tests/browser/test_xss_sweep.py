@@ -103,6 +103,9 @@ def seed(room: ProjectRoom) -> dict[str, str]:
     slug = project.slug
     return {
         "home": "/",
+        "projects": "/projects/",
+        "calls": "/calls/",
+        "inbox": "/inbox/",
         "room": f"/p/{slug}/",
         "board": f"/p/{slug}/d/board",
         "script_record": f"/records/{script.rid}",
@@ -122,7 +125,15 @@ def test_payloads_in_everything_users_write_never_run(browser: BrowserRun) -> No
     p0 = XSS_PAYLOADS[0]
     expect: dict[str, list[tuple[str, str]]] = {
         "home": [("main", p0)],
-        "room": [("#room h1", p0), ("#preview", p0), ("textarea.panel-action", PAYLOAD)],
+        "projects": [("main", p0)],
+        "calls": [("#calls li.call", PAYLOAD)],
+        "inbox": [("main", p0)],
+        "room": [
+            ("#room h1", p0),
+            ("#preview", p0),
+            ("textarea.panel-action", PAYLOAD),
+            ("#call-list > li.call", PAYLOAD),
+        ],
         "board": [("#room h1", p0), ("textarea.panel-notes", PAYLOAD)],
         "script_record": [("#record-title", PAYLOAD), (".author-name", p0), (".preview", p0)],
         "sheet_record": [("#record-title", PAYLOAD), (".preview", p0)],
@@ -141,7 +152,12 @@ def test_payloads_in_everything_users_write_never_run(browser: BrowserRun) -> No
         "board_export": [("body", PAYLOAD)],
     }
     pages = [
-        {"path": path, "room": name in ("room", "board"), "expect": expect[name]}
+        {
+            "path": path,
+            "room": name in ("room", "board"),
+            "waitFor": ["#call-list > li.call"] if name == "room" else [],
+            "expect": expect[name],
+        }
         for name, path in paths.items()
     ]
     result = browser("xsssweep", who=["lead", "viewer"], pages=pages, payloads=XSS_PAYLOADS)
