@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from crdt.encoding import MalformedMessage
 from crdt.protocol import (
@@ -329,8 +330,6 @@ class DocumentConsumer(YjsProtocolConsumer):
 
     async def recheck_access(self) -> None:
         """Apply a role change now: lose write access, or be closed when removed."""
-        from django.contrib.auth import get_user_model
-
         user = await database_sync_to_async(
             get_user_model().objects.filter(pk=self.user_id).first
         )()
@@ -425,6 +424,26 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         if self.joined:
             self.joined = False
             await get_hub().projects.leave(self.project_id, self)
+
+    async def recheck_access(self) -> None:
+        """Apply a role or visibility change now: a user who lost access is closed (4403)."""
+        slug = self.scope["url_route"]["kwargs"]["project"]
+        user = await database_sync_to_async(
+            get_user_model().objects.filter(pk=self.user_id, is_active=True).first
+        )()
+        found = None
+        if user is not None:
+            found = await database_sync_to_async(project_room_access)(user=user, project_slug=slug)
+        if found is None or not found.can_read:
+            reason = "your access to this project was removed"
+            await self.send_json(
+                {"type": "error", "code": int(CloseCode.FORBIDDEN), "error": reason}
+            )
+            metrics.CLOSES.labels(str(int(CloseCode.FORBIDDEN))).inc()
+            await self.disconnect(int(CloseCode.FORBIDDEN))
+            await self.close(code=int(CloseCode.FORBIDDEN), reason=reason)
+        else:
+            self.role = found.role
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:

@@ -116,9 +116,7 @@ class Hub:
         """Unload step: final flush and compaction, leave the groups, drop the document."""
         try:
             await self.persister.compact(room.document_id)
-            last_of_project = not any(
-                r.project_id == room.project_id and r is not room for r in self.rooms.values()
-            )
+            last_of_project = not self.watches_project(room.project_id, besides=room)
             await self.bus.leave_room(room, last_of_project=last_of_project)
         except Exception:
             logger.exception("unload step failed", extra={"document_id": room.document_id})
@@ -130,13 +128,24 @@ class Hub:
                 room.unloading.set_result(None)
             gc.collect(0)
 
-    async def access_changed(self, project_id: int, user_id: int) -> None:
-        """Re-check open connections of a user after their role in a project changed."""
+    async def access_changed(self, project_id: int, user_id: int | None) -> None:
+        """Re-check a user's open connections to a project (everyone's, for None) after
+        their role or the project's visibility changed: documents and the project room."""
         for room in list(self.rooms.values()):
             if room.project_id != project_id or room.doc is None:
                 continue
-            for conn in [c for c in room.connections if c.user_id == user_id]:
+            for conn in [c for c in room.connections if user_id in (None, c.user_id)]:
                 await conn.recheck_access()
+        for member in list(self.projects.members.get(project_id, {})):
+            if user_id in (None, member.user_id):
+                await member.recheck_access()
+
+    def watches_project(self, project_id: int, *, besides: Room | None = None) -> bool:
+        """Whether a document room (other than ``besides``) or a project room connection of
+        the project is open here, so its access changes must still reach this process."""
+        return project_id in self.projects.members or any(
+            r.project_id == project_id and r is not besides for r in self.rooms.values()
+        )
 
     async def _tick_loop(self) -> None:
         """Periodic work: awareness expiry and state-vector announces."""

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from realtime.presence import HEARTBEAT_SECONDS, PresenceEntry, ProjectPresence
-from workspace.groups import project_presence_group
+from workspace.groups import project_access_group, project_presence_group
 
 if TYPE_CHECKING:
     from realtime.bus import Bus
@@ -21,9 +21,13 @@ class RoomMember(Protocol):
     """What a project room needs of a connection (the project consumer)."""
 
     key: str
+    user_id: int
 
     async def send_event(self, event: dict[str, Any]) -> None:
         """Send one JSON event to the socket."""
+
+    async def recheck_access(self) -> None:
+        """Re-read the user's access after a role or visibility change."""
 
 
 class ProjectRooms:
@@ -44,6 +48,7 @@ class ProjectRooms:
         self.presence.setdefault(project_id, ProjectPresence())
         if first:
             await self.bus.layer.group_add(project_presence_group(project_id), self.bus.channel)
+            await self.bus.layer.group_add(project_access_group(project_id), self.bus.channel)
         if first and self.bus.has_peers:
             self.bus.send_group(
                 project_presence_group(project_id),
@@ -74,6 +79,10 @@ class ProjectRooms:
             self.presence.pop(project_id, None)
             self._listings.pop(project_id, None)
             await self.bus.layer.group_discard(project_presence_group(project_id), self.bus.channel)
+            if not self.bus.hub.watches_project(project_id):
+                await self.bus.layer.group_discard(
+                    project_access_group(project_id), self.bus.channel
+                )
 
     def listing(self, project_id: int) -> list[dict[str, Any]]:
         """Who is visibly present in the project, across processes."""

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from workspace import notifications
 from workspace.events import emit_on_commit
-from workspace.groups import project_presence_group
+from workspace.groups import project_access_group, project_presence_group
 from workspace.models import (
     Call,
     CallResponse,
@@ -204,6 +204,12 @@ def project_edit(
     if changed:
         project.full_clean(exclude=["created_by", "slug"])
         project.save(update_fields=changed)
+    if "visibility" in changed:
+        # Readers who are not members may have lost access: every open socket re-checks.
+        emit_on_commit(
+            project_access_group(project.pk),
+            {"type": "access.changed", "project_id": project.pk, "user_id": None},
+        )
     return project
 
 

@@ -70,8 +70,14 @@ def document_access(*, user: User | AnonymousUser, document: Document) -> tuple[
     role = project_role(user=user, project_id=document.project_id)
     if role is not None:
         return True, role in (Role.LEAD, Role.EDITOR)
-    public = document.project.visibility == Visibility.PUBLIC
-    return bool(user.is_authenticated and public), False
+    if not user.is_authenticated:
+        return False, False
+    # Read now, not from ``document.project``: a long-lived connection re-checks its
+    # access with the document it loaded when it connected.
+    visibility = (
+        Project.objects.filter(pk=document.project_id).values_list("visibility", flat=True).first()
+    )
+    return visibility == Visibility.PUBLIC, False
 
 
 def document_for_connection(

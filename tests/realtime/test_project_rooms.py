@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import ProjectRoom
 from tests.support.servers import TroupeServer
+from tests.support.yraw import RawYClient
 
 pytestmark = [pytest.mark.live]
 
@@ -188,3 +190,71 @@ async def test_room_refusals(
         assert s.ws.close_code == code
     async with room_socket(live, "no-such-project", project_room.members["lead"].token) as s:
         assert (await s.wait("error"))["code"] == 4404
+
+
+async def test_losing_access_closes_the_room_socket(
+    live: TroupeServer, project_room: ProjectRoom
+) -> None:
+    slug = project_room.project.slug
+    lead, editor = project_room.members["lead"], project_room.members["editor"]
+    auth = {"Authorization": f"Bearer {lead.token}"}
+    async with (
+        room_socket(live, slug, lead.token) as a,
+        room_socket(live, slug, editor.token) as e,
+    ):
+        await a.wait("room.snapshot")
+        await e.wait("room.snapshot")
+        mark = a.mark()
+        async with httpx.AsyncClient(base_url=live.http_url) as http:
+            removed = await http.delete(
+                f"/api/projects/{slug}/members/{editor.user.get_username()}", headers=auth
+            )
+        assert removed.status_code == 200, removed.text
+        assert (await e.wait("error", timeout=2.0))["code"] == 4403
+        await asyncio.wait_for(e.ws.wait_closed(), 2.0)
+        assert e.ws.close_code == 4403
+        # The others see the removed member leave the room at once.
+        await a.wait(
+            "presence.changed",
+            where=lambda ev: editor.user.pk not in {p["user"]["id"] for p in ev["present"]},
+            since=mark,
+        )
+
+
+async def test_a_project_made_private_closes_non_members_sockets(
+    live: TroupeServer, project_room: ProjectRoom
+) -> None:
+    slug = project_room.project.slug
+    lead, outsider = project_room.members["lead"], project_room.members["outsider"]
+    auth = {"Authorization": f"Bearer {lead.token}"}
+    async with httpx.AsyncClient(base_url=live.http_url) as http:
+
+        async def visibility(value: str) -> None:
+            made = await http.patch(
+                f"/api/projects/{slug}", json={"visibility": value}, headers=auth
+            )
+            assert made.status_code == 200, made.text
+
+        await visibility("public")
+        document = await RawYClient.open(
+            live.ws_url, project_room.room(project_room.script), token=outsider.token
+        )
+        try:
+            async with (
+                room_socket(live, slug, lead.token) as a,
+                room_socket(live, slug, outsider.token) as o,
+            ):
+                await a.wait("room.snapshot")
+                await o.wait("room.snapshot")
+                await document.sync()
+                await visibility("private")
+                assert (await o.wait("error", timeout=2.0))["code"] == 4403
+                await asyncio.wait_for(o.ws.wait_closed(), 2.0)
+                assert o.ws.close_code == 4403
+                code, _ = await document.wait_closed(timeout=2.0)
+                assert code == 4403
+                # Members keep their sockets.
+                await a.send({"type": "ping"})
+                await a.wait("pong")
+        finally:
+            await document.close()
