@@ -612,6 +612,7 @@ const scenarios = {
    */
   async closecodes(browser) {
     const v = await signIn(browser, config.users.viewer)
+    await waitRoomLive(v.page)
     const sockets = []
     v.page.on('websocket', (ws) => sockets.push(ws.url()))
     const removed = await fetch(`${config.base}/api/projects/${config.project}/members/${config.users.viewer.username}`, {
@@ -626,6 +627,7 @@ const scenarios = {
       removedAlert: await v.page.$eval('#room-alert', (e) => ({ hidden: e.hidden, text: e.textContent })),
       socketsAfterRemoval: sockets.length,
       removedConnection: await connection(v.page),
+      removedRoomSocket: await v.page.evaluate(() => window.troupe.room.state),
     })
 
     const e = await signIn(browser, config.users.editor)

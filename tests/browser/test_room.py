@@ -125,6 +125,7 @@ def test_close_codes_stop_or_send_to_sign_in(browser: BrowserRun) -> None:
     assert result["removedAlert"]["hidden"] is False
     assert "no longer have access" in result["removedAlert"]["text"]
     assert result["removedConnection"]["state"] == "stopped"
+    assert result["removedRoomSocket"] == "stopped"  # the project room socket: 4403 too
     assert result["socketsAfterRemoval"] == 0, "reconnected after 4403"
     assert "/accounts/login/?next=" in result["signedOutUrl"]
     assert browser.room.project.slug in result["signedOutUrl"]
