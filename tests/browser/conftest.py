@@ -12,11 +12,13 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import IN_CI, ProjectRoom
@@ -202,6 +204,32 @@ def browser(
 ) -> Iterator[BrowserRun]:
     """Run browser scenarios against a live server and the test project."""
     yield BrowserRun(server=live, room=project_room, chromium=chromium)
+
+
+STORED_WAIT_SECONDS = 5.0
+
+
+def stored_content(
+    browser: BrowserRun, document: str, until: Callable[[httpx.Response], bool]
+) -> httpx.Response:
+    """The document's stored content (``/content``, as the lead), once ``until`` holds.
+
+    The HTTP API serves what is committed; a live edit is committed within the group
+    commit interval, so the check polls (up to ``STORED_WAIT_SECONDS``) and returns the
+    last answer either way, for the caller's assertion to report.
+    """
+    token = browser.room.members["lead"].token
+    deadline = time.monotonic() + STORED_WAIT_SECONDS
+    while True:
+        response = httpx.get(
+            f"{browser.server.http_url}/api/projects/{browser.room.project.slug}"
+            f"/documents/{document}/content",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        if until(response) or time.monotonic() > deadline:
+            return response
+        time.sleep(0.05)
 
 
 def bundle_sizes() -> dict[str, float]:

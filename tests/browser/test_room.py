@@ -6,7 +6,7 @@ import httpx
 import pytest
 from django.contrib.auth.models import User
 
-from tests.browser.conftest import METRICS, BrowserRun, bundle_sizes
+from tests.browser.conftest import METRICS, BrowserRun, bundle_sizes, stored_content
 from tests.conftest import ProjectRoom
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -37,14 +37,8 @@ Special delivery!
 """
 
 
-def _content(browser: BrowserRun, document: str) -> httpx.Response:
-    token = browser.room.members["lead"].token
-    return httpx.get(
-        f"{browser.server.http_url}/api/projects/{browser.room.project.slug}"
-        f"/documents/{document}/content",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
+def _stored_text_has(browser: BrowserRun, document: str, needle: str) -> bool:
+    return needle in stored_content(browser, document, lambda r: needle in r.text).text
 
 
 def test_two_people_coedit_and_see_each_others_named_cursor(browser: BrowserRun) -> None:
@@ -62,7 +56,7 @@ def test_two_people_coedit_and_see_each_others_named_cursor(browser: BrowserRun)
     assert result["previewCharacterA"] == ["BOB"]
     assert result["connectionA"] == {"state": "synced", "pending": 0, "text": "Synced"}
     assert result["errors"] == []
-    assert "Bob says hi." in _content(browser, "script").text
+    assert _stored_text_has(browser, "script", "Bob says hi.")
 
 
 def test_panel_added_in_one_browser_appears_in_the_other_and_reorders(
@@ -82,8 +76,13 @@ def test_panel_added_in_one_browser_appears_in_the_other_and_reorders(
     # Keyboard focus follows the moved panel (now last: its "down" button is disabled).
     assert result["focusAfterMove"] == "panel-up"
     assert result["errors"] == []
-    panels = _content(browser, "board").json()["panels"]
-    assert [p["action"] for p in panels] == ["Wide: the harbour at dawn", "Close on the bell"]
+    expected = ["Wide: the harbour at dawn", "Close on the bell"]
+
+    def actions(response: httpx.Response) -> list[str]:
+        return [p["action"] for p in response.json()["panels"]]
+
+    panels = stored_content(browser, "board", lambda r: actions(r) == expected).json()["panels"]
+    assert [p["action"] for p in panels] == expected
     assert panels[0]["duration_ms"] == 3500
     assert panels[0]["shot_size"] == "EWS"
 
@@ -98,9 +97,9 @@ def test_viewer_editor_is_read_only(browser: BrowserRun) -> None:
     assert result["addButton"] == 0
     assert result["readonlyAttr"] == "true"
     assert result["viewerConnection"]["pending"] == 0
-    stored = _content(browser, "script").text
-    assert "VIEWER" not in stored
-    assert "viewer caption" not in str(_content(browser, "board").json())
+    assert _stored_text_has(browser, "script", "Only writers write.")
+    assert "VIEWER" not in stored_content(browser, "script", lambda r: True).text
+    assert "viewer caption" not in stored_content(browser, "board", lambda r: True).text
 
 
 def test_offline_edits_merge_on_reconnect(browser: BrowserRun) -> None:
@@ -116,7 +115,7 @@ def test_offline_edits_merge_on_reconnect(browser: BrowserRun) -> None:
     assert result["textA"].startswith("INT. TUNNEL - DA\n")  # the offline deletion merged
     assert "XX" not in result["textA"]
     assert result["afterReconnect"] == {"state": "synced", "pending": 0, "text": "Synced"}
-    assert "Typed while offline." in _content(browser, "script").text
+    assert _stored_text_has(browser, "script", "Typed while offline.")
 
 
 def test_close_codes_stop_or_send_to_sign_in(browser: BrowserRun) -> None:
@@ -153,7 +152,7 @@ def test_server_restart_reconnects_with_backoff_and_merges(browser: BrowserRun) 
     assert "Before restart." in result["text"]
     assert "During the outage." in result["text"]
     assert result["alertHidden"] is True
-    assert "During the outage." in _content(browser, "script").text
+    assert _stored_text_has(browser, "script", "During the outage.")
 
 
 def test_markup_written_by_users_is_shown_never_run(

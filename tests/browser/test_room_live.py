@@ -4,10 +4,9 @@ mode, snapshots and panel images, each against the real server and its room sock
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.browser.conftest import BrowserRun
+from tests.browser.conftest import BrowserRun, stored_content
 from tests.support.servers import TroupeServer
 from workspace import notifications
 from workspace.models import Call, Preference, Record, RecordKind
@@ -143,11 +142,8 @@ def test_an_image_attached_in_one_browser_shows_in_the_others_card(browser: Brow
     assert (seen["w"], seen["h"]) == (6, 4)
     assert seen["alt"] == "Image of panel 1"
     assert result["leadErrorHidden"] is True
-    token = browser.room.members["lead"].token
-    board = httpx.get(
-        f"{browser.server.http_url}/api/projects/{browser.room.project.slug}/documents/board/content",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
+    board = stored_content(
+        browser, "board", lambda r: r.json()["panels"][0].get("image") == record.rid
     ).json()
     assert board["panels"][0]["image"] == record.rid
     assert result["errors"] == []

@@ -365,10 +365,16 @@ async def test_deletion_only_updates_reach_clients_from_http_and_other_processes
         await b.wait_text(equals="hello world")
         async with httpx.AsyncClient(base_url=one.http_url) as http:
             auth = {"Authorization": f"Bearer {lead.token}"}
-            state = (await http.get(f"{base}/update", headers=auth)).content
-            doc: Doc[Any] = Doc()
-            doc.apply_update(state)
-            text = doc.get("content", type=Text)
+            # GET serves the stored state: wait for the deletion's group commit.
+            deadline = asyncio.get_running_loop().time() + 5.0
+            while True:
+                doc: Doc[Any] = Doc()
+                doc.apply_update((await http.get(f"{base}/update", headers=auth)).content)
+                text = doc.get("content", type=Text)
+                if str(text) == "hello world":
+                    break
+                assert asyncio.get_running_loop().time() < deadline, f"stored: {text}"
+                await asyncio.sleep(0.05)
             before = doc.get_state()
             del text[0:6]
             posted = await http.post(
