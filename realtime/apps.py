@@ -9,7 +9,12 @@ class RealtimeConfig(AppConfig):
     name = "realtime"
 
     def ready(self) -> None:
-        from realtime.daphne_compat import patch_daphne_close_reason, patch_daphne_direct_frames
+        from realtime.daphne_compat import (
+            install_graceful_shutdown,
+            patch_daphne_close_reason,
+            patch_daphne_direct_frames,
+        )
 
         patch_daphne_close_reason()
         patch_daphne_direct_frames()
+        install_graceful_shutdown()

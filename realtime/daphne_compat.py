@@ -9,7 +9,9 @@ Direct frames: see ``DirectSocket``. Under any other ASGI server the extension i
 and consumers use plain ASGI messages.
 """
 
+import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -210,3 +212,32 @@ def patch_daphne_direct_frames() -> None:
     Server.create_application = create_application
     WebSocketProtocol.onMessage = on_message
     WebSocketProtocol._troupe_direct_frames = True
+
+
+SHUTDOWN_TIMEOUT_SECONDS = 10.0
+
+
+def install_graceful_shutdown() -> None:
+    """Under daphne: before the reactor stops (SIGTERM, SIGINT), close this process's
+    document sockets with 1001 and commit every accepted update still queued.
+
+    Registered before daphne's own trigger, which cancels the applications; the reactor
+    waits for both (at most ``SHUTDOWN_TIMEOUT_SECONDS`` for this one).
+    """
+    # Only where daphne already installed its reactor: importing the reactor elsewhere
+    # (tests, management commands) would install Twisted's default one.
+    if "daphne.server" not in sys.modules or "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import defer
+    from twisted.internet import reactor as installed
+
+    reactor: Any = installed  # the asyncio reactor daphne installed (untyped attributes)
+
+    def before_shutdown() -> Any:
+        from realtime.hub import shutdown_hubs
+
+        loop = reactor._asyncioEventloop
+        stopping = asyncio.wait_for(shutdown_hubs(), SHUTDOWN_TIMEOUT_SECONDS)
+        return defer.Deferred.fromFuture(asyncio.ensure_future(stopping, loop=loop))
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)

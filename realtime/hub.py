@@ -196,6 +196,12 @@ def get_hub() -> Hub:
     return hub
 
 
+async def shutdown_hubs() -> None:
+    """The store step for the whole process: shut every hub down (server stopping)."""
+    for hub in list(_hubs.values()):
+        await hub.shutdown()
+
+
 def forget_hub() -> Any:
     """Drop the hub of the running loop (tests that start a fresh one)."""
     return _hubs.pop(id(asyncio.get_running_loop()), None)

@@ -8,6 +8,7 @@ compacts it from storage.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +65,8 @@ class Persister:
     _arrivals: list[float] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
     _last_commit: float = 0.0
+    # Set by ``flush``: whoever waits for the commits does not wait out the interval.
+    _hurry: asyncio.Event = field(default_factory=asyncio.Event)
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
     # Touched only on the database thread: log entries per document since compaction.
     _backlog: dict[int, int] = field(default_factory=dict)
@@ -96,6 +99,7 @@ class Persister:
     async def flush(self) -> None:
         """Wait until everything queued so far is committed."""
         while self._updates or (self._task is not None and not self._task.done()):
+            self._hurry.set()
             await self._idle.wait()
             if self._updates and (self._task is None or self._task.done()):
                 self._idle.clear()
@@ -120,8 +124,10 @@ class Persister:
             interval = float(settings.TROUPE["PERSIST_INTERVAL_SECONDS"])
             while self._updates:
                 wait = self._last_commit + interval - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                if wait > 0 and not self._hurry.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._hurry.wait(), wait)
+                self._hurry.clear()
                 self._last_commit = time.monotonic()
                 updates, self._updates = self._updates, []
                 bindings, self._bindings = self._bindings, []

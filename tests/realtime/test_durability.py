@@ -89,6 +89,35 @@ async def test_nothing_is_lost_across_restart_and_kill(
     assert await persisted() == final
 
 
+async def test_stopping_commits_what_is_queued_and_says_going_away(
+    server_factory: Callable[..., TroupeServer], project_room: ProjectRoom
+) -> None:
+    """SIGTERM runs the store step: queued updates are committed before the process ends."""
+    # Commits start at most every 10 minutes here: only the shutdown can store the second.
+    server = server_factory(env={"TROUPE_PERSIST_INTERVAL_SECONDS": "600"})
+    room = project_room.room(project_room.script)
+    token = project_room.members["lead"].token
+    async with (
+        await RawYClient.open(server.ws_url, room, token=token) as c,
+        await RawYClient.open(server.ws_url, room, token=token) as reader,
+    ):
+        await c.sync()
+        await reader.sync()
+        await c.insert(0, "first ")
+        for _ in range(200):
+            if await database_sync_to_async(storage_text)(project_room.script) == "first ":
+                break
+            await asyncio.sleep(0.01)
+        await c.insert(6, "second")
+        await reader.wait_text("first second")  # the server holds it
+        assert await database_sync_to_async(storage_text)(project_room.script) == "first "
+        server.stop()
+        for client in (c, reader):
+            code, _ = await client.wait_closed()
+            assert code == 1001
+    assert await database_sync_to_async(storage_text)(project_room.script) == "first second"
+
+
 async def test_failed_load_never_serves_or_overwrites(
     live: TroupeServer, project_room: ProjectRoom
 ) -> None:
