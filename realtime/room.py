@@ -286,14 +286,17 @@ class Room:
         aw_local, self._awareness_local = self._awareness_local, {}
         aw_out, self._awareness_outgoing = self._awareness_outgoing, {}
         bus = self.hub.bus
+        merged = merge(local) if local else b""
         if outgoing and bus.has_peers:
+            # Every local update is in both lists, remote ones only in ``local``: equal
+            # lengths mean the same updates, merged once.
             bus.publish_update(
-                self, merge(outgoing) if len(outgoing) > 1 else outgoing[0], bindings
+                self, merged if len(outgoing) == len(local) else merge(outgoing), bindings
             )
         if aw_out and bus.has_peers:
             bus.publish_awareness(self, encode_awareness_update(list(aw_out.values())))
         if local:
-            self._fanout(encode_sync_update(merge(local) if len(local) > 1 else local[0]))
+            self._fanout(encode_sync_update(merged))
         if aw_local:
             self._fanout(encode_awareness(encode_awareness_update(list(aw_local.values()))))
 
