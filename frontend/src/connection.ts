@@ -11,6 +11,7 @@ import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { AckTracker } from './acks'
 import { jitteredDelay } from './backoff'
+import { closeAction } from './close-codes'
 
 export type LinkState = 'connecting' | 'online' | 'offline' | 'stopped'
 
@@ -41,7 +42,11 @@ export function sendToSignIn(loginUrl: string): void {
   window.location.assign(`${loginUrl}?next=${encodeURIComponent(next)}`)
 }
 
-const RATE_LIMITED_MIN_MS = 5_000
+const DOCUMENT_WORDS = {
+  missing: 'This document no longer exists.',
+  forbidden: 'You no longer have access.',
+  closer: 'The server',
+}
 
 export class LiveDocument {
   readonly doc = new Y.Doc()
@@ -135,29 +140,15 @@ export class LiveDocument {
   }
 
   private onClosed(code: number, reason: string): void {
-    if (code === 4401) {
-      this.stop('Your session has ended. Sign in again.')
-      sendToSignIn(this.opts.loginUrl)
-      return
-    }
-    if (code === 4403 || code === 4404) {
-      const what = code === 4404 ? 'This document no longer exists.' : 'You no longer have access.'
-      this.stop(`${what}${reason ? ` (${reason})` : ''}`)
-      return
-    }
-    if (code === 4429) {
+    const action = closeAction(code, reason, DOCUMENT_WORDS)
+    if (action.kind === 'retry') {
       this.state = 'offline'
       this.changed()
-      this.scheduleReconnect(RATE_LIMITED_MIN_MS)
+      this.scheduleReconnect(action.minimumMs)
       return
     }
-    if (code >= 4400 && code < 4500) {
-      this.stop(`The server closed the connection (${code}${reason ? `: ${reason}` : ''}). Reload the page.`)
-      return
-    }
-    this.state = 'offline'
-    this.changed()
-    this.scheduleReconnect()
+    this.stop(action.message)
+    if (action.kind === 'sign-in') sendToSignIn(this.opts.loginUrl)
   }
 
   private stop(message: string): void {

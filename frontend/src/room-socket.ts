@@ -9,6 +9,7 @@
  * after a jittered, growing delay (as the documents do, see connection.ts).
  */
 import { jitteredDelay } from './backoff'
+import { closeAction } from './close-codes'
 import { sendToSignIn } from './connection'
 
 export type RoomSocketState = 'connecting' | 'open' | 'offline' | 'stopped'
@@ -81,7 +82,11 @@ export interface RoomSocketOptions {
   onFatal: (message: string) => void
 }
 
-const RATE_LIMITED_MIN_MS = 5_000
+const ROOM_WORDS = {
+  missing: 'This project no longer exists.',
+  forbidden: 'You no longer have access to this project.',
+  closer: 'The room',
+}
 const PING_EVERY_MS = 25_000
 const PONG_WITHIN_MS = 10_000
 
@@ -176,26 +181,14 @@ export class RoomSocket {
 
   private onClosed(code: number, reason: string): void {
     if (this.state === 'stopped') return
-    if (code === 4401) {
-      this.stop('Your session has ended. Sign in again.')
-      sendToSignIn(this.opts.loginUrl)
+    const action = closeAction(code, reason, ROOM_WORDS)
+    if (action.kind === 'retry') {
+      this.setState('offline')
+      this.scheduleReconnect(action.minimumMs)
       return
     }
-    if (code === 4403 || code === 4404) {
-      const what = code === 4404 ? 'This project no longer exists.' : 'You no longer have access to this project.'
-      this.stop(`${what}${reason ? ` (${reason})` : ''}`)
-      return
-    }
-    this.setState('offline')
-    if (code === 4429) {
-      this.scheduleReconnect(RATE_LIMITED_MIN_MS)
-      return
-    }
-    if (code >= 4400 && code < 4500) {
-      this.stop(`The room closed the connection (${code}${reason ? `: ${reason}` : ''}). Reload the page.`)
-      return
-    }
-    this.scheduleReconnect()
+    this.stop(action.message)
+    if (action.kind === 'sign-in') sendToSignIn(this.opts.loginUrl)
   }
 
   private stop(message: string): void {

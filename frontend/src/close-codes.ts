@@ -1,0 +1,32 @@
+/**
+ * What a page does when the server closes one of its sockets (realtime/closecodes.py):
+ * 4401 sends the user to sign in; 4403 and 4404 show why and stop; other 44xx codes stop
+ * too, except 4429 (rate limited), which retries slowly; anything else retries.
+ */
+
+const RATE_LIMITED_MIN_MS = 5_000
+
+export type CloseAction =
+  | { kind: 'sign-in'; message: string }
+  | { kind: 'stop'; message: string }
+  | { kind: 'retry'; minimumMs: number }
+
+/** How the socket names what it is connected to, in the messages shown to the user. */
+export interface CloseWording {
+  missing: string
+  forbidden: string
+  closer: string
+}
+
+export function closeAction(code: number, reason: string, words: CloseWording): CloseAction {
+  const why = reason ? ` (${reason})` : ''
+  if (code === 4401) return { kind: 'sign-in', message: 'Your session has ended. Sign in again.' }
+  if (code === 4404) return { kind: 'stop', message: `${words.missing}${why}` }
+  if (code === 4403) return { kind: 'stop', message: `${words.forbidden}${why}` }
+  if (code === 4429) return { kind: 'retry', minimumMs: RATE_LIMITED_MIN_MS }
+  if (code >= 4400 && code < 4500) {
+    const detail = `${code}${reason ? `: ${reason}` : ''}`
+    return { kind: 'stop', message: `${words.closer} closed the connection (${detail}). Reload the page.` }
+  }
+  return { kind: 'retry', minimumMs: 0 }
+}
