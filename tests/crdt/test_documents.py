@@ -34,12 +34,13 @@ def _log(edits: int, seed: int) -> tuple[str, list[bytes]]:
     return str(final.get("content", type=Text)), log
 
 
-@pytest.mark.parametrize("run", [1, 2, 64])
+@pytest.mark.parametrize(("run", "per_transaction"), [(1, 1), (2, 3), (32, 16), (64, 1)])
 def test_a_log_loads_to_the_same_text_whatever_the_merge_run(
-    run: int, monkeypatch: pytest.MonkeyPatch
+    run: int, per_transaction: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     expected, log = _log(500, seed=run)
     monkeypatch.setattr(documents, "LOAD_MERGE_RUN", run)
+    monkeypatch.setattr(documents, "LOAD_RUNS_PER_TRANSACTION", per_transaction)
     assert str(load_document("script", None, log).get("content", type=Text)) == expected
 
 

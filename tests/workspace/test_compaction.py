@@ -52,3 +52,50 @@ def test_compaction_keeps_content_and_history_and_is_idempotent() -> None:
     stored = document_stored(document_id=document.pk)
     assert stored.updates == []
     assert script_text(load_document("script", stored.state, [])) == str(text)
+
+
+def _logged_document(slug: str, count: int) -> tuple[int, str, list[bytes]]:
+    """A script whose log holds ``count`` single-character appends; (id, text, updates)."""
+    user = get_user_model().objects.create_user(username=f"writer-{slug}")
+    project = project_create(slug=slug, title="L", created_by=user)
+    document = document_create(project=project, slug="s", title="S", kind=DocumentKind.SCRIPT)
+    source: Doc[Any] = Doc()
+    text = source.get("content", type=Text)
+    now = timezone.now()
+    pending = []
+    for i in range(count):
+        before = source.get_state()
+        text.insert(len(text), "abc\n"[i % 4])
+        pending.append(PendingUpdate(document.pk, source.get_update(before), user.pk, now))
+    document_updates_append(updates=pending, bindings=[])
+    return document.pk, str(text), [p.update for p in pending]
+
+
+def test_stored_log_is_read_in_order_after_the_state_row() -> None:
+    document_id, expected, updates = _logged_document("ordered", 700)
+    stored = document_stored(document_id=document_id)
+    assert stored.state is None
+    assert stored.updates == updates
+    assert all(type(u) is bytes for u in stored.updates)
+    assert stored.last_update_id == DocumentUpdate.objects.latest("id").pk
+    document_compact(document_id=document_id)
+    assert document_stored(document_id=document_id).updates == []
+    assert (
+        script_text(load_document("script", document_stored(document_id=document_id).state, []))
+        == expected
+    )
+
+
+@pytest.mark.postgres_only
+def test_reading_the_log_inside_a_transaction_leaves_the_planner_as_it_was() -> None:
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("planner settings are PostgreSQL's (its run covers this)")
+    document_id, _, updates = _logged_document("planner", 50)
+    with transaction.atomic(), connection.cursor() as cursor:
+        assert document_stored(document_id=document_id).updates == updates
+        cursor.execute("SHOW enable_sort")
+        assert cursor.fetchone() == ("on",)
+        cursor.execute("SHOW enable_bitmapscan")
+        assert cursor.fetchone() == ("on",)
