@@ -73,6 +73,11 @@ def _logged_document(slug: str, count: int) -> tuple[int, str, list[bytes]]:
 
 def test_stored_log_is_read_in_order_after_the_state_row() -> None:
     document_id, expected, updates = _logged_document("ordered", 700)
+    rows = DocumentUpdate.objects.filter(document_id=document_id).order_by("id")
+    assert [bytes(r.update) for r in rows] == updates, "appended in order"
+    assert {(r.user.username, r.created_at) for r in rows.select_related("user")} == {
+        ("writer-ordered", rows[0].created_at)
+    }
     stored = document_stored(document_id=document_id)
     assert stored.state is None
     assert stored.updates == updates
