@@ -13,6 +13,9 @@ pass/fail) and writes bench/results/latest.json and bench/results/latest.md.
   multi        2 and 4 processes over Redis, readers spread round-robin: deliveries/s
   cross        2 processes, writer on one and readers on the other: paced p99
   persistence  paced (and saturated) with TROUPE_PERSISTENCE=0 vs the normal server
+  reference    paced and saturated on Troupe and on y-websocket's own Node server
+               (bench/reference, npm ci on first use), runs interleaved: the same
+               generator's figures for the reference the targets are set against
   idle         server RSS per idle connection over 5,000 connections (10 rooms)
   rooms        server RSS per idle room holding a 10 kB document (500 rooms)
   load         connect-to-synced for a document whose log holds 100,000 one-character
@@ -396,6 +399,49 @@ class Server:
             return parse_metrics(r.read().decode())
 
 
+REFERENCE = BENCH / "reference"
+REFERENCE_SERVER = REFERENCE / "node_modules" / "y-websocket" / "bin" / "server.js"
+
+
+@dataclass
+class ReferenceServer(Server):
+    """y-websocket's own server on Node (the reference of ``shared/figures.md``), so that
+    Troupe and the reference are measured by the same generator on the same machine."""
+
+    def start(self) -> Server:
+        node = shutil.which("node")
+        if node is None:
+            raise RuntimeError("the reference server needs Node.js (node on PATH)")
+        if not REFERENCE_SERVER.exists():
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund"],
+                cwd=REFERENCE,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log_path = LOGS / f"node-{self.name}-{self.port}.log"
+        with log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                [node, str(REFERENCE_SERVER)],
+                cwd=REFERENCE,
+                env={**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"reference server exited early; see {log_path}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=1),
+            ):
+                return self
+            time.sleep(0.05)
+        raise TimeoutError(f"reference server did not listen; see {log_path}")
+
+
 @contextlib.contextmanager
 def servers(specs: Sequence[Server]) -> Iterator[list[Server]]:
     started: list[Server] = []
@@ -765,6 +811,40 @@ def sc_paced_and_persistence(ctx: Ctx) -> None:
 
             sat_off = repeated(ctx, "saturated no-persist", [started[1]], sat_nopersist)
             ctx.results["saturated_1proc_no_persistence"] = summarise_loadgen(sat_off)
+
+
+def sc_reference(ctx: Ctx) -> None:
+    """10: the y-websocket reference server under the same generator, paced and
+    saturated, each run right after a Troupe run of the same load (machine speed drifts
+    by tens of percent over minutes; interleaving keeps the comparison fair)."""
+    ours = Server("paced-vs-reference")
+    ref = ReferenceServer("reference")
+    with servers([ours, ref]):
+        results: dict[str, list[Json]] = {}
+        for mode in ("paced", "saturated"):
+            for i in range(ctx.args.runs):
+                for srv, who in ((ours, "troupe"), (ref, "reference")):
+
+                    def one(
+                        _: int, srv: Server = srv, who: str = who, mode: str = mode, i: int = i
+                    ) -> Json:
+                        room = ctx.seed.document(f"{who}-{mode}-{i}-{nonce()}")
+                        return run_loadgen(ctx, [srv], urls=[srv.ws_url], room=room, mode=mode)
+
+                    results.setdefault(f"{who}_{mode}", []).extend(
+                        repeated(ctx, f"{mode} {who}", [srv], one, runs=1)
+                    )
+        ctx.results["reference"] = {
+            key: summarise_loadgen(runs) for key, runs in results.items()
+        } | {"server": "y-websocket 1.5.4 bin/server.js on " + node_version()}
+
+
+def node_version() -> str:
+    node = shutil.which("node")
+    if node is None:
+        return "no node"
+    out = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
+    return f"Node {out.stdout.strip()}"
 
 
 def sc_saturated(ctx: Ctx) -> None:
@@ -1147,6 +1227,7 @@ def sc_load(ctx: Ctx) -> None:
 
 SCENARIOS: dict[str, Callable[[Ctx], None]] = {
     "paced": sc_paced_and_persistence,
+    "reference": sc_reference,
     "saturated": sc_saturated,
     "multi": sc_multi,
     "cross": sc_cross,
@@ -1154,7 +1235,18 @@ SCENARIOS: dict[str, Callable[[Ctx], None]] = {
     "rooms": sc_rooms,
     "load": sc_load,
 }
-ALL = ["paced", "persistence", "saturated", "persistlag", "multi", "cross", "idle", "rooms", "load"]
+ALL = [
+    "paced",
+    "persistence",
+    "reference",
+    "saturated",
+    "persistlag",
+    "multi",
+    "cross",
+    "idle",
+    "rooms",
+    "load",
+]
 
 
 # ============================================================================ report
@@ -1218,6 +1310,34 @@ def figures(results: Json) -> list[Figure]:
                 f"{fmt(r['p99_ms'], ' ms', 2)} (runs: {runs_str(r['p99_all'])})",
                 le(r["p99_ms"], 3.0),
                 r["p99_ms"],
+            )
+        )
+    ref = results.get("reference")
+    if ref and "reference_paced" in ref and "troupe_paced" in ref:
+        t, n = ref["troupe_paced"], ref["reference_paced"]
+        out.append(
+            Figure(
+                "Paced p50 / p99 under this generator: Troupe vs y-websocket ref (Node)",
+                "(same runs, interleaved)",
+                f"Troupe {fmt(t['p50_ms'], '', 2)} / {fmt(t['p99_ms'], ' ms', 2)}, "
+                f"ref {fmt(n['p50_ms'], '', 2)} / {fmt(n['p99_ms'], ' ms', 2)} "
+                f"(p99 runs: {runs_str(t['p99_all'])} vs {runs_str(n['p99_all'])})",
+                None,
+                t["p99_ms"],
+            )
+        )
+    if ref and "reference_saturated" in ref and "troupe_saturated" in ref:
+        t, n = ref["troupe_saturated"], ref["reference_saturated"]
+        out.append(
+            Figure(
+                "Saturated deliveries/s under this generator: Troupe vs Node ref",
+                "(same runs, interleaved)",
+                f"Troupe {fmt(t['deliveries_per_s'], '/s')}, "
+                f"ref {fmt(n['deliveries_per_s'], '/s')} "
+                f"(runs: {runs_str(t['deliveries_per_s_all'], '/s')} vs "
+                f"{runs_str(n['deliveries_per_s_all'], '/s')})",
+                None,
+                t["deliveries_per_s"],
             )
         )
     r = results.get("saturated_1proc")
@@ -1539,6 +1659,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_start = time.monotonic()
     order = [
         ("paced", args.enabled("paced") or args.enabled("persistence")),
+        ("reference", args.enabled("reference")),
         ("saturated", args.enabled("saturated") or args.enabled("persistlag")),
         ("multi", args.enabled("multi")),
         ("cross", args.enabled("cross")),
