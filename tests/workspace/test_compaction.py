@@ -75,9 +75,8 @@ def test_stored_log_is_read_in_order_after_the_state_row() -> None:
     document_id, expected, updates = _logged_document("ordered", 700)
     rows = DocumentUpdate.objects.filter(document_id=document_id).order_by("id")
     assert [bytes(r.update) for r in rows] == updates, "appended in order"
-    assert {(r.user.username, r.created_at) for r in rows.select_related("user")} == {
-        ("writer-ordered", rows[0].created_at)
-    }
+    writer = get_user_model().objects.get(username="writer-ordered")
+    assert {(r.user_id, r.created_at) for r in rows} == {(writer.pk, rows[0].created_at)}
     stored = document_stored(document_id=document_id)
     assert stored.state is None
     assert stored.updates == updates
