@@ -336,43 +336,50 @@ class Server:
         assert self.process is not None
         return self.process.pid
 
+    def launch(self) -> tuple[list[str], Path, dict[str, str]]:
+        """The command line, working directory and environment of the process."""
+        argv = [
+            DAPHNE,
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "--websocket-max-message-size",
+            MAX_BYTES,
+            "--websocket-max-frame-size",
+            MAX_BYTES,
+            "--ping-interval",
+            "20",
+            "--ping-timeout",
+            "30",
+            "config.asgi:application",
+        ]
+        return argv, Path(SRC), server_env(self.redis_url, self.extra_env)
+
+    def ready(self) -> bool:
+        """Whether the started process serves (here: /healthz answers 200)."""
+        with contextlib.suppress(OSError):
+            # S310: the URL is always http://127.0.0.1:<port>, built here.
+            with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as r:  # noqa: S310
+                return bool(r.status == 200)
+        return False
+
     def start(self) -> Server:
+        argv, cwd, env = self.launch()
         LOGS.mkdir(parents=True, exist_ok=True)
-        log_path = LOGS / f"daphne-{self.name}-{self.port}.log"
+        log_path = LOGS / f"{Path(argv[0]).name}-{self.name}-{self.port}.log"
         with log_path.open("ab") as out:
             self.process = subprocess.Popen(
-                [
-                    DAPHNE,
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "--websocket-max-message-size",
-                    MAX_BYTES,
-                    "--websocket-max-frame-size",
-                    MAX_BYTES,
-                    "--ping-interval",
-                    "20",
-                    "--ping-timeout",
-                    "30",
-                    "config.asgi:application",
-                ],
-                cwd=SRC,
-                env=server_env(self.redis_url, self.extra_env),
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne {self.name} exited early; see {log_path}")
-            with contextlib.suppress(OSError):
-                # S310: the URL is always http://127.0.0.1:<port>, built here.
-                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as r:  # noqa: S310
-                    if r.status == 200:
-                        return self
+                raise RuntimeError(f"{self.name} exited early; see {log_path}")
+            if self.ready():
+                return self
             time.sleep(0.05)
-        raise TimeoutError(f"daphne {self.name} did not become healthy; see {log_path}")
+        raise TimeoutError(f"{self.name} did not become ready; see {log_path}")
 
     def stop(self) -> None:
         p = self.process
@@ -408,7 +415,7 @@ class ReferenceServer(Server):
     """y-websocket's own server on Node (the reference of ``shared/figures.md``), so that
     Troupe and the reference are measured by the same generator on the same machine."""
 
-    def start(self) -> Server:
+    def launch(self) -> tuple[list[str], Path, dict[str, str]]:
         node = shutil.which("node")
         if node is None:
             raise RuntimeError("the reference server needs Node.js (node on PATH)")
@@ -419,27 +426,13 @@ class ReferenceServer(Server):
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-        LOGS.mkdir(parents=True, exist_ok=True)
-        log_path = LOGS / f"node-{self.name}-{self.port}.log"
-        with log_path.open("ab") as out:
-            self.process = subprocess.Popen(
-                [node, str(REFERENCE_SERVER)],
-                cwd=REFERENCE,
-                env={**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port)},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"reference server exited early; see {log_path}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=1),
-            ):
-                return self
-            time.sleep(0.05)
-        raise TimeoutError(f"reference server did not listen; see {log_path}")
+        env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port)}
+        return [node, str(REFERENCE_SERVER)], REFERENCE, env
+
+    def ready(self) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+            return True
+        return False
 
 
 @contextlib.contextmanager
@@ -1312,34 +1305,31 @@ def figures(results: Json) -> list[Figure]:
                 r["p99_ms"],
             )
         )
-    ref = results.get("reference")
-    if ref and "reference_paced" in ref and "troupe_paced" in ref:
-        t, n = ref["troupe_paced"], ref["reference_paced"]
-        out.append(
-            Figure(
-                "Paced p50 / p99 under this generator: Troupe vs y-websocket ref (Node)",
-                "(same runs, interleaved)",
-                f"Troupe {fmt(t['p50_ms'], '', 2)} / {fmt(t['p99_ms'], ' ms', 2)}, "
-                f"ref {fmt(n['p50_ms'], '', 2)} / {fmt(n['p99_ms'], ' ms', 2)} "
-                f"(p99 runs: {runs_str(t['p99_all'])} vs {runs_str(n['p99_all'])})",
-                None,
-                t["p99_ms"],
+    ref = results.get("reference", {})
+
+    def paced(r: Json) -> str:
+        return f"{fmt(r['p50_ms'], '', 2)} / {fmt(r['p99_ms'], ' ms', 2)}"
+
+    def saturated(r: Json) -> str:
+        return fmt(r["deliveries_per_s"], "/s")
+
+    for mode, what, show, key, unit in (
+        ("paced", "Paced p50 / p99", paced, "p99_ms", ""),
+        ("saturated", "Saturated deliveries/s", saturated, "deliveries_per_s", "/s"),
+    ):
+        runs = key.removesuffix("_ms") + "_all"
+        t, n = ref.get(f"troupe_{mode}"), ref.get(f"reference_{mode}")
+        if t and n:
+            out.append(
+                Figure(
+                    f"{what} under this generator: Troupe vs y-websocket ref (Node)",
+                    "(same runs, interleaved)",
+                    f"Troupe {show(t)}, ref {show(n)} (runs: {runs_str(t[runs], unit)} "
+                    f"vs {runs_str(n[runs], unit)})",
+                    None,
+                    t[key],
+                )
             )
-        )
-    if ref and "reference_saturated" in ref and "troupe_saturated" in ref:
-        t, n = ref["troupe_saturated"], ref["reference_saturated"]
-        out.append(
-            Figure(
-                "Saturated deliveries/s under this generator: Troupe vs Node ref",
-                "(same runs, interleaved)",
-                f"Troupe {fmt(t['deliveries_per_s'], '/s')}, "
-                f"ref {fmt(n['deliveries_per_s'], '/s')} "
-                f"(runs: {runs_str(t['deliveries_per_s_all'], '/s')} vs "
-                f"{runs_str(n['deliveries_per_s_all'], '/s')})",
-                None,
-                t["deliveries_per_s"],
-            )
-        )
     r = results.get("saturated_1proc")
     if r:
         out.append(
