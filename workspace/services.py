@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import connection, transaction
@@ -217,7 +218,10 @@ def document_update_post(*, document: Document, update: bytes, user: User) -> No
     """Accept a binary update sent over HTTP: validate, store attributed, broadcast live.
 
     Structs written under a client ID bound to another user are refused outright (an
-    HTTP caller has no relayed content to protect).
+    HTTP caller has no relayed content to protect). Once the log past the state row
+    holds ``COMPACT_EVERY_UPDATES`` entries it is compacted here, as the live rooms'
+    persister does: a script posting updates to a document nobody has open must not
+    leave every later load (and every later post) replaying the whole log.
     """
     stored = document_stored(document_id=document.pk)
     try:
@@ -253,6 +257,8 @@ def document_update_post(*, document: Document, update: bytes, user: User) -> No
                 "user_id": user.pk,
             },
         )
+    if len(stored.updates) + 1 >= int(settings.TROUPE["COMPACT_EVERY_UPDATES"]):
+        document_compact(document_id=document.pk)
 
 
 def demo_user(*, username: str, password: str, email: str) -> User:

@@ -103,3 +103,24 @@ def test_reading_the_log_inside_a_transaction_leaves_the_planner_as_it_was() -> 
         assert cursor.fetchone() == ("on",)
         cursor.execute("SHOW enable_bitmapscan")
         assert cursor.fetchone() == ("on",)
+
+
+def test_updates_posted_over_http_are_compacted_as_the_log_grows(
+    settings: Any,
+) -> None:
+    from workspace.services import document_update_post
+
+    settings.TROUPE = {**settings.TROUPE, "COMPACT_EVERY_UPDATES": 5}
+    user = get_user_model().objects.create_user(username="poster")
+    project = project_create(slug="posted", title="P", created_by=user)
+    document = document_create(project=project, slug="s", title="S", kind=DocumentKind.SCRIPT)
+    source: Doc[Any] = Doc()
+    text = source.get("content", type=Text)
+    for ch in "abcdefghijkl":
+        before = source.get_state()
+        text.insert(len(text), ch)
+        document_update_post(document=document, update=source.get_update(before), user=user)
+    stored = document_stored(document_id=document.pk)
+    assert len(stored.updates) == 2, "compacted after the 5th and the 10th post"
+    assert script_text(load_document("script", stored.state, stored.updates)) == "abcdefghijkl"
+    assert DocumentUpdate.objects.filter(document=document).count() == 12, "history is kept"
