@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
-from crdt.documents import content_of, load_document
+from crdt.documents import content_of
 from crdt.fountain import parse, render_html, to_fountain
 from crdt.snapshots import normalise_panels
 from workspace.models import Document, Record, RecordKind, Snapshot
@@ -29,7 +29,7 @@ from workspace.records import (
     record_tree,
     snapshot_content,
 )
-from workspace.selectors import document_stored
+from workspace.selectors import document_loaded
 from workspace.views import _document_or_error
 
 EXPORT_FORMATS: dict[str, tuple[str, ...]] = {
@@ -183,8 +183,7 @@ def document_export(request: HttpRequest, project: str, document: str) -> HttpRe
         return JsonResponse(
             {"error": f"format must be one of {', '.join(allowed)} for a {kind}"}, status=400
         )
-    stored = document_stored(document_id=found.pk)
-    content = content_of(load_document(kind, stored.state, stored.updates), kind)
+    content = content_of(document_loaded(document_id=found.pk, kind=kind).doc, kind)
     context: dict[str, Any] = {"document": found, "project": found.project}
     if isinstance(content, str):
         if fmt == "fountain":

@@ -27,7 +27,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crdt.attribution import ScriptCredit, StoryboardCredit, script_credit, storyboard_credit
-from crdt.documents import load_document
 from crdt.snapshots import normalised_content, restore_update, state_contains
 from workspace.events import emit_on_commit
 from workspace.groups import document_group
@@ -47,7 +46,7 @@ from workspace.models import (
     Visibility,
     Work,
 )
-from workspace.selectors import document_stored, project_role
+from workspace.selectors import document_loaded, project_role
 from workspace.services import PendingBinding, PendingUpdate, document_updates_append
 
 RECORD_ID_PREFIX = "trp:rec:1:"
@@ -514,8 +513,8 @@ def snapshot_create(
     The record links to the document's previous snapshot and says whether the new state
     contains it (every insert and deletion of the old state is in the new one).
     """
-    stored = document_stored(document_id=document.pk)
-    doc = load_document(document.schema, stored.state, stored.updates)
+    stored = document_loaded(document_id=document.pk, kind=document.schema)
+    doc = stored.doc
     state = bytes(doc.get_update())
     state_vector = bytes(doc.get_state())
     media_type, content_text, content_hash = normalised_content(doc, document.schema)
@@ -586,8 +585,8 @@ def document_restore(*, document: Document, record: Record, user: User) -> bytes
     snap = Snapshot.objects.filter(record=record).select_related("document").first()
     if snap is None or snap.document_id != document.pk:
         raise RecordRefused("that record is not a snapshot of this document")
-    stored = document_stored(document_id=document.pk)
-    doc = load_document(document.schema, stored.state, stored.updates)
+    stored = document_loaded(document_id=document.pk, kind=document.schema)
+    doc = stored.doc
     client_id = secrets.randbelow(2**31 - 1) + 1
     while client_id in stored.bindings:
         client_id = secrets.randbelow(2**31 - 1) + 1

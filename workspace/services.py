@@ -28,7 +28,7 @@ from workspace.models import (
     Role,
     Visibility,
 )
-from workspace.selectors import document_stored
+from workspace.selectors import document_loaded
 from workspace.tokens import token_generate, token_hash
 
 
@@ -223,9 +223,9 @@ def document_update_post(*, document: Document, update: bytes, user: User) -> No
     persister does: a script posting updates to a document nobody has open must not
     leave every later load (and every later post) replaying the whole log.
     """
-    stored = document_stored(document_id=document.pk)
     try:
-        doc = load_document(document.schema, stored.state, stored.updates)
+        stored = document_loaded(document_id=document.pk, kind=document.schema)
+        doc = stored.doc
         clocks = update_client_clocks(update)
         known = decode_state_vector(doc.get_state())
         apply_update(doc, update)
@@ -257,7 +257,7 @@ def document_update_post(*, document: Document, update: bytes, user: User) -> No
                 "user_id": user.pk,
             },
         )
-    if len(stored.updates) + 1 >= int(settings.TROUPE["COMPACT_EVERY_UPDATES"]):
+    if stored.log_entries_replayed + 1 >= int(settings.TROUPE["COMPACT_EVERY_UPDATES"]):
         document_compact(document_id=document.pk)
 
 

@@ -13,9 +13,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from crdt.documents import content_of, load_document
+from crdt.documents import content_of
 from workspace.models import Document, Membership, Project, Role
-from workspace.selectors import document_access, document_by_path, document_stored, project_role
+from workspace.selectors import document_access, document_by_path, document_loaded, project_role
 from workspace.services import (
     UpdateRefused,
     document_update_post,
@@ -106,8 +106,7 @@ def document_content(request: HttpRequest, project: str, document: str) -> HttpR
     found = _document_or_error(request, project, document, write=False)
     if isinstance(found, JsonResponse):
         return found
-    stored = document_stored(document_id=found.pk)
-    doc = load_document(found.schema, stored.state, stored.updates)
+    doc = document_loaded(document_id=found.pk, kind=found.schema).doc
     content = content_of(doc, found.schema)
     if isinstance(content, str):
         return HttpResponse(content, content_type="text/plain; charset=utf-8")
@@ -121,8 +120,7 @@ def document_update(request: HttpRequest, project: str, document: str) -> HttpRe
     if isinstance(found, JsonResponse):
         return found
     if request.method == "GET":
-        stored = document_stored(document_id=found.pk)
-        doc = load_document(found.schema, stored.state, stored.updates)
+        doc = document_loaded(document_id=found.pk, kind=found.schema).doc
         return HttpResponse(doc.get_update(), content_type="application/octet-stream")
     if request.content_type != "application/octet-stream":
         return JsonResponse({"error": "send the update as application/octet-stream"}, status=415)

@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from pycrdt import Doc, Text
 
-from crdt.documents import load_document, script_text
+from crdt.documents import InvalidUpdate, load_document, script_text
 from workspace.models import DocumentKind, DocumentState, DocumentUpdate
-from workspace.selectors import document_stored
+from workspace.selectors import LOG_STREAM_CHUNK_ROWS, document_loaded, document_stored
 from workspace.services import (
     PendingUpdate,
     document_compact,
@@ -88,6 +88,42 @@ def test_stored_log_is_read_in_order_after_the_state_row() -> None:
         script_text(load_document("script", document_stored(document_id=document_id).state, []))
         == expected
     )
+
+
+def test_a_loaded_document_replays_the_log_streamed_in_chunks_after_the_state() -> None:
+    count = 2 * LOG_STREAM_CHUNK_ROWS + 300
+    document_id, expected, _ = _logged_document("streamed", count)
+    loaded = document_loaded(document_id=document_id, kind="script")
+    assert script_text(loaded.doc) == expected
+    assert loaded.log_entries_replayed == count
+    assert loaded.last_update_id == DocumentUpdate.objects.latest("id").pk
+    document_compact(document_id=document_id)
+    loaded = document_loaded(document_id=document_id, kind="script")
+    assert (script_text(loaded.doc), loaded.log_entries_replayed) == (expected, 0)
+
+
+def test_a_corrupt_log_entry_fails_the_load_and_leaves_the_connection_usable() -> None:
+    from django.db import connection
+
+    document_id, _, updates = _logged_document("corrupt", 100)
+    writer = get_user_model().objects.get(username="writer-corrupt")
+    now = timezone.now()
+    DocumentUpdate.objects.create(
+        document_id=document_id, update=b"\xff\xff\x00", user=writer, created_at=now
+    )
+    # Chunks of re-sent (idempotent) entries follow, so the load stops mid-stream.
+    resent = [PendingUpdate(document_id, u, writer.pk, now) for u in updates]
+    for _ in range(3 * LOG_STREAM_CHUNK_ROWS // len(updates)):
+        document_updates_append(updates=resent, bindings=[])
+    with pytest.raises(InvalidUpdate):
+        document_loaded(document_id=document_id, kind="script")
+    # The abandoned query was ended: the same connection reads the whole log again at once.
+    stored = document_stored(document_id=document_id)
+    assert stored.updates[:101] == [*updates, b"\xff\xff\x00"]
+    assert len(stored.updates) == 101 + 3 * LOG_STREAM_CHUNK_ROWS // 100 * 100
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
 
 
 @pytest.mark.postgres_only
