@@ -1377,7 +1377,7 @@ def figures(results: Json) -> list[Figure]:
                 "Paced p99, persistence on vs off (TROUPE_PERSISTENCE=0)",
                 "differ by < 20%",
                 f"on {fmt(on['p99_ms'], ' ms', 2)} / off {fmt(off['p99_ms'], ' ms', 2)}"
-                f"{'' if diff is None else f' ({diff:+.0%})'} "
+                f"{'' if diff is None else f' ({diff:+.1%})'} "
                 f"(off runs: {runs_str(off['p99_all'])})",
                 None if diff is None else diff < 0.20,
                 off["p99_ms"],
