@@ -88,7 +88,7 @@ class Hub:
         try:
             await self.bus.join_room(room)
             # The log is streamed into Yrs as it is read, on the database thread: a
-            # 100,000-entry log holds it ~0.1 s (only after a bulk import; in service the
+            # 100,000-entry log holds it 0.1-0.2 s (only after a bulk import; in service the
             # log is compacted every COMPACT_EVERY_UPDATES entries).
             stored = await database_sync_to_async(document_loaded)(
                 document_id=room.document_id, kind=room.kind
