@@ -223,16 +223,6 @@ _INDEX_ORDER_ONLY = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = 
 _PLANNER_DEFAULTS = "SET LOCAL enable_bitmapscan TO DEFAULT; SET LOCAL enable_sort TO DEFAULT"
 
 
-def document_log_length_since_compaction(*, document_id: int) -> int:
-    """How many log entries loading the document would replay on top of its state row."""
-    through = (
-        DocumentState.objects.filter(document_id=document_id)
-        .values_list("through_update_id", flat=True)
-        .first()
-    ) or 0
-    return DocumentUpdate.objects.filter(document_id=document_id, id__gt=through).count()
-
-
 @dataclass(frozen=True, slots=True)
 class RoomAccess:
     """What a project room connection may see: the project, the role, the documents."""
