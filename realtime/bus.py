@@ -6,6 +6,14 @@ never one per connection. Messages carry a per-process sequence number per room;
 means a message was lost (channels-redis drops messages to full channels, pub/sub loses
 them while Redis reconnects) and triggers a sync exchange with the sender. Rooms also
 announce their state vector periodically, which repairs a lost last message.
+
+A room held by this process alone sends nothing per update: a group send would only come
+back to its sender, and that round trip through Redis costs the process more CPU than the
+fan-out to 50 local readers. A process learns that another holds the room from any of its
+messages about the room (a process loading a room asks the group for what it lacks, so
+holders learn of it at once); on learning of a peer it sends that peer its state vector
+and awareness (``doc.peer``), which covers whatever it did not publish while it believed
+itself alone. A process unloading a room says so (``doc.leave``).
 """
 
 import asyncio
@@ -49,6 +57,8 @@ class Bus:
         self._tasks: list[asyncio.Task[None]] = []
         self._seq: dict[int, int] = {}
         self._seen: dict[tuple[int, str], int] = {}
+        # document id -> channels of the other processes known to hold the room.
+        self._peers: dict[int, set[str]] = {}
         # Fault injection for failure tests: drop every Nth outgoing update (0 = never).
         self.drop_every = int(settings.TROUPE["TEST_DROP_EVERY_NTH_UPDATE"])
         # Set when the layer failed: a restarted Redis has forgotten our group memberships.
@@ -94,7 +104,18 @@ class Bus:
             self.announce_state(room, room.live_doc.get_state())
 
     async def leave_room(self, room: "Room", *, last_of_project: bool) -> None:
-        """Stop receiving the room's traffic."""
+        """Stop receiving the room's traffic; tell the other holders."""
+        if self._peers.pop(room.document_id, None):
+            self._queue(
+                document_group(room.document_id),
+                "",
+                {
+                    "type": "doc.leave",
+                    "document_id": room.document_id,
+                    "origin": self.origin,
+                    "reply_to": self.channel,
+                },
+            )
         await self.layer.group_discard(document_group(room.document_id), self.channel)
         if last_of_project:
             await self.layer.group_discard(project_access_group(room.project_id), self.channel)
@@ -144,6 +165,10 @@ class Bus:
         metrics.BUS_DROPPED_ON_PURPOSE.inc()
         return True
 
+    def room_shared(self, room: "Room") -> bool:
+        """Whether another process is known to hold the room (its updates must travel)."""
+        return bool(self._peers.get(room.document_id))
+
     def publish_update(self, room: "Room", update: bytes, bindings: dict[int, int]) -> None:
         """Tell the other processes holding the room about an update accepted here."""
         seq = self._seq.get(room.document_id, 0) + 1
@@ -171,6 +196,7 @@ class Bus:
                 "type": "doc.awareness",
                 "document_id": room.document_id,
                 "origin": self.origin,
+                "reply_to": self.channel,
                 "update": payload,
             },
         )
@@ -245,6 +271,11 @@ class Bus:
         room = self.hub.ready_room(message["document_id"])
         if room is None:
             return
+        if kind == "doc.leave":
+            self._forget_peer(room, message)
+            return
+        if "reply_to" in message:
+            self._learn_peer(room, message["reply_to"])
         if kind == "doc.update":
             self._check_sequence(room, message)
             room.receive_remote(
@@ -260,6 +291,11 @@ class Bus:
                 self.request_sync(room, message["reply_to"])
         elif kind == "doc.sync_request":
             self._answer_sync(room, message)
+        elif kind == "doc.peer":
+            if room.lacks(message["state_vector"]):
+                self.request_sync(room, message["reply_to"])
+            if message["awareness"]:
+                room.receive_remote_awareness(message["awareness"])
         elif kind == "doc.sync_reply":
             if room.lacks(message["state_vector"]):
                 metrics.BUS_REPAIRS.inc()
@@ -268,6 +304,29 @@ class Bus:
             )
             if message.get("awareness"):
                 room.receive_remote_awareness(message["awareness"])
+
+    def _learn_peer(self, room: "Room", channel: str) -> None:
+        """Note that the process on ``channel`` holds the room; greet it the first time."""
+        peers = self._peers.setdefault(room.document_id, set())
+        if channel in peers:
+            return
+        peers.add(channel)
+        self._queue(
+            None,
+            channel,
+            {
+                "type": "doc.peer",
+                "document_id": room.document_id,
+                "origin": self.origin,
+                "reply_to": self.channel,
+                "state_vector": room.live_doc.get_state(),
+                "awareness": room.awareness.full_update(),
+            },
+        )
+
+    def _forget_peer(self, room: "Room", message: dict[str, Any]) -> None:
+        self._peers.get(room.document_id, set()).discard(message["reply_to"])
+        self._seen.pop((room.document_id, message["origin"]), None)
 
     def _check_sequence(self, room: "Room", message: dict[str, Any]) -> None:
         key = (room.document_id, message["origin"])

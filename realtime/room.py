@@ -287,13 +287,13 @@ class Room:
         aw_out, self._awareness_outgoing = self._awareness_outgoing, {}
         bus = self.hub.bus
         merged = merge(local) if local else b""
-        if outgoing and bus.has_peers:
+        if outgoing and bus.room_shared(self):
             # Every local update is in both lists, remote ones only in ``local``: equal
             # lengths mean the same updates, merged once.
             bus.publish_update(
                 self, merged if len(outgoing) == len(local) else merge(outgoing), bindings
             )
-        if aw_out and bus.has_peers:
+        if aw_out and bus.room_shared(self):
             bus.publish_awareness(self, encode_awareness_update(list(aw_out.values())))
         if local:
             self._fanout(encode_sync_update(merged))

@@ -15,13 +15,26 @@ from tests.support.servers import TroupeServer
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 
 
-async def metric(server: TroupeServer, name: str) -> float:
+async def metric(server: TroupeServer, name: str, kind: str | None = None) -> float:
+    """A counter's value summed over its labels (only ``kind="..."`` when given)."""
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         text = (await http.get("/metrics")).text
+    labels = rf"\{{kind=\"{re.escape(kind)}\"\}}" if kind else r"(?:\{[^}]*\})?"
     total = 0.0
-    for match in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M):
+    for match in re.finditer(rf"^{name}{labels} (\S+)$", text, re.M):
         total += float(match.group(1))
     return total
+
+
+async def metric_reaches(
+    server: TroupeServer, name: str, kind: str, at_least: float, timeout: float = 10.0
+) -> float:
+    """Wait until the counter reaches ``at_least``; return its value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (value := await metric(server, name, kind)) < at_least:
+        assert asyncio.get_running_loop().time() < deadline, f"{name}{{{kind}}} = {value}"
+        await asyncio.sleep(0.05)
+    return value
 
 
 async def connected(server: TroupeServer, room: str, token: str) -> NodeYjsClient:
@@ -84,6 +97,52 @@ async def test_lost_cross_process_messages_are_detected_and_repaired(
     finally:
         await writer.close()
         await reader.close()
+
+
+async def test_a_room_on_one_process_sends_its_updates_only_while_another_holds_it(
+    server_factory: Callable[..., TroupeServer], redis_url: str, project_room: ProjectRoom
+) -> None:
+    one = server_factory(redis_url=redis_url)
+    two = server_factory(redis_url=redis_url, env={"TROUPE_IDLE_UNLOAD_SECONDS": "0.2"})
+    room = project_room.room(project_room.script)
+    lead = project_room.members["lead"].token
+    a = await connected(one, room, lead)
+    watcher = await connected(one, room, project_room.members["viewer"].token)
+    try:
+        await a.set_awareness({"cursor": 1})
+        for i in range(10):
+            await a.insert_text(0, f"a{i} ")
+        await watcher.wait_text(equals=await a.get_text())
+        await watcher.wait_awareness(2)  # its own and a's
+        # Alone on its process: nothing per update or awareness change goes to Redis.
+        assert await metric(one, "troupe_bus_messages_sent_total", "doc.update") == 0
+        assert await metric(one, "troupe_bus_messages_sent_total", "doc.awareness") == 0
+
+        # A second process loads the room; edits made there at once, before it can know
+        # about the first process, still reach it, both ways, with presence.
+        b = await connected(two, room, project_room.members["editor"].token)
+        try:
+            await asyncio.gather(b.set_awareness({"cursor": 2}), b.insert_text(0, "b0 "))
+            await b.wait_text(contains="a9 ")
+            await a.wait_text(contains="b0 ")
+            await a.wait_awareness(2)
+            await b.wait_awareness(2)
+            await a.insert_text(0, "a10 ")
+            await b.wait_text(contains="a10 ")
+            assert await a.get_text() == await b.get_text()
+            assert await metric(one, "troupe_bus_messages_sent_total", "doc.update") >= 1
+        finally:
+            await b.close()
+
+        # The second process unloads the room and says so: the first stops sending.
+        await metric_reaches(one, "troupe_bus_messages_received_total", "doc.leave", 1)
+        sent = await metric(one, "troupe_bus_messages_sent_total", "doc.update")
+        await a.insert_text(0, "a11 ")
+        await watcher.wait_text(contains="a11 ")
+        assert await metric(one, "troupe_bus_messages_sent_total", "doc.update") == sent
+    finally:
+        await a.close()
+        await watcher.close()
 
 
 @pytest.mark.slow
