@@ -10,7 +10,8 @@ pass/fail) and writes bench/results/latest.json and bench/results/latest.md.
   paced        1 process, 50 readers, 1,000 updates at 200/s: p50/p99 latency
   saturated    1 process, 50 readers, 2,000 updates back to back: deliveries/s, and the
                persistence lag histogram delta of /metrics over the run
-  multi        2 and 4 processes over Redis, readers spread round-robin: deliveries/s
+  multi        1, 2 and 4 processes over Redis, readers spread round-robin, writer on the
+               first: paced and saturated, p50/p99 latency and deliveries/s
   cross        2 processes, writer on one and readers on the other: paced p99
   persistence  paced (and saturated) with TROUPE_PERSISTENCE=0 vs the normal server
   reference    paced and saturated on Troupe and on y-websocket's own Node server
@@ -913,26 +914,27 @@ def sc_saturated(ctx: Ctx) -> None:
 
 
 def sc_multi(ctx: Ctx) -> None:
-    """3: saturated with 2 and 4 processes over Redis, readers spread round-robin."""
-    for k in (2, 4):
+    """3: 1, 2 and 4 processes over Redis, paced and saturated, readers spread round-robin
+    over the processes and the writer on the first (with 1 process: the production setup
+    with REDIS_URL, unlike the in-memory layer of the 1-process scenarios)."""
+    for k in (1, 2, 4):
         flush_redis()
         specs = [Server(f"multi{k}-{j}", redis_url=REDIS_URL) for j in range(k)]
         with servers(specs) as started:
             time.sleep(1.0)
+            for mode in ("paced", "saturated"):
 
-            def one(i: int, started: list[Server] = started, k: int = k) -> Json:
-                room = ctx.seed.document(f"multi{k}-{i}-{nonce()}")
-                return run_loadgen(
-                    ctx,
-                    started,
-                    urls=[s.ws_url for s in started],
-                    room=room,
-                    mode="saturated",
-                )
+                def one(
+                    i: int, started: list[Server] = started, k: int = k, mode: str = mode
+                ) -> Json:
+                    room = ctx.seed.document(f"multi{k}-{mode}-{i}-{nonce()}")
+                    return run_loadgen(
+                        ctx, started, urls=[s.ws_url for s in started], room=room, mode=mode
+                    )
 
-            with Profiler(ctx, started[0], f"saturated-{k}proc-writer-side"):
-                runs = repeated(ctx, f"saturated {k} procs", started, one)
-            ctx.results[f"saturated_{k}proc"] = summarise_loadgen(runs)
+                with Profiler(ctx, started[0], f"{mode}-{k}proc-writer-side"):
+                    runs = repeated(ctx, f"{mode} {k} procs", started, one)
+                ctx.results[f"{mode}_{k}proc_redis"] = summarise_loadgen(runs)
 
 
 def sc_cross(ctx: Ctx) -> None:
@@ -1337,22 +1339,37 @@ def figures(results: Json) -> list[Figure]:
                 "Saturated deliveries/s, 50 readers, 1 process",
                 ">= 60k/s",
                 f"{fmt(r['deliveries_per_s'], '/s')} "
-                f"(runs: {runs_str(r['deliveries_per_s_all'], '/s')})",
+                f"(runs: {runs_str(r['deliveries_per_s_all'], '/s')}); "
+                f"latency p50 / p99 {paced(r)}",
                 ge(r["deliveries_per_s"], 60_000),
                 r["deliveries_per_s"],
             )
         )
-    for k, target in ((2, 115_000.0), (4, None)):
-        r = results.get(f"saturated_{k}proc")
+    for k, target in ((1, None), (2, 115_000.0), (4, None)):
+        r = results.get(f"saturated_{k}proc_redis")
         if r:
             out.append(
                 Figure(
-                    f"Saturated deliveries/s, {k} processes over Redis",
-                    ">= 115k/s (Node ref)" if target else "(more than 2 processes)",
+                    f"Saturated deliveries/s, {k} process{'es' if k > 1 else ''} over Redis",
+                    ">= 115k/s (Node ref)" if target else "(report)",
                     f"{fmt(r['deliveries_per_s'], '/s')} "
-                    f"(runs: {runs_str(r['deliveries_per_s_all'], '/s')})",
+                    f"(runs: {runs_str(r['deliveries_per_s_all'], '/s')}); "
+                    f"latency p50 / p99 {paced(r)}",
                     ge(r["deliveries_per_s"], target) if target else None,
                     r["deliveries_per_s"],
+                )
+            )
+    for k in (1, 2, 4):
+        r = results.get(f"paced_{k}proc_redis")
+        if r:
+            out.append(
+                Figure(
+                    f"Paced p50 / p99, readers spread over {k} process{'es' if k > 1 else ''}"
+                    " (Redis)",
+                    "(report)",
+                    f"{paced(r)} (p99 runs: {runs_str(r['p99_all'])})",
+                    None,
+                    r["p99_ms"],
                 )
             )
     r = results.get("paced_cross_process")
