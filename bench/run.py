@@ -1504,6 +1504,17 @@ def figures(results: Json) -> list[Figure]:
                 mx,
             )
         )
+    probes = results.get("speed_probe_ms")
+    if probes:
+        out.append(
+            Figure(
+                f"Speed probe before each scenario ({SPEED_PROBE_UPDATES:,} pycrdt updates)",
+                "(lower = faster machine)",
+                ", ".join(f"{k} {v:g} ms" for k, v in probes.items()),
+                None,
+                max(probes.values()),
+            )
+        )
     return out
 
 
@@ -1542,14 +1553,37 @@ def table_md(figs: list[Figure], meta: Json, results: Json) -> str:
         "one writer appending 8-character tokens, 50 pycrdt readers; paced = 1,000 updates "
         "at 200/s, saturated = 2,000 back to back). Servers: daphne with the Procfile's "
         "flags, DEBUG=0, default Troupe settings, PostgreSQL; one process without Redis, "
-        "several over Redis. Memory figures: RSS of a fresh server (unload delay 1 h); the "
-        "100k-update figures use an unload delay of 1 s so that the unload's compaction "
-        "happens within the bench. Reproduce with `make bench` (`bench/run.py --help`)."
+        "and 1, 2 or 4 processes over Redis. Memory figures: RSS of a fresh server (unload "
+        "delay 1 h); the 100k-update figures use an unload delay of 1 s so that the "
+        "unload's compaction happens within the bench. Reproduce with `make bench` "
+        "(`bench/run.py --help`)."
     )
     note = noisy_note(results)
     if note:
         out += ["", note]
     return "\n".join(out) + "\n"
+
+
+SPEED_PROBE_UPDATES = 10_000
+
+
+def speed_probe(updates: Sequence[bytes]) -> float:
+    """Milliseconds a fixed CPU-bound task takes now (pycrdt applying one-character updates
+    in one transaction; best of 3). This machine's speed drifts by tens of percent within
+    minutes, which no per-process CPU accounting sees; the probe before each scenario
+    shows which figures were taken on a slow stretch. It corrects nothing."""
+    from pycrdt import Doc, Text
+
+    best = math.inf
+    for _ in range(3):
+        doc: Doc[Any] = Doc()
+        doc.get("content", type=Text)
+        t = time.perf_counter()
+        with doc.transaction():
+            for update in updates:
+                doc.apply_update(update)
+        best = min(best, time.perf_counter() - t)
+    return round(1000 * best, 2)
 
 
 def machine_meta(args: argparse.Namespace) -> Json:
@@ -1675,10 +1709,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("load", args.enabled("load")),
     ]
     failures: list[str] = []
+    probe_updates, _ = typed_updates(SPEED_PROBE_UPDATES)
+    probes: dict[str, float] = ctx.results.setdefault("speed_probe_ms", {})
     for name, on in order:
         if not on:
             continue
-        log(f"== {name}")
+        probes[name] = speed_probe(probe_updates)
+        log(f"== {name} (speed probe {probes[name]} ms)")
         try:
             SCENARIOS[name](ctx)
         except Exception as exc:  # keep going: one broken scenario must not hide the rest
