@@ -12,8 +12,9 @@ back to its sender, and that round trip through Redis costs the process more CPU
 fan-out to 50 local readers. A process learns that another holds the room from any of its
 messages about the room (a process loading a room asks the group for what it lacks, so
 holders learn of it at once); on learning of a peer it sends that peer its state vector
-and awareness (``doc.peer``), which covers whatever it did not publish while it believed
-itself alone. A process unloading a room says so (``doc.leave``).
+and awareness (``doc.peer``; the answer to a sync request carries both already), which
+covers whatever it did not publish while it believed itself alone. A process unloading a
+room says so (``doc.leave``).
 """
 
 import asyncio
@@ -275,7 +276,8 @@ class Bus:
             self._forget_peer(room, message)
             return
         if "reply_to" in message:
-            self._learn_peer(room, message["reply_to"])
+            # A sync request is answered below, and the answer greets the requester.
+            self._learn_peer(room, message["reply_to"], greet=kind != "doc.sync_request")
         if kind == "doc.update":
             self._check_sequence(room, message)
             room.receive_remote(
@@ -305,12 +307,14 @@ class Bus:
             if message.get("awareness"):
                 room.receive_remote_awareness(message["awareness"])
 
-    def _learn_peer(self, room: "Room", channel: str) -> None:
+    def _learn_peer(self, room: "Room", channel: str, *, greet: bool) -> None:
         """Note that the process on ``channel`` holds the room; greet it the first time."""
         peers = self._peers.setdefault(room.document_id, set())
         if channel in peers:
             return
         peers.add(channel)
+        if not greet:
+            return
         self._queue(
             None,
             channel,
