@@ -1577,8 +1577,9 @@ SPEED_PROBE_UPDATES = 10_000
 def speed_probe(updates: Sequence[bytes]) -> float:
     """Milliseconds a fixed CPU-bound task takes now (pycrdt applying one-character updates
     in one transaction; best of 3). This machine's speed drifts by tens of percent within
-    minutes, which no per-process CPU accounting sees; the probe before each scenario
-    shows which figures were taken on a slow stretch. It corrects nothing."""
+    minutes, which no per-process CPU accounting sees. The probe reads the moment it runs
+    (and this process's own state: it is faster once the process has built large
+    documents), not a whole scenario; it corrects nothing."""
     from pycrdt import Doc, Text
 
     best = math.inf

@@ -309,8 +309,10 @@ class Bus:
 
     def _learn_peer(self, room: "Room", channel: str, *, greet: bool) -> None:
         """Note that the process on ``channel`` holds the room; greet it the first time."""
-        peers = self._peers.setdefault(room.document_id, set())
-        if channel in peers:
+        peers = self._peers.get(room.document_id)
+        if peers is None:
+            peers = self._peers[room.document_id] = set()
+        elif channel in peers:
             return
         peers.add(channel)
         if not greet:
@@ -329,7 +331,9 @@ class Bus:
         )
 
     def _forget_peer(self, room: "Room", message: dict[str, Any]) -> None:
-        self._peers.get(room.document_id, set()).discard(message["reply_to"])
+        peers = self._peers.get(room.document_id)
+        if peers is not None:
+            peers.discard(message["reply_to"])
         self._seen.pop((room.document_id, message["origin"]), None)
 
     def _check_sequence(self, room: "Room", message: dict[str, Any]) -> None:
