@@ -3,13 +3,12 @@
 Each process has one channel. A process holding a document in memory adds that channel
 to the document's group, so an update costs one message per process holding the room,
 never one per connection. Messages carry a per-process sequence number per room; a gap
-means a message was lost (channels-redis drops messages to full channels, pub/sub loses
-them while Redis reconnects) and triggers a sync exchange with the sender. Rooms also
-announce their state vector periodically, which repairs a lost last message.
+means a message was lost (Redis pub/sub drops what is published while a process is
+disconnected from it, and a send can fail) and triggers a sync exchange with the sender.
+Rooms also announce their state vector periodically, which repairs a lost last message.
 
 A room held by this process alone sends nothing per update: a group send would only come
-back to its sender, and that round trip through Redis costs the process more CPU than the
-fan-out to 50 local readers. A process learns that another holds the room from any of its
+back to its sender. A process learns that another holds the room from any of its
 messages about the room (a process loading a room asks the group for what it lacks, so
 holders learn of it at once); on learning of a peer it sends that peer its state vector
 and awareness (``doc.peer``; the answer to a sync request carries both already), which
@@ -37,8 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RECEIVE_RETRY_SECONDS = 0.5
-# channels-redis serves each channel-name prefix with its own blocking read, one after
-# another; every per-process channel shares this prefix so none waits behind another.
+# Names this process's channel in Redis (PUBSUB CHANNELS troupe.proc.*).
 PROCESS_CHANNEL_PREFIX = "troupe.proc."
 
 
@@ -62,7 +60,7 @@ class Bus:
         self._peers: dict[int, set[str]] = {}
         # Fault injection for failure tests: drop every Nth outgoing update (0 = never).
         self.drop_every = int(settings.TROUPE["TEST_DROP_EVERY_NTH_UPDATE"])
-        # Set when the layer failed: a restarted Redis has forgotten our group memberships.
+        # Set when receiving failed: the layer may have lost our group memberships.
         self.rejoin_needed = False
         self._updates_sent = 0
 

@@ -3,7 +3,6 @@ consumer fills its hooks with one room call each.
 """
 
 import asyncio
-import functools
 import json
 import logging
 import time
@@ -13,10 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
-from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
@@ -36,7 +32,6 @@ from crdt.protocol import (
 )
 from realtime import metrics
 from realtime.auth import origin_allowed
-from realtime.bus import PROCESS_CHANNEL_PREFIX
 from realtime.closecodes import CloseCode
 from realtime.daphne_compat import DIRECT_EXTENSION, DirectSocket, binary_frame
 from realtime.hub import RoomLoadFailed, get_hub
@@ -657,24 +652,6 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     count) when entries are read in any tab. Entries are stored before delivery, so a
     socket that dropped finds them in the next snapshot.
     """
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # As Channels does, except for the channel's prefix: channels-redis reads each
-        # prefix's process-local channels with its own blocking pop, and only one pop runs
-        # at a time, so a second prefix would wait behind the bus's (up to 5 s per message).
-        # Sharing the bus's prefix puts every local channel on one pop.
-        self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.base_send = send
-        if self.channel_layer is None:
-            await await_many_dispatch([receive], self.dispatch)
-            return
-        self.channel_name = await self.channel_layer.new_channel(PROCESS_CHANNEL_PREFIX)
-        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-        try:
-            await await_many_dispatch([receive, self.channel_receive], self.dispatch)
-        except StopConsumer:
-            pass
 
     async def connect(self) -> None:
         user = self.scope.get("user")

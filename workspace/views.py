@@ -1,7 +1,10 @@
 """HTTP views: health, the signed-in home page, and the document API for scripts."""
 
+import asyncio
 import json
 import logging
+import uuid
+import weakref
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -33,15 +36,39 @@ def _check_database() -> str:
     return "ok"
 
 
+HEALTH_ROUNDTRIP_TIMEOUT_SECONDS = 5.0
+# One health channel per event loop, reused: on the pub/sub layer a channel is a Redis
+# subscription that only a cancelled receive ends, so a new one per check would leak.
+_health_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = (
+    weakref.WeakKeyDictionary()
+)
+_health_channels: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, str]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _check_channel_layer() -> str:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("no channel layer configured")
 
     async def roundtrip() -> None:
-        channel = await layer.new_channel("healthz.")
-        await layer.send(channel, {"type": "healthz.ping"})
-        await layer.receive(channel)
+        loop = asyncio.get_running_loop()
+        async with _health_locks.setdefault(loop, asyncio.Lock()):
+            channel = _health_channels.get(loop)
+            if channel is None:
+                channel = _health_channels[loop] = await layer.new_channel("healthz.")
+            nonce = uuid.uuid4().hex
+            await layer.send(channel, {"type": "healthz.ping", "nonce": nonce})
+            try:
+                async with asyncio.timeout(HEALTH_ROUNDTRIP_TIMEOUT_SECONDS):
+                    # A ping of an earlier check that timed out may still arrive.
+                    while (await layer.receive(channel)).get("nonce") != nonce:
+                        pass
+            except TimeoutError:
+                # The cancelled receive ended the subscription.
+                _health_channels.pop(loop, None)
+                raise
 
     async_to_sync(roundtrip)()
     return "ok"
