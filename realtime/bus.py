@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RECEIVE_RETRY_SECONDS = 0.5
-# Names this process's channel in Redis (PUBSUB CHANNELS troupe.proc.*).
+# Names this process's channel in Redis (the layer prefixes it: PUBSUB CHANNELS *troupe.proc.*).
 PROCESS_CHANNEL_PREFIX = "troupe.proc."
 
 
