@@ -10,7 +10,9 @@ varUint = 7 bits per byte, low group first, high bit = "more bytes follow".
 The receive path is written for throughput (a load generator's readers must absorb
 tens of thousands of frames per second): one call per frame, no intermediate objects
 beyond the payload slice pycrdt needs, and updates are applied through pycrdt's
-low-level transaction API (about half the cost of ``Doc.apply_update``).
+low-level transaction API (about half the cost of ``Doc.apply_update``). Once the
+handshake is done, server frames are split here and unfragmented binary messages skip
+websockets' parser (a paced reader's CPU per delivery: ~20 instead of ~26 us).
 
 Usage::
 
@@ -134,7 +136,8 @@ class _ProtoTransport(asyncio.BufferedProtocol):
     Frames are handed to the YClient synchronously inside buffer_updated: no queue,
     no future and no task switch per message (the websockets asyncio client costs
     several microseconds more per frame, which matters at 100k frames/s).
-    Pings are answered by the sans-I/O protocol itself.
+    Binary messages in one frame go straight to the YClient; every other frame (ping,
+    close, fragments) is handed whole to the sans-I/O protocol, which answers pings.
     """
 
     def __init__(self, client: YClient, proto: ClientProtocol) -> None:
@@ -147,6 +150,9 @@ class _ProtoTransport(asyncio.BufferedProtocol):
         self._drain: asyncio.Future[None] | None = None
         self._frag: bytearray | None = None
         self._close_timer: asyncio.TimerHandle | None = None
+        # None until the handshake response is complete; then whether _frames_in runs.
+        self._framing: bool | None = None
+        self._partial = bytearray()
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -159,8 +165,70 @@ class _ProtoTransport(asyncio.BufferedProtocol):
         return _RECV_BUF
 
     def buffer_updated(self, nbytes: int) -> None:
-        # A memoryview, not a copy: websockets' reader appends it to its own buffer.
-        self.data_received(cast(bytes, _RECV_BUF[:nbytes]))
+        chunk = _RECV_BUF[:nbytes]
+        if self._framing and self.p.state is WS_OPEN:
+            self._frames_in(chunk)
+        elif self._framing is None:
+            self._handshake_in(chunk)
+        else:
+            # A memoryview, not a copy: websockets' reader appends it to its own buffer.
+            self.data_received(cast(bytes, chunk))
+
+    def _handshake_in(self, chunk: memoryview) -> None:
+        """Give websockets exactly the handshake response, then frame the rest here.
+
+        The sans-I/O protocol then sits at a frame boundary, so complete frames that
+        are not plain binary messages (pings, close, fragments) can be handed to it.
+        """
+        self._partial += chunk
+        end = self._partial.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head, rest = bytes(self._partial[: end + 4]), self._partial[end + 4 :]
+        self._partial = bytearray()
+        self.data_received(head)
+        self._framing = self.p.state is WS_OPEN and not self.p.extensions
+        if rest:
+            if self._framing:
+                self._frames_in(memoryview(rest))
+            else:
+                self.data_received(bytes(rest))
+
+    def _frames_in(self, data: memoryview | bytearray) -> None:
+        """Split server frames; unfragmented binary messages go straight to the client."""
+        if self._partial:
+            self._partial += data
+            data = self._partial
+        n = len(data)
+        pos = 0
+        handle = self.client._handle
+        while n - pos >= 2:
+            ln = data[pos + 1]
+            hdr = 2
+            if ln == 126:
+                if n - pos < 4:
+                    break
+                ln = (data[pos + 2] << 8) | data[pos + 3]
+                hdr = 4
+            elif ln == 127:
+                if n - pos < 10:
+                    break
+                ln = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                hdr = 10
+            elif ln > 127:  # masked: a protocol error the protocol itself reports
+                self._framing = False
+                self.data_received(bytes(data[pos:]))
+                pos = n
+                break
+            end = pos + hdr + ln
+            if end > n:
+                break
+            if data[pos] == 0x82:  # FIN, binary, no extension bits
+                handle(bytes(data[pos + hdr : end]))
+            else:
+                self.data_received(bytes(data[pos:end]))
+            pos = end
+        self._partial = bytearray(data[pos:]) if pos < n else bytearray()
 
     def data_received(self, data: bytes) -> None:
         p = self.p
