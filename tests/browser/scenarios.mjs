@@ -625,7 +625,7 @@ const scenarios = {
     await v.page.waitForTimeout(2500) // longer than several backoff steps
     Object.assign(observed, {
       removedAlert: await v.page.$eval('#room-alert', (e) => ({ hidden: e.hidden, text: e.textContent })),
-      socketsAfterRemoval: sockets.length,
+      socketsAfterRemoval: sockets,
       removedConnection: await connection(v.page),
       removedRoomSocket: await v.page.evaluate(() => window.troupe.room.state),
     })
