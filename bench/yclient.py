@@ -190,7 +190,7 @@ class _ProtoTransport(asyncio.BufferedProtocol):
         self._framing = self.p.state is WS_OPEN and not self.p.extensions
         if rest:
             if self._framing:
-                self._frames_in(memoryview(rest))
+                self._frames_in(rest)
             else:
                 self.data_received(bytes(rest))
 
