@@ -8,6 +8,25 @@ UPDATES_RECEIVED = Counter(
     "troupe_updates_received_total", "Document updates accepted from clients"
 )
 DELIVERIES = Counter("troupe_deliveries_total", "Frames written to connections")
+FANOUT_LATENCY_SECONDS = Histogram(
+    "troupe_fanout_latency_seconds",
+    "Time from an update reaching its room to the frame written to every local connection",
+    buckets=(
+        0.0001,
+        0.00025,
+        0.0005,
+        0.00075,
+        0.001,
+        0.0015,
+        0.002,
+        0.003,
+        0.005,
+        0.01,
+        0.025,
+        0.1,
+        1.0,
+    ),
+)
 PERSIST_QUEUE_DEPTH = Gauge("troupe_persist_queue_depth", "Updates waiting for their group commit")
 PERSIST_LAG_SECONDS = Histogram(
     "troupe_persist_lag_seconds",

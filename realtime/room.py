@@ -82,6 +82,8 @@ class Room:
         self._awareness_local: dict[int, AwarenessEntry] = {}
         self._awareness_outgoing: dict[int, AwarenessEntry] = {}
         self._flush_handle: asyncio.Handle | None = None
+        # perf_counter() when the oldest update waiting in ``_local`` arrived.
+        self._local_since: float | None = None
         self.changed = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -142,6 +144,7 @@ class Room:
         """
         if update == EMPTY_UPDATE:
             return True
+        received = time.perf_counter()
         doc = self.live_doc
         clocks = update_client_clocks(update)
         user_id = conn.user_id
@@ -177,7 +180,7 @@ class Room:
             self._outgoing_bindings[client_id] = user_id
         self.hub.persister.enqueue(self.document_id, update, user_id, new_clients)
         metrics.UPDATES_RECEIVED.inc()
-        self._local.append(update)
+        self._hold_local(update, received)
         self._outgoing.append(update)
         self.changed = True
         self._schedule_flush()
@@ -200,6 +203,7 @@ class Room:
 
     def receive_remote(self, update: bytes, bindings: dict[int, int]) -> None:
         """Apply an update another process accepted (already persisted there)."""
+        received = time.perf_counter()
         for client_id, user_id in bindings.items():
             self.bindings.setdefault(client_id, user_id)
         before = self.live_doc.get_state()
@@ -207,7 +211,7 @@ class Room:
         # Deletions do not move the state vector but clients must receive them too;
         # updates that bring nothing new (a sync reply we already had) stay here.
         if self.live_doc.get_state() != before or update_has_deletions(update):
-            self._local.append(update)
+            self._hold_local(update, received)
             self.changed = True
             self._schedule_flush()
 
@@ -273,6 +277,12 @@ class Room:
 
     # -- delivery --------------------------------------------------------------------------
 
+    def _hold_local(self, update: bytes, received: float) -> None:
+        """Queue an update for this turn's frame to the local connections."""
+        if not self._local:
+            self._local_since = received
+        self._local.append(update)
+
     def _schedule_flush(self) -> None:
         if self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
@@ -281,6 +291,7 @@ class Room:
         """Deliver what accumulated during this loop turn: one frame per kind."""
         self._flush_handle = None
         local, self._local = self._local, []
+        since, self._local_since = self._local_since, None
         outgoing, self._outgoing = self._outgoing, []
         bindings, self._outgoing_bindings = self._outgoing_bindings, {}
         aw_local, self._awareness_local = self._awareness_local, {}
@@ -297,6 +308,8 @@ class Room:
             bus.publish_awareness(self, encode_awareness_update(list(aw_out.values())))
         if local:
             self._fanout(encode_sync_update(merged))
+            if since is not None:
+                metrics.FANOUT_LATENCY_SECONDS.observe(time.perf_counter() - since)
         if aw_local:
             self._fanout(encode_awareness(encode_awareness_update(list(aw_local.values()))))
 

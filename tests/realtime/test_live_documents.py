@@ -385,3 +385,46 @@ async def test_deletion_only_updates_reach_clients_from_http_and_other_processes
             assert posted.status_code == 202
         await a.wait_text(equals="world")
         await b.wait_text(equals="world")
+
+
+async def scrape(server: TroupeServer) -> dict[str, float]:
+    """The server's /metrics as {series: value} (labels kept in the series name)."""
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        text = (await http.get("/metrics")).text
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            values[series] = float(value)
+    return values
+
+
+async def test_metrics_count_updates_deliveries_and_time_each_fanout(
+    live: TroupeServer, project_room: ProjectRoom
+) -> None:
+    room = project_room.room(project_room.script)
+    lead, editor = project_room.members["lead"], project_room.members["editor"]
+    writer = await RawYClient.open(live.ws_url, room, token=lead.token)
+    reader = await RawYClient.open(live.ws_url, room, token=editor.token)
+    try:
+        await writer.sync()
+        await reader.sync()
+        before = await scrape(live)
+        for word in ("INT. ", "HOUSE ", "- DAY"):
+            await writer.insert(len(writer.text), word)
+            await reader.wait_text(str(writer.text))
+        after = await scrape(live)
+    finally:
+        await writer.close()
+        await reader.close()
+
+    def delta(series: str) -> float:
+        return after[series] - before.get(series, 0.0)
+
+    assert delta("troupe_updates_received_total") == 3
+    # One frame per update to each of the two connections (the writer's echo included).
+    assert delta("troupe_deliveries_total") == 6
+    # Awaited one at a time, every update was its own fan-out, each timed once.
+    assert delta("troupe_fanout_latency_seconds_count") == 3
+    assert delta('troupe_fanout_latency_seconds_bucket{le="+Inf"}') == 3
+    assert 0 < delta("troupe_fanout_latency_seconds_sum") < 5
