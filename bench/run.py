@@ -7,7 +7,10 @@ flags, default Troupe settings) and runs the scenarios below, each repeated (--r
 default 3) on a fresh document per run.  Prints a table (figure, target, measured,
 pass/fail) and writes bench/results/latest.json and bench/results/latest.md.
 
-  paced        1 process, 50 readers, 1,000 updates at 200/s: p50/p99 latency
+  paced        1 process, 50 readers, 1,000 updates at 200/s: p50/p99 latency, and where
+               it goes: the server's own fan-out time (troupe_fanout_latency_seconds of
+               /metrics over the run), the first reader's latency and the first-to-last
+               reader spread
   saturated    1 process, 50 readers, 2,000 updates back to back: deliveries/s, and the
                persistence lag histogram delta of /metrics over the run
   multi        1, 2 and 4 processes over Redis, readers spread round-robin, writer on the
@@ -627,6 +630,8 @@ def run_loadgen(
         cmd += ["--writer-url", writer_url]
     for s in ours:
         cmd += ["--server-pid", str(s.pid)]
+    troupe = [s for s in ours if not isinstance(s, ReferenceServer)]
+    fanout_before = [s.metrics() for s in troupe]
     meter = NoiseMeter(ours).start()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -649,8 +654,30 @@ def run_loadgen(
             os.unlink(out)
     res["exit_code"] = proc.returncode
     res["noise"] = noise
+    if troupe:
+        res["server_fanout_ms"] = fanout_quantiles(fanout_before, [s.metrics() for s in troupe])
     res["summary"] = text.splitlines()[-1] if text else ""
     return res
+
+
+FANOUT_HISTOGRAM = "troupe_fanout_latency_seconds"
+
+
+def fanout_quantiles(
+    before: Sequence[dict[str, float]], after: Sequence[dict[str, float]]
+) -> dict[str, float | None]:
+    """p50/p99 (ms) of the servers' own fan-out time over a run, all processes pooled:
+    from an update reaching its room to the frame written to every local reader."""
+    pooled: dict[float, float] = {}
+    for b, a in zip(before, after, strict=True):
+        for le, count in histogram_delta(b, a, FANOUT_HISTOGRAM):
+            pooled[le] = pooled.get(le, 0.0) + count
+    buckets = sorted(pooled.items())
+    out: dict[str, float | None] = {}
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        v = histogram_quantile(buckets, q)
+        out[name] = None if v is None else round(1000 * v, 3)
+    return out
 
 
 def repeated(
@@ -720,6 +747,10 @@ def summarise_loadgen(runs: list[Json]) -> Json:
         "deliveries_per_s_all": [r.get("deliveries_per_s") for r in runs],
         "lost_all": [r.get("lost") for r in runs],
         "server_cpu_pct_all": [r.get("server_cpu_pct_of_run") for r in runs],
+        "first_reader_p50_ms": med([r.get("first_reader_latency_ms", {}).get("p50") for r in runs]),
+        "reader_spread_p50_ms": med([r.get("reader_spread_ms", {}).get("p50") for r in runs]),
+        "server_fanout_p50_ms": med([r.get("server_fanout_ms", {}).get("p50") for r in runs]),
+        "server_fanout_p99_ms": med([r.get("server_fanout_ms", {}).get("p99") for r in runs]),
         "runs": runs,
     }
 
@@ -1311,6 +1342,18 @@ def figures(results: Json) -> list[Figure]:
                 f"{fmt(r['p99_ms'], ' ms', 2)} (runs: {runs_str(r['p99_all'])})",
                 le(r["p99_ms"], 3.0),
                 r["p99_ms"],
+            )
+        )
+        out.append(
+            Figure(
+                "Paced, 1 process: server fan-out p50 / p99; first reader p50; reader spread p50",
+                "(where the time goes)",
+                f"{fmt(r.get('server_fanout_p50_ms'), '', 2)} / "
+                f"{fmt(r.get('server_fanout_p99_ms'), ' ms', 2)}; "
+                f"{fmt(r.get('first_reader_p50_ms'), ' ms', 2)}; "
+                f"{fmt(r.get('reader_spread_p50_ms'), ' ms', 2)}",
+                None,
+                r.get("server_fanout_p99_ms"),
             )
         )
     ref = results.get("reference", {})
