@@ -5,8 +5,10 @@ drops the ASGI ``reason``, and autobahn's ``sendClose`` refuses the standard cod
 and 1009 from applications. The patch writes the close frame directly with both, the
 reason truncated to the 123 bytes a close frame allows.
 
-Direct frames: see ``DirectSocket``. Under any other ASGI server the extension is absent
-and consumers use plain ASGI messages.
+Direct frames: see ``DirectSocket`` and ``split_client_frames`` (the client's update
+frames are split off the byte stream before autobahn's parser, which keeps everything
+else). Under any other ASGI server the extension is absent and consumers use plain ASGI
+messages.
 """
 
 import asyncio
@@ -173,9 +175,70 @@ class DirectSocket:
             protocol.sendCloseFrame(code=code, reasonUtf8=_close_reason(reason))
 
 
-def patch_daphne_direct_frames() -> None:
-    """Offer a ``DirectSocket`` in every daphne websocket scope (once; no-op elsewhere)."""
+def _unmask(payload: bytes, mask: bytes) -> bytes:
+    size = len(payload)
+    key = (mask * (size // 4 + 1))[:size]
+    return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(
+        size, "little"
+    )
+
+
+def split_client_frames(data: bytes, max_payload: int) -> tuple[list[bytes], int]:
+    """The payloads of the complete, final, masked binary frames at the start of ``data``
+    (at most ``max_payload`` bytes each, 0 = no limit), and where the first other frame
+    or an incomplete one begins.
+
+    Only frames a client sends with every update are taken; anything else (text, control
+    and fragmented frames, unmasked ones, reserved bits, non-minimal lengths, oversize) is
+    left at the returned offset for autobahn, which answers or rejects it as before.
+    """
+    payloads: list[bytes] = []
+    pos = 0
+    end_of_data = len(data)
+    while pos + 6 <= end_of_data and data[pos] == 0x82 and data[pos + 1] & 0x80:
+        size = data[pos + 1] & 0x7F
+        head = pos + 2
+        if size == 126:
+            size = int.from_bytes(data[head : head + 2], "big")
+            head += 2
+            if size < 126:
+                break
+        elif size == 127:
+            size = int.from_bytes(data[head : head + 8], "big")
+            head += 8
+            if size < 65536 or size >= 1 << 63:
+                break
+        if max_payload and size > max_payload:
+            break
+        start = head + 4
+        stop = start + size
+        if stop > end_of_data:
+            break
+        payloads.append(_unmask(data[start:stop], data[head:start]))
+        pos = stop
+    return payloads, pos
+
+
+def _receive_direct(protocol: Any, direct: DirectSocket, payload: bytes, is_binary: bool) -> None:
+    # What daphne's onMessage does before queueing for ASGI, then the direct hand-over.
+    if protocol.muted:
+        return
+    protocol.last_ping = time.time()
     try:
+        direct.receive(payload, is_binary)
+    except Exception:
+        logger.exception("websocket frame handler failed")
+        direct.close(1011, "internal error")
+
+
+def patch_daphne_direct_frames() -> None:
+    """Offer a ``DirectSocket`` in every daphne websocket scope (once; no-op elsewhere).
+
+    Claimed sockets also skip autobahn's frame parser for the frames every update comes
+    in (``split_client_frames``) whenever autobahn holds no partial frame or message.
+    """
+    try:
+        from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
         from daphne.server import Server
         from daphne.ws_protocol import WebSocketProtocol
     except ImportError:
@@ -184,6 +247,7 @@ def patch_daphne_direct_frames() -> None:
         return
     original_create = Server.create_application
     original_on_message = WebSocketProtocol.onMessage
+    original_data_received = WebSocketProtocol._dataReceived
 
     def create_application(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
         if isinstance(protocol, WebSocketProtocol):
@@ -200,17 +264,31 @@ def patch_daphne_direct_frames() -> None:
         if direct is None or not direct.claimed:
             original_on_message(self, payload, is_binary)
             return
-        if self.muted:
+        _receive_direct(self, direct, payload, is_binary)
+
+    def data_received(self: Any, data: bytes) -> None:
+        direct = getattr(self, "_troupe_direct", None)
+        if (
+            direct is None
+            or not direct.claimed
+            or self.state != Autobahn.STATE_OPEN
+            or self.data
+            or self.current_frame is not None
+            or self.inside_message
+            or self._perMessageCompress is not None
+        ):
+            original_data_received(self, data)
             return
-        self.last_ping = time.time()
-        try:
-            direct.receive(payload, is_binary)
-        except Exception:
-            logger.exception("websocket frame handler failed")
-            direct.close(1011, "internal error")
+        limit = min(filter(None, (self.maxFramePayloadSize, self.maxMessagePayloadSize)), default=0)
+        payloads, taken = split_client_frames(data, limit)
+        for payload in payloads:
+            _receive_direct(self, direct, payload, True)
+        if taken < len(data):
+            original_data_received(self, data[taken:])
 
     Server.create_application = create_application
     WebSocketProtocol.onMessage = on_message
+    WebSocketProtocol._dataReceived = data_received
     WebSocketProtocol._troupe_direct_frames = True
 
 
