@@ -253,6 +253,9 @@ def patch_daphne_direct_frames() -> None:
         if isinstance(protocol, WebSocketProtocol):
             direct = DirectSocket(protocol)
             protocol._troupe_direct = direct
+            # daphne's size flags, fixed for the connection: the largest frame split here.
+            limits = (protocol.maxFramePayloadSize, protocol.maxMessagePayloadSize)
+            protocol._troupe_max_payload = min(filter(None, limits), default=0)
             scope = {
                 **scope,
                 "extensions": {**scope.get("extensions", {}), DIRECT_EXTENSION: direct},
@@ -279,8 +282,7 @@ def patch_daphne_direct_frames() -> None:
         ):
             original_data_received(self, data)
             return
-        limit = min(filter(None, (self.maxFramePayloadSize, self.maxMessagePayloadSize)), default=0)
-        payloads, taken = split_client_frames(data, limit)
+        payloads, taken = split_client_frames(data, self._troupe_max_payload)
         for payload in payloads:
             _receive_direct(self, direct, payload, True)
         if taken < len(data):
