@@ -10,10 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
-from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
-from websockets.protocol import State
-from websockets.uri import parse_uri
 
 from crdt.awareness import encode_awareness_update
 from crdt.encoding import encode_var_bytes
@@ -27,6 +24,7 @@ from crdt.protocol import (
 from tests.conftest import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
+from tests.support.wire import WireClient, client_frame
 from tests.support.yraw import RawYClient
 
 pytestmark = [pytest.mark.live]
@@ -265,78 +263,6 @@ async def test_fuzzed_frames_never_hurt_the_room(
     assert json.dumps(outcomes)
 
 
-class WireClient:
-    """A websocket whose client frames the test writes byte for byte (any split, any
-    mask); the server's frames are parsed by websockets' sans-I/O protocol."""
-
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, protocol: ClientProtocol
-    ) -> None:
-        self.reader, self.writer, self.protocol = reader, writer, protocol
-        self.frames: list[Frame] = []
-
-    @classmethod
-    async def open(cls, server: TroupeServer, path: str) -> "WireClient":
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        client = cls(reader, writer, ClientProtocol(parse_uri(f"{server.ws_url}/{path}")))
-        client.protocol.send_request(client.protocol.connect())
-        writer.write(b"".join(client.protocol.data_to_send()))
-        while client.protocol.handshake_exc is None and client.protocol.state is State.CONNECTING:
-            client.protocol.receive_data(await reader.read(65536))
-        assert client.protocol.state is State.OPEN, client.protocol.handshake_exc
-        client._take_events()
-        return client
-
-    def _take_events(self) -> None:
-        for event in self.protocol.events_received():
-            if isinstance(event, Frame):
-                self.frames.append(event)
-        self.writer.write(b"".join(self.protocol.data_to_send()))
-
-    async def dropped(self, timeout: float = 5.0) -> bool:
-        """Whether the server ends the TCP connection (EOF or reset) within ``timeout``."""
-
-        async def wait() -> bool:
-            try:
-                while await self.reader.read(65536):
-                    pass
-            except ConnectionResetError:
-                pass
-            return True
-
-        return await asyncio.wait_for(wait(), timeout)
-
-    async def write(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
-
-    async def wait_frame(
-        self,
-        opcode: Opcode,
-        where: Callable[[bytes], bool] = lambda _: True,
-        timeout: float = 5.0,
-    ) -> Frame:
-        """The first frame of ``opcode`` whose payload satisfies ``where``."""
-
-        async def wait() -> Frame:
-            while True:
-                for frame in self.frames:
-                    if frame.opcode is opcode and where(bytes(frame.data)):
-                        return frame
-                data = await self.reader.read(65536)
-                if not data:
-                    self.protocol.receive_eof()
-                    raise AssertionError(f"closed before a {opcode.name} frame: {self.frames}")
-                self.protocol.receive_data(data)
-                self._take_events()
-
-        return await asyncio.wait_for(wait(), timeout)
-
-
-def masked(opcode: Opcode, payload: bytes, *, fin: bool = True) -> bytes:
-    return Frame(opcode, payload, fin=fin).serialize(mask=True)
-
-
 async def test_frames_in_any_split_and_mix_apply_and_a_violation_ends_only_that_socket(
     observed: tuple[TroupeServer, ProjectRoom, NodeYjsClient],
 ) -> None:
@@ -347,7 +273,7 @@ async def test_frames_in_any_split_and_mix_apply_and_a_violation_ends_only_that_
     wire = await WireClient.open(server, f"{project_room.room(project_room.script)}?token={token}")
     doc: Doc[Any] = Doc()
     text = doc.get("content", type=Text)
-    await wire.write(masked(Opcode.BINARY, encode_sync_step1(doc.get_state())))
+    await wire.write(client_frame(Opcode.BINARY, encode_sync_step1(doc.get_state())))
     step2 = await wire.wait_frame(Opcode.BINARY, lambda data: data[:2] == b"\x00\x01")
     doc.apply_update(parse_message(bytes(step2.data))[2])
     updates = []
@@ -355,14 +281,14 @@ async def test_frames_in_any_split_and_mix_apply_and_a_violation_ends_only_that_
         before = doc.get_state()
         text.insert(len(text), word)
         updates.append(encode_sync_update(doc.get_update(before)))
-    one, two, three, _, five = (masked(Opcode.BINARY, update) for update in updates)
+    one, two, three, _, five = (client_frame(Opcode.BINARY, update) for update in updates)
     cut = len(three) // 2
     await wire.write(one + two + three[:cut])
     await wire.write(
         three[cut:]
-        + masked(Opcode.PING, b"still here?")
-        + masked(Opcode.BINARY, updates[3][:5], fin=False)
-        + masked(Opcode.CONT, updates[3][5:])
+        + client_frame(Opcode.PING, b"still here?")
+        + client_frame(Opcode.BINARY, updates[3][:5], fin=False)
+        + client_frame(Opcode.CONT, updates[3][5:])
     )
     await wire.write(five)
     pong = await wire.wait_frame(Opcode.PONG)

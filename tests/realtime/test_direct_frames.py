@@ -5,6 +5,7 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from realtime.daphne_compat import DirectSocket, binary_frame, split_client_frames
+from tests.support.wire import client_frame
 
 
 def _parse(wire: bytes) -> Frame:
@@ -81,24 +82,19 @@ def test_close_cuts_the_reason_to_whole_characters() -> None:
     assert reason.decode("utf-8") == "é" * 61
 
 
-def _client(opcode: Opcode, payload: bytes, *, fin: bool = True) -> bytes:
-    """A frame as a client sends it (masked with a random key)."""
-    return Frame(opcode, payload, fin=fin).serialize(mask=True)
-
-
 def _payload(size: int) -> bytes:
     return bytes((i * 7 + size) % 256 for i in range(size))
 
 
 @pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 125, 126, 127, 65535, 65536, 200_000])
 def test_client_binary_frames_are_unmasked(size: int) -> None:
-    stream = _client(Opcode.BINARY, _payload(size)) + _client(Opcode.BINARY, b"next")
+    stream = client_frame(Opcode.BINARY, _payload(size)) + client_frame(Opcode.BINARY, b"next")
     assert split_client_frames(stream, 0) == ([_payload(size), b"next"], len(stream))
 
 
 def test_an_incomplete_frame_is_left_whole_for_autobahn() -> None:
-    first = _client(Opcode.BINARY, _payload(300))
-    second = _client(Opcode.BINARY, _payload(70_000))
+    first = client_frame(Opcode.BINARY, _payload(300))
+    second = client_frame(Opcode.BINARY, _payload(70_000))
     stream = first + second
     for cut in range(len(first) + 1, len(stream), 997):
         assert split_client_frames(stream[:cut], 0) == ([_payload(300)], len(first))
@@ -119,15 +115,15 @@ def _nonminimal(payload: bytes) -> bytes:
 @pytest.mark.parametrize(
     "other",
     [
-        _client(Opcode.PING, b"are you there"),
-        _client(Opcode.TEXT, b"text"),
-        _client(Opcode.CLOSE, b"\x03\xe8"),
-        _client(Opcode.BINARY, b"first part", fin=False),
-        _client(Opcode.CONT, b"last part"),
+        client_frame(Opcode.PING, b"are you there"),
+        client_frame(Opcode.TEXT, b"text"),
+        client_frame(Opcode.CLOSE, b"\x03\xe8"),
+        client_frame(Opcode.BINARY, b"first part", fin=False),
+        client_frame(Opcode.CONT, b"last part"),
         Frame(Opcode.BINARY, b"unmasked").serialize(mask=False),
-        _with_rsv1(_client(Opcode.BINARY, b"reserved bit")),
+        _with_rsv1(client_frame(Opcode.BINARY, b"reserved bit")),
         _nonminimal(b"short"),
-        _client(Opcode.BINARY, _payload(101)),
+        client_frame(Opcode.BINARY, _payload(101)),
     ],
     ids=[
         "ping",
@@ -142,7 +138,7 @@ def _nonminimal(payload: bytes) -> bytes:
     ],
 )
 def test_every_other_frame_stops_the_split_where_it_begins(other: bytes) -> None:
-    before = _client(Opcode.BINARY, b"update")
-    after = _client(Opcode.BINARY, b"later")
+    before = client_frame(Opcode.BINARY, b"update")
+    after = client_frame(Opcode.BINARY, b"later")
     stream = before + other + after
     assert split_client_frames(stream, 100) == ([b"update"], len(before))
