@@ -9,6 +9,7 @@ import asyncio
 import gc
 import logging
 import sys
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -85,6 +86,7 @@ class Hub:
 
     async def _load(self, room: Room) -> None:
         """Load step: join the room's group first, so nothing sent meanwhile is missed."""
+        started = time.perf_counter()
         try:
             await self.bus.join_room(room)
             # The log is streamed into Yrs as it is read, on the database thread: a
@@ -102,6 +104,8 @@ class Hub:
             room.loaded.exception()
             return
         room.loaded_from(stored.doc, stored.bindings)
+        metrics.ROOM_LOAD_SECONDS.observe(time.perf_counter() - started)
+        metrics.ROOM_LOAD_LOG_ENTRIES.observe(stored.log_entries_replayed)
         if self.bus.has_peers:
             # Other processes may hold updates not yet committed: ask them.
             self.bus.request_sync(room, None)

@@ -27,6 +27,16 @@ FANOUT_LATENCY_SECONDS = Histogram(
         1.0,
     ),
 )
+ROOM_LOAD_SECONDS = Histogram(
+    "troupe_room_load_seconds",
+    "Time from a room's load step starting to its document rebuilt from storage",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
+ROOM_LOAD_LOG_ENTRIES = Histogram(
+    "troupe_room_load_log_entries",
+    "Log entries replayed on top of the compacted state when a room loads",
+    buckets=(0, 10, 100, 500, 1000, 10_000, 100_000, 1_000_000),
+)
 PERSIST_QUEUE_DEPTH = Gauge("troupe_persist_queue_depth", "Updates waiting for their group commit")
 PERSIST_LAG_SECONDS = Histogram(
     "troupe_persist_lag_seconds",

@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
+from pycrdt import Doc, Text
 
 from crdt.protocol import MSG_AWARENESS, encode_query_awareness
 from tests.conftest import ProjectRoom
@@ -14,6 +16,7 @@ from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
 from tests.support.yraw import RawYClient
 from workspace.models import DocumentUpdate
+from workspace.services import PendingUpdate, document_updates_append
 
 pytestmark = [pytest.mark.live]
 
@@ -428,3 +431,41 @@ async def test_metrics_count_updates_deliveries_and_time_each_fanout(
     assert delta("troupe_fanout_latency_seconds_count") == 3
     assert delta('troupe_fanout_latency_seconds_bucket{le="+Inf"}') == 3
     assert 0 < delta("troupe_fanout_latency_seconds_sum") < 5
+
+
+async def test_metrics_time_each_room_load_and_count_the_log_it_replayed(
+    live: TroupeServer, project_room: ProjectRoom
+) -> None:
+    # A log of 30 entries written while no process holds the document (as by an import).
+    lead = project_room.members["lead"]
+    source: Doc[Any] = Doc()
+    text = source.get("content", type=Text)
+    now = timezone.now()
+    pending = []
+    for i in range(30):
+        before = source.get_state()
+        text.insert(len(text), "ab\n"[i % 3])
+        pending.append(
+            PendingUpdate(project_room.script.pk, source.get_update(before), lead.user.pk, now)
+        )
+    await database_sync_to_async(document_updates_append)(updates=pending, bindings=[])
+    before_load = await scrape(live)
+    reader = await RawYClient.open(
+        live.ws_url, project_room.room(project_room.script), token=lead.token
+    )
+    try:
+        await reader.sync()
+        assert str(reader.text) == str(text)
+        after = await scrape(live)
+    finally:
+        await reader.close()
+
+    def delta(series: str) -> float:
+        return after[series] - before_load.get(series, 0.0)
+
+    assert delta("troupe_room_load_seconds_count") == 1
+    assert 0 < delta("troupe_room_load_seconds_sum") < 5
+    assert delta("troupe_room_load_log_entries_count") == 1
+    assert delta("troupe_room_load_log_entries_sum") == 30
+    assert delta('troupe_room_load_log_entries_bucket{le="10.0"}') == 0
+    assert delta('troupe_room_load_log_entries_bucket{le="100.0"}') == 1
