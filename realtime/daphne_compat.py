@@ -238,7 +238,6 @@ def patch_daphne_direct_frames() -> None:
     in (``split_client_frames``) whenever autobahn holds no partial frame or message.
     """
     try:
-        from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
         from daphne.server import Server
         from daphne.ws_protocol import WebSocketProtocol
     except ImportError:
@@ -274,7 +273,7 @@ def patch_daphne_direct_frames() -> None:
         if (
             direct is None
             or not direct.claimed
-            or self.state != Autobahn.STATE_OPEN
+            or self.state != self.STATE_OPEN
             or self.data
             or self.current_frame is not None
             or self.inside_message
