@@ -666,15 +666,12 @@ FANOUT_HISTOGRAM = "troupe_fanout_latency_seconds"
 def server_load_step(before: dict[str, float], after: dict[str, float]) -> Json:
     """The server's own load step over an interval holding one room load (ms), and the
     log entries it replayed, from ``troupe_room_load_seconds`` and its companion."""
-    loads = after.get("troupe_room_load_seconds_count", 0.0) - before.get(
-        "troupe_room_load_seconds_count", 0.0
-    )
-    if loads != 1:
-        return {"ms": None, "log_entries": None}
 
     def delta(series: str) -> float:
         return after.get(series, 0.0) - before.get(series, 0.0)
 
+    if delta("troupe_room_load_seconds_count") != 1:
+        return {"ms": None, "log_entries": None}
     return {
         "ms": round(1000 * delta("troupe_room_load_seconds_sum"), 1),
         "log_entries": int(delta("troupe_room_load_log_entries_sum")),
