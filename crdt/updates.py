@@ -407,6 +407,28 @@ def update_client_clocks(update: bytes) -> dict[int, int]:
     return {b.client: b.end for b in _scan(update)[0] if b.end >= 0}
 
 
+def update_reach(update: bytes) -> dict[int, int]:
+    """Return {client: clock} with the highest clock (exclusive) of each client that the
+    update writes structs up to or deletes up to.
+
+    A document whose state vector reaches at least this far for every client holds the
+    whole update: Yrs integrates each client's structs in clock order, and keeps a
+    struct or a deletion whose dependencies it lacks pending, outside the state vector.
+    """
+    blocks, delete_set_at = _scan(update)
+    reach = {b.client: b.end for b in blocks if b.end >= 0}
+    dec = Decoder(update, delete_set_at)
+    read = dec.read_var_uint
+    for _ in range(read()):
+        client = read()
+        for _ in range(read()):
+            end = read()
+            end += read()
+            if end > reach.get(client, 0):
+                reach[client] = end
+    return reach
+
+
 def update_has_deletions(update: bytes) -> bool:
     """Whether the update's delete set names anything (it deletes, whatever it inserts)."""
     _, delete_set_at = _scan(update)

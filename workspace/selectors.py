@@ -16,7 +16,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from pycrdt import Doc
 
-from crdt.documents import DocumentKind, load_document
+from crdt.documents import DocumentKind, load_document_checked
 from workspace.models import (
     ApiToken,
     ClientBinding,
@@ -129,6 +129,9 @@ class LoadedDocument:
     last_update_id: int
     bindings: dict[int, int]
     log_entries_replayed: int
+    # Stored updates (merged runs of log entries, or the state row) whose dependencies
+    # storage lacks: applied, but pending in ``doc`` (see crdt.documents.settle).
+    pending: list[bytes]
 
 
 def document_stored(*, document_id: int) -> StoredDocument:
@@ -146,8 +149,10 @@ def document_loaded(*, document_id: int, kind: DocumentKind) -> LoadedDocument:
     with _document_storage(document_id=document_id) as (state, entries, last, bindings):
         # zip stops at the last entry before drawing from the counter: next() is the count.
         counter = count()
-        doc = load_document(kind, state, map(itemgetter(0), zip(entries, counter, strict=False)))
-        return LoadedDocument(doc, last, bindings, next(counter))
+        doc, pending = load_document_checked(
+            kind, state, map(itemgetter(0), zip(entries, counter, strict=False))
+        )
+        return LoadedDocument(doc, last, bindings, next(counter), pending)
 
 
 @contextmanager

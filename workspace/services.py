@@ -1,5 +1,6 @@
 """Writes of the workspace. Each service is one domain action; events follow the commit."""
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +11,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crdt.documents import apply_update, load_document
+from crdt.documents import apply_update, load_document_checked, state_with_pending
 from crdt.encoding import MalformedMessage
 from crdt.updates import decode_state_vector, update_client_clocks
 from workspace.events import emit_on_commit
@@ -30,6 +31,8 @@ from workspace.models import (
 )
 from workspace.selectors import document_loaded
 from workspace.tokens import token_generate, token_hash
+
+logger = logging.getLogger(__name__)
 
 
 def token_issue(*, user: User) -> str:
@@ -180,11 +183,24 @@ def _log_append(updates: Sequence[PendingUpdate]) -> None:
         )
 
 
-def document_compact(*, document_id: int) -> int:
-    """Merge the log entries newer than the state row into it; returns how many merged.
+@dataclass(frozen=True, slots=True)
+class Compaction:
+    """What one compaction did: log entries merged into the state row, and how many of
+    the merged updates (old state included) the document holds only pending."""
+
+    merged: int
+    pending: int
+
+
+def document_compact(*, document_id: int) -> Compaction:
+    """Merge the log entries newer than the state row into it.
 
     Works from storage alone (never from a process's memory, which may lack another
-    process's updates), under a row lock so concurrent compactions serialise.
+    process's updates), under a row lock so concurrent compactions serialise. An entry
+    whose dependencies are not in storage yet (another process commits them later) is
+    pending in the rebuilt document and would be missing from its encoded state: it is
+    kept in the state row beside the state, so the mark moves past entries whose
+    content the row holds, integrated or pending, and never past content it dropped.
     """
     with transaction.atomic():
         state_row, _ = DocumentState.objects.select_for_update().get_or_create(
@@ -198,16 +214,23 @@ def document_compact(*, document_id: int) -> int:
             .values_list("id", "update")
         )
         if not rows:
-            return 0
+            return Compaction(0, 0)
         # Rebuilding the document and encoding its state is linear and yields a squashed
         # state that loads in milliseconds; merge_updates is superlinear (72 s for 100k
         # entries) and its output loads slowly.
         schema = Document.objects.get(pk=document_id).schema
-        doc = load_document(schema, bytes(state_row.state) or None, (bytes(u) for _, u in rows))
-        state_row.state = doc.get_update()
+        doc, pending = load_document_checked(
+            schema, bytes(state_row.state) or None, (bytes(u) for _, u in rows)
+        )
+        if pending:
+            logger.warning(
+                "compaction keeps updates whose dependencies storage lacks",
+                extra={"document_id": document_id, "pending_updates": len(pending)},
+            )
+        state_row.state = state_with_pending(doc, pending)
         state_row.through_update_id = rows[-1][0]
         state_row.save(update_fields=["state", "through_update_id", "updated_at"])
-        return len(rows)
+        return Compaction(len(rows), len(pending))
 
 
 class UpdateRefused(Exception):
