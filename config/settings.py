@@ -186,7 +186,18 @@ LOGGING = {
 # Troupe's own knobs (all TROUPE_*, documented in README.md).
 TROUPE = {
     "MAX_MESSAGE_BYTES": env_int("TROUPE_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
+    # Unsent bytes held for one socket before it is closed with 4408 (not reading). Twice
+    # the largest message: a whole 8 MiB frame fits behind another still being sent, so a
+    # reader that keeps reading never meets it (at 10 MB/s it drains in under 2 s), while
+    # a stopped one costs at most this, not everything broadcast until the ping timeout.
+    "MAX_SEND_BUFFER_BYTES": env_int("TROUPE_MAX_SEND_BUFFER_BYTES", 16 * 1024 * 1024),
     "MAX_UPLOAD_BYTES": env_int("TROUPE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
+    # Larger request bodies get 413 before daphne reads them (it would hold all of one in
+    # memory): the largest upload plus 1 MiB for the multipart framing around it.
+    "MAX_REQUEST_BODY_BYTES": env_int(
+        "TROUPE_MAX_REQUEST_BODY_BYTES",
+        env_int("TROUPE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024) + 1024 * 1024,
+    ),
     "PROPOSAL_MIN_WINDOW_DAYS": env_int("TROUPE_PROPOSAL_MIN_WINDOW_DAYS", 14),
     "IDLE_UNLOAD_SECONDS": env_float("TROUPE_IDLE_UNLOAD_SECONDS", 30.0),
     "COMPACT_EVERY_UPDATES": env_int("TROUPE_COMPACT_EVERY_UPDATES", 500),

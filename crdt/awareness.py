@@ -27,6 +27,7 @@ __all__ = [
     "AwarenessRegistry",
     "decode_awareness_update",
     "encode_awareness_update",
+    "largest_state_bytes",
     "stamp_user",
 ]
 
@@ -65,6 +66,23 @@ def decode_awareness_update(payload: bytes) -> list[AwarenessEntry]:
     if not dec.at_end():
         raise MalformedMessage("trailing bytes after awareness update")
     return entries
+
+
+def largest_state_bytes(payload: bytes) -> int:
+    """The size in bytes of the largest JSON state in an awareness update.
+
+    Walks the entries without decoding their strings, so checking a 7 MiB state costs
+    no copy. Raises MalformedMessage if the payload is truncated.
+    """
+    dec = Decoder(payload)
+    largest = 0
+    for _ in range(dec.read_var_uint()):
+        dec.read_var_uint()  # client id
+        dec.read_var_uint()  # clock
+        size = dec.read_var_uint()
+        dec.skip(size)
+        largest = max(largest, size)
+    return largest
 
 
 def encode_awareness_update(entries: Iterable[tuple[int, int, str]]) -> bytes:

@@ -9,12 +9,16 @@ class RealtimeConfig(AppConfig):
     name = "realtime"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from realtime.daphne_compat import (
             install_graceful_shutdown,
             patch_daphne_close_reason,
             patch_daphne_direct_frames,
+            patch_daphne_request_limit,
         )
 
         patch_daphne_close_reason()
         patch_daphne_direct_frames()
+        patch_daphne_request_limit(int(settings.TROUPE["MAX_REQUEST_BODY_BYTES"]))
         install_graceful_shutdown()

@@ -15,6 +15,10 @@ class CloseCode(IntEnum):
     UNAUTHENTICATED = 4401
     FORBIDDEN = 4403
     NOT_FOUND = 4404
+    # The client stopped reading: its unsent backlog passed TROUPE_MAX_SEND_BUFFER_BYTES.
+    SLOW_READER = 4408
     FORGED_CLIENT_ID = 4409
+    # An awareness state, or the document itself, over its configured size or growth limit.
+    TOO_LARGE = 4413
     RATE_LIMITED = 4429
     ROOM_FULL = 4503

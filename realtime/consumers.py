@@ -16,6 +16,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from crdt.awareness import largest_state_bytes
 from crdt.encoding import MalformedMessage
 from crdt.protocol import (
     MSG_AUTH,
@@ -36,6 +37,7 @@ from realtime.closecodes import CloseCode
 from realtime.daphne_compat import DIRECT_EXTENSION, DirectSocket, binary_frame
 from realtime.hub import RoomLoadFailed, get_hub
 from realtime.identity import user_colour, user_info
+from realtime.limits import DocumentLimitExceeded, RoomFull
 from realtime.presence import PresenceEntry
 from realtime.room import Room
 from workspace import notifications, sessions
@@ -90,12 +92,17 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
     under daphne, frames arrive through the ``DirectSocket`` the consumer claims (once
     ``listen`` is called) and replies are written straight to the socket; under other
     servers the same handling runs from ASGI messages and replies queue in order.
+
+    A peer that stops reading is closed with 4408 once the bytes waiting for it would
+    pass ``TROUPE_MAX_SEND_BUFFER_BYTES`` (held by Twisted on the direct path, in the
+    outbox on the ASGI path), instead of growing the process until the ping timeout.
     """
 
     channel_layer_alias = NO_CHANNEL_LAYER
     closed = False
     direct: DirectSocket | None = None
     _drainer: "asyncio.Task[None] | None" = None
+    _outbox_bytes = 0
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch hops to a thread to recycle DB connections before every
@@ -108,6 +115,7 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         knobs = settings.TROUPE
         self.max_message_bytes = knobs["MAX_MESSAGE_BYTES"]
+        self.max_send_bytes = int(knobs["MAX_SEND_BUFFER_BYTES"])
         self.bucket = TokenBucket(knobs["RATE_BURST_MESSAGES"], knobs["RATE_MESSAGES_PER_SECOND"])
         self._outbox: deque[dict[str, Any]] = deque()
         self.direct = self.scope.get("extensions", {}).get(DIRECT_EXTENSION)
@@ -115,6 +123,7 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
             self.direct.claim(
                 max_pending_frames=int(knobs["RATE_BURST_MESSAGES"]),
                 max_pending_bytes=int(2 * self.max_message_bytes),
+                max_send_bytes=self.max_send_bytes,
             )
         await super().websocket_connect(message)
 
@@ -184,9 +193,20 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
         if self.closed:
             return
         if self.direct is not None:
-            self.direct.send(wire)
-        else:
-            self._queue({"type": "websocket.send", "bytes": frame})
+            if not self.direct.send(wire):
+                self._slow_reader()
+            return
+        self._outbox_bytes += len(frame)
+        if self._outbox_bytes > self.max_send_bytes:
+            self._slow_reader()
+            return
+        self._queue({"type": "websocket.send", "bytes": frame})
+
+    def _slow_reader(self) -> None:
+        # Nothing more is queued for it; the close follows the last whole frame sent.
+        self.close_soon(
+            CloseCode.SLOW_READER, f"not reading: over {self.max_send_bytes} bytes unsent"
+        )
 
     def close_soon(self, code: CloseCode, reason: str) -> None:
         """Close with a code and a reason after what was sent; later frames are ignored."""
@@ -214,10 +234,13 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
     async def _drain(self) -> None:
         try:
             while self._outbox:
-                await self.base_send(self._outbox.popleft())
+                message = self._outbox.popleft()
+                await self.base_send(message)
+                self._outbox_bytes -= len(message.get("bytes") or b"")
         except Exception:
             logger.debug("send failed; connection is closing", exc_info=True)
             self._outbox.clear()
+            self._outbox_bytes = 0
         finally:
             self._drainer = None
 
@@ -271,14 +294,15 @@ class DocumentConsumer(YjsProtocolConsumer):
         self.user_id = user.pk
         self.user_info = user_info(user)
         self.can_write = can_write
+        self.max_awareness_bytes = int(settings.TROUPE["MAX_AWARENESS_BYTES"])
         await self.accept()
         hub = get_hub()
-        existing = hub.rooms.get(document.pk)
-        if existing and len(existing.connections) >= settings.TROUPE["MAX_CONNECTIONS_PER_ROOM"]:
+        try:
+            # The hub admits at most the cap, counting joins still waiting for the load.
+            room = await hub.join(document, self)
+        except RoomFull:
             await self.close_with(CloseCode.ROOM_FULL, "this document has too many connections")
             return
-        try:
-            room = await hub.join(document, self)
         except RoomLoadFailed:
             await self.close_with(CloseCode.INTERNAL_ERROR, "the document could not be loaded")
             return
@@ -308,14 +332,30 @@ class DocumentConsumer(YjsProtocolConsumer):
     def on_sync_update(self, update: bytes) -> None:
         if self.room is None or not self.can_write:
             return  # read-only connections' writes are dropped, never stored
-        if not self.room.receive_update(self, update):
+        try:
+            accepted = self.room.receive_update(self, update)
+        except DocumentLimitExceeded as exc:
+            # Nothing of the update was applied, stored or broadcast.
+            self.close_soon(CloseCode.TOO_LARGE, str(exc))
+            return
+        if not accepted:
             self.forgeries += 1
             if self.forgeries >= settings.TROUPE["FORGERY_CLOSE_AFTER"]:
                 self.close_soon(CloseCode.FORGED_CLIENT_ID, "updates written as another user")
 
     def on_awareness(self, payload: bytes) -> None:
-        if self.room is not None:
-            self.room.receive_awareness(self, payload)
+        if self.room is None:
+            return
+        limit = self.max_awareness_bytes
+        # Only a payload over the limit can hold a state over it: one comparison for the
+        # rest. A larger state would be kept and sent to every joiner; refused unread.
+        if len(payload) > limit and largest_state_bytes(payload) > limit:
+            self.close_soon(
+                CloseCode.TOO_LARGE,
+                f"awareness state over {limit} bytes (TROUPE_MAX_AWARENESS_BYTES)",
+            )
+            return
+        self.room.receive_awareness(self, payload)
 
     def on_query_awareness(self) -> None:
         if self.room is not None:
@@ -340,7 +380,47 @@ class DocumentConsumer(YjsProtocolConsumer):
             self.can_write = can_write
 
 
-class ProjectConsumer(AsyncJsonWebsocketConsumer):
+class LimitedJsonConsumer(AsyncJsonWebsocketConsumer):
+    """A JSON socket whose client messages pass a token bucket before anything else.
+
+    Until ``admitted`` (set once the connection is authorised and joined), and after it
+    is closed, client messages are dropped unread: a refused socket's messages cost a
+    flag test. Channels' own dispatch hops to a thread to recycle database connections
+    before every message; client messages skip that hop (handlers that use the database
+    go through ``database_sync_to_async``, which recycles them itself), so a message
+    over the limit costs no thread, no parsing and no query before the 4429.
+    """
+
+    admitted = False
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        knobs = settings.TROUPE
+        self.bucket = TokenBucket(
+            knobs["PROJECT_RATE_BURST_MESSAGES"], knobs["PROJECT_RATE_MESSAGES_PER_SECOND"]
+        )
+        await super().websocket_connect(message)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message["type"] != "websocket.receive":
+            await super().dispatch(message)
+        elif not self.admitted:
+            return
+        elif self.bucket.take():
+            await self.websocket_receive(message)
+        else:
+            await self.close_limited(CloseCode.RATE_LIMITED, "too many messages; slow down")
+
+    async def close_limited(self, code: CloseCode, reason: str) -> None:
+        """Say why, leave, close; messages still queued are dropped unread."""
+        self.admitted = False
+        metrics.CLOSES.labels(str(int(code))).inc()
+        logger.info("closing websocket", extra={"code": int(code), "reason": reason})
+        await self.send_json({"type": "error", "code": int(code), "error": reason})
+        await self.disconnect(int(code))
+        await self.close(code=int(code), reason=reason)
+
+
+class ProjectConsumer(LimitedJsonConsumer):
     """``/ws/projects/<slug>``: the project room (JSON messages, each with a ``type``).
 
     On join the client receives ``room.snapshot``; then ``presence.changed`` and room
@@ -379,7 +459,7 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         hub.start_ticker()
         state = await database_sync_to_async(sessions.room_state)(self.project_id)
         await hub.projects.join(self.project_id, self, self.entry)
-        self.joined = True
+        self.joined = self.admitted = True
         await self.send_json(
             {
                 "type": "room.snapshot",
@@ -416,6 +496,7 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         return None, ""
 
     async def disconnect(self, code: int) -> None:
+        self.admitted = False
         if self.joined:
             self.joined = False
             await get_hub().projects.leave(self.project_id, self)
@@ -644,7 +725,7 @@ def valid_anchor(anchor: Any) -> bool:
     ) or (key == "panel" and isinstance(value, str) and 0 < len(value) <= 100)
 
 
-class NotificationConsumer(AsyncJsonWebsocketConsumer):
+class NotificationConsumer(LimitedJsonConsumer):
     """``/ws/notifications``: the signed-in user's inbox, live, in every tab on any process.
 
     On connect: ``notifications.snapshot`` (unread count, recent entries); then one
@@ -674,8 +755,10 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.send_json(await database_sync_to_async(notifications.inbox_snapshot)(user.pk))
+        self.admitted = True
 
     async def disconnect(self, code: int) -> None:
+        self.admitted = False
         group = getattr(self, "group", None)
         if group is not None:
             await self.channel_layer.group_discard(group, self.channel_name)
