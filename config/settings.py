@@ -204,7 +204,36 @@ TROUPE = {
     "RATE_BURST_MESSAGES": env_int("TROUPE_RATE_BURST_MESSAGES", 2000),
     "RATE_MESSAGES_PER_SECOND": env_float("TROUPE_RATE_MESSAGES_PER_SECOND", 500.0),
     "MAX_CONNECTIONS_PER_ROOM": env_int("TROUPE_MAX_CONNECTIONS_PER_ROOM", 1000),
+    # Project-room and notification sockets (JSON). Real use is presence moves, debounced
+    # and sent only when the place changes (frontend/src/location.ts), plus a ping every
+    # few seconds: a few messages a second at most. A burst of 60 covers a flurry of clicks
+    # and a reconnect; 20/s sustained is ~10x a busy user, while each message may cost a
+    # database round trip (presence.invisible, session.*): an unlimited socket took
+    # 23,000 messages, 11.9 s of CPU and ~2,900 commits from one outsider.
+    "PROJECT_RATE_BURST_MESSAGES": env_int("TROUPE_PROJECT_RATE_BURST_MESSAGES", 60),
+    "PROJECT_RATE_MESSAGES_PER_SECOND": env_float("TROUPE_PROJECT_RATE_MESSAGES_PER_SECOND", 20.0),
+    # One client's awareness state: a cursor, a selection and the user is < 1 KiB; 64 KiB
+    # leaves room for rich selections while a 7 MiB state (stored, and sent to every
+    # joiner) is refused with 4413.
+    "MAX_AWARENESS_BYTES": env_int("TROUPE_MAX_AWARENESS_BYTES", 64 * 1024),
+    # A document's encoded state: a feature-length script is ~300 KB of text, so 16 MiB is
+    # ~50 of them; every loaded room holds its document in memory and joiners download it.
+    "MAX_DOCUMENT_BYTES": env_int("TROUPE_MAX_DOCUMENT_BYTES", 16 * 1024 * 1024),
+    # Update bytes a document accepts per rolling minute (each is also a log row, kept as
+    # history): 50 MB inserted and deleted in 1.3 s grew the database by 51 MB. A pasted
+    # screenplay is < 1 MB, so 32 MiB/min never stops real editing.
+    "DOCUMENT_GROWTH_BYTES_PER_MINUTE": env_int(
+        "TROUPE_DOCUMENT_GROWTH_BYTES_PER_MINUTE", 32 * 1024 * 1024
+    ),
     "AWARENESS_TIMEOUT_SECONDS": env_float("TROUPE_AWARENESS_TIMEOUT_SECONDS", 30.0),
+    # A process stores an update another process relayed unless the origin confirms its
+    # own commit within this time (it died, or its database stalled). Commits start every
+    # 50 ms and their lag p99 is ~250 ms under a saturated burst: 3 s means duplicates
+    # only when something is wrong, and a holder's copy stored 3 s after a crash.
+    "RELAY_STORE_AFTER_SECONDS": env_float("TROUPE_RELAY_STORE_AFTER_SECONDS", 3.0),
+    # At SIGTERM, how long to try committing before writing what is left to the journal.
+    # daphne's own shutdown waits 10 s for the whole application.
+    "SHUTDOWN_COMMIT_SECONDS": env_float("TROUPE_SHUTDOWN_COMMIT_SECONDS", 5.0),
     "FORGERY_CLOSE_AFTER": env_int("TROUPE_FORGERY_CLOSE_AFTER", 3),
     "ANTI_ENTROPY_SECONDS": env_float("TROUPE_ANTI_ENTROPY_SECONDS", 2.0),
     # Benchmarks only: 0 keeps updates in memory and never writes the log (data loss!).
@@ -218,3 +247,8 @@ TROUPE = {
     "LOGIN_LOCKOUT_SECONDS": env_int("TROUPE_LOGIN_LOCKOUT_SECONDS", 300),
     "LOGIN_MAX_FAILURES_PER_IP": env_int("TROUPE_LOGIN_MAX_FAILURES_PER_IP", 20),
 }
+
+# Where updates the database did not take by shutdown go; the next start on this host
+# replays them. Local, persistent disk of this host (one directory per host, any number
+# of processes: each file is claimed by rename before it is replayed).
+TROUPE_JOURNAL_DIR = Path(env_str("TROUPE_JOURNAL_DIR", str(BASE_DIR / "var" / "journal")))

@@ -2,15 +2,21 @@
 
 Sets ``scope["user"]`` and ``scope["auth_via"]`` ("token", "session" or None). A token
 that does not match is recorded as ``scope["auth_error"]``; consumers refuse with 4401.
+When the database cannot be reached to read the session or the token, the user is
+anonymous and ``scope["storage_error"]`` is set: consumers then accept and close with
+1011 (retry later), as they do for a document that cannot be loaded, instead of the
+handshake failing with an HTTP 500.
 """
 
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from channels.auth import AuthMiddlewareStack
+from channels.auth import AuthMiddleware
 from channels.db import database_sync_to_async
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError
 from django.http.request import split_domain_port, validate_host
 
 from workspace.selectors import user_for_token
@@ -28,8 +34,12 @@ class TokenAuthMiddleware:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         tokens = query.get("token")
         scope = dict(scope)
-        if tokens:
-            user = await database_sync_to_async(user_for_token)(raw_token=tokens[0])
+        if tokens and not scope.get("storage_error"):
+            try:
+                user = await database_sync_to_async(user_for_token)(raw_token=tokens[0])
+            except DatabaseError:
+                user = None
+                scope["storage_error"] = True
             scope["user"] = user or AnonymousUser()
             scope["auth_via"] = "token" if user else None
             if user is None:
@@ -40,9 +50,20 @@ class TokenAuthMiddleware:
         return await self.inner(scope, receive, send)
 
 
+class SessionAuthMiddleware(AuthMiddleware):  # type: ignore[misc]  # Channels is untyped
+    """Channels' session authentication, noting a database it cannot reach."""
+
+    async def resolve_scope(self, scope: Scope) -> None:
+        try:
+            await super().resolve_scope(scope)
+        except DatabaseError:
+            scope["user"]._wrapped = AnonymousUser()
+            scope["storage_error"] = True
+
+
 def WebsocketAuthMiddleware(inner: Any) -> Any:  # noqa: N802 - reads like the Channels stacks
     """Session (cookie) authentication, then token authentication on top."""
-    return AuthMiddlewareStack(TokenAuthMiddleware(inner))
+    return CookieMiddleware(SessionMiddleware(SessionAuthMiddleware(TokenAuthMiddleware(inner))))
 
 
 def origin_allowed(scope: Scope) -> bool:

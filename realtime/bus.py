@@ -14,6 +14,15 @@ holders learn of it at once); on learning of a peer it sends that peer its state
 and awareness (``doc.peer``; the answer to a sync request carries both already), which
 covers whatever it did not publish while it believed itself alone. A process unloading a
 room says so (``doc.leave``).
+
+Storage follows the same paths. A relayed update carries its origin's storage mark
+(``Persister.mark``) and, when a flush merged several users' updates, each user's part;
+the origin confirms its commits (``doc.stored``, with its ``committed`` count) to the
+room's group. A holder keeps each relayed update until its origin confirms a count at
+least its mark, and stores it itself after ``RELAY_STORE_AFTER_SECONDS`` without one: an
+origin killed between relaying and committing loses nothing that any holder has, even
+when the writer then reconnects to a holder and re-sends what that holder already has
+in memory. A sync reply carries the replier's mark in the same way.
 """
 
 import asyncio
@@ -168,8 +177,20 @@ class Bus:
         """Whether another process is known to hold the room (its updates must travel)."""
         return bool(self._peers.get(room.document_id))
 
-    def publish_update(self, room: "Room", update: bytes, bindings: dict[int, int]) -> None:
-        """Tell the other processes holding the room about an update accepted here."""
+    def publish_update(
+        self,
+        room: "Room",
+        update: bytes,
+        bindings: dict[int, int],
+        authors: list[tuple[int | None, bytes | None]],
+        mark: int | None,
+    ) -> None:
+        """Tell the other processes holding the room about an update accepted here.
+
+        ``authors`` names who wrote it: ``[(user, None)]`` when one user wrote it all,
+        else each user's part; ``mark`` is what this process's ``committed`` count must
+        reach for the update to be stored here (0: stored already; None: never).
+        """
         seq = self._seq.get(room.document_id, 0) + 1
         self._seq[room.document_id] = seq
         self._queue(
@@ -183,8 +204,26 @@ class Bus:
                 "seq": seq,
                 "update": update,
                 "bindings": {str(k): v for k, v in bindings.items()},
+                "authors": authors,
+                "mark": mark,
             },
         )
+
+    def confirm_stored(self, document_ids: set[int], committed: int) -> None:
+        """After a commit: tell the other holders of each shared room how far this
+        process's commits reached, so they drop their copies of its updates."""
+        for document_id in document_ids:
+            if self._peers.get(document_id):
+                self._queue(
+                    document_group(document_id),
+                    "",
+                    {
+                        "type": "doc.stored",
+                        "document_id": document_id,
+                        "origin": self.origin,
+                        "committed": committed,
+                    },
+                )
 
     def publish_awareness(self, room: "Room", payload: bytes) -> None:
         """Relay awareness changes of local connections to the other processes."""
@@ -279,8 +318,14 @@ class Bus:
         if kind == "doc.update":
             self._check_sequence(room, message)
             room.receive_remote(
-                message["update"], {int(k): v for k, v in message["bindings"].items()}
+                message["update"],
+                {int(k): v for k, v in message["bindings"].items()},
+                origin=message["origin"],
+                mark=message.get("mark"),
+                authors=message.get("authors"),
             )
+        elif kind == "doc.stored":
+            room.relay_stored(message["origin"], int(message["committed"]))
         elif kind == "doc.external":
             room.receive_remote(message["update"], {})
         elif kind == "doc.awareness":
@@ -300,7 +345,10 @@ class Bus:
             if room.lacks(message["state_vector"]):
                 metrics.BUS_REPAIRS.inc()
             room.receive_remote(
-                message["update"], {int(k): v for k, v in message["bindings"].items()}
+                message["update"],
+                {int(k): v for k, v in message["bindings"].items()},
+                origin=message["origin"],
+                mark=message.get("mark"),
             )
             if message.get("awareness"):
                 room.receive_remote_awareness(message["awareness"])
@@ -344,6 +392,8 @@ class Bus:
             self.request_sync(room, message["reply_to"])
 
     def _answer_sync(self, room: "Room", message: dict[str, Any]) -> None:
+        # Updates accepted this turn are relayed first, so the reply's mark covers them.
+        room.flush_now()
         self._queue(
             None,
             message["reply_to"],
@@ -355,5 +405,6 @@ class Bus:
                 "update": diff_update(room.live_doc, message["state_vector"]),
                 "bindings": {str(k): v for k, v in room.bindings.items()},
                 "awareness": room.awareness.full_update(),
+                "mark": self.hub.persister.mark(room.document_id),
             },
         )

@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import DatabaseError
 
 from crdt.awareness import largest_state_bytes
 from crdt.encoding import MalformedMessage
@@ -57,6 +58,8 @@ logger = logging.getLogger(__name__)
 # An alias that names no layer: rooms use the hub's process-wide channel, so a consumer
 # needs no channel of its own (and no per-connection channel-layer traffic).
 NO_CHANNEL_LAYER = "troupe-consumers-have-no-channel"
+# The reason sent with 1011 when the database cannot be reached at connect.
+STORAGE_UNAVAILABLE = "storage is unavailable; retry later"
 
 
 class TokenBucket:
@@ -273,6 +276,9 @@ class DocumentConsumer(YjsProtocolConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         kwargs = self.scope["url_route"]["kwargs"]
+        if self.scope.get("storage_error"):
+            await self.refuse(CloseCode.INTERNAL_ERROR, STORAGE_UNAVAILABLE)
+            return
         if user is None or not user.is_authenticated:
             reason = self.scope.get("auth_error", "sign in or pass ?token=")
             await self.refuse(CloseCode.UNAUTHENTICATED, reason)
@@ -280,9 +286,13 @@ class DocumentConsumer(YjsProtocolConsumer):
         if self.scope.get("auth_via") == "session" and not origin_allowed(self.scope):
             await self.refuse(CloseCode.FORBIDDEN, "cross-site websocket refused (Origin)")
             return
-        found = await database_sync_to_async(document_for_connection)(
-            user=user, project_slug=kwargs["project"], document_slug=kwargs["document"]
-        )
+        try:
+            found = await database_sync_to_async(document_for_connection)(
+                user=user, project_slug=kwargs["project"], document_slug=kwargs["document"]
+            )
+        except DatabaseError:
+            await self.refuse(CloseCode.INTERNAL_ERROR, STORAGE_UNAVAILABLE)
+            return
         if found is None:
             await self.refuse(CloseCode.NOT_FOUND, "no such project or document")
             return
@@ -479,13 +489,18 @@ class ProjectConsumer(LimitedJsonConsumer):
         )
 
     async def _authorise(self, user: Any, slug: str) -> tuple[CloseCode | None, str]:
+        if self.scope.get("storage_error"):
+            return CloseCode.INTERNAL_ERROR, STORAGE_UNAVAILABLE
         if user is None or not user.is_authenticated:
             return CloseCode.UNAUTHENTICATED, self.scope.get(
                 "auth_error", "sign in or pass ?token="
             )
         if self.scope.get("auth_via") == "session" and not origin_allowed(self.scope):
             return CloseCode.FORBIDDEN, "cross-site websocket refused (Origin)"
-        found = await database_sync_to_async(project_room_access)(user=user, project_slug=slug)
+        try:
+            found = await database_sync_to_async(project_room_access)(user=user, project_slug=slug)
+        except DatabaseError:
+            return CloseCode.INTERNAL_ERROR, STORAGE_UNAVAILABLE
         if found is None:
             return CloseCode.NOT_FOUND, "no such project"
         if not found.can_read:

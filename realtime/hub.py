@@ -19,7 +19,8 @@ from django.conf import settings
 from realtime import metrics
 from realtime.bus import Bus
 from realtime.closecodes import CloseCode
-from realtime.persistence import Persister
+from realtime.limits import RoomFull
+from realtime.persistence import Persister, report_pending
 from realtime.projects import ProjectRooms
 from realtime.room import Connection, Room
 from workspace.models import Document
@@ -50,8 +51,10 @@ class Hub:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
         self.bus = Bus(self, layer)
         self.projects = ProjectRooms(self.bus)
-        self.persister = Persister()
+        self.persister = Persister(on_commit=self.bus.confirm_stored)
         self.rooms: dict[int, Room] = {}
+        # Document id -> joins admitted but not attached yet (waiting for the load).
+        self._joining: dict[int, int] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._ticks = 0
 
@@ -68,20 +71,39 @@ class Hub:
             self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
 
     async def join(self, document: Document, conn: Connection) -> Room:
-        """Attach a connection to the document's room, loading it first if needed."""
+        """Attach a connection to the document's room, loading it first if needed.
+
+        Raises ``RoomFull`` when attached connections plus joins still waiting for the
+        load reach ``MAX_CONNECTIONS_PER_ROOM``. The slot is taken with no await between
+        the check and the count and given back when the join ends (attached or failed),
+        so a burst to a loading room admits exactly the cap: counting attached
+        connections alone let 79 and 94 of 100 in under a cap of 20.
+        """
         await self.bus.start()
         self.start_ticker()
         room = self.rooms.get(document.pk)
         while room is not None and room.unloading is not None:
             await asyncio.shield(room.unloading)
             room = self.rooms.get(document.pk)
-        if room is None:
-            room = Room(self, document.pk, document.project_id, document.schema)
-            self.rooms[document.pk] = room
-            metrics.ROOMS_IN_MEMORY.set(len(self.rooms))
-            asyncio.get_running_loop().create_task(self._load(room))
-        await asyncio.shield(room.loaded)
-        room.attach(conn)
+        joining = self._joining.get(document.pk, 0)
+        attached = len(room.connections) if room is not None else 0
+        if attached + joining >= settings.TROUPE["MAX_CONNECTIONS_PER_ROOM"]:
+            raise RoomFull(f"document {document.pk} is at its connection limit")
+        self._joining[document.pk] = joining + 1
+        try:
+            if room is None:
+                room = Room(self, document.pk, document.project_id, document.schema)
+                self.rooms[document.pk] = room
+                metrics.ROOMS_IN_MEMORY.set(len(self.rooms))
+                asyncio.get_running_loop().create_task(self._load(room))
+            await asyncio.shield(room.loaded)
+            room.attach(conn)
+        finally:
+            left = self._joining[document.pk] - 1
+            if left:
+                self._joining[document.pk] = left
+            else:
+                del self._joining[document.pk]
         return room
 
     async def _load(self, room: Room) -> None:
@@ -89,6 +111,9 @@ class Hub:
         started = time.perf_counter()
         try:
             await self.bus.join_room(room)
+            # Work journaled at an earlier stop on this host is committed before any
+            # load reads storage (a no-op listing of the journal directory otherwise).
+            await self.persister.recover()
             # The log is streamed into Yrs as it is read, on the database thread: a
             # 100,000-entry log holds it 0.1-0.2 s (only after a bulk import; in service the
             # log is compacted every COMPACT_EVERY_UPDATES entries).
@@ -104,6 +129,7 @@ class Hub:
             room.loaded.exception()
             return
         room.loaded_from(stored.doc, stored.bindings)
+        report_pending(room.document_id, "load", len(stored.pending))
         metrics.ROOM_LOAD_SECONDS.observe(time.perf_counter() - started)
         metrics.ROOM_LOAD_LOG_ENTRIES.observe(stored.log_entries_replayed)
         if self.bus.has_peers:
@@ -120,7 +146,11 @@ class Hub:
     async def _unload(self, room: Room) -> None:
         """Unload step: final flush and compaction, leave the groups, drop the document."""
         try:
+            # Relayed updates whose origin has not confirmed storing them yet: wait for
+            # it as the tick would, then store the rest here (normally none are left).
+            await room.settle_relayed(float(settings.TROUPE["RELAY_STORE_AFTER_SECONDS"]))
             await self.persister.compact(room.document_id)
+            self.persister.forget(room.document_id)
             last_of_project = not self.watches_project(room.project_id, besides=room)
             await self.bus.leave_room(room, last_of_project=last_of_project)
         except Exception:
@@ -168,9 +198,11 @@ class Hub:
             ready = [r for r in self.rooms.values() if r.doc is not None and r.unloading is None]
             asyncio.get_running_loop().create_task(self.bus.rejoin(ready))
         announce_every = max(1, round(settings.TROUPE["ANTI_ENTROPY_SECONDS"] / TICK_SECONDS))
+        store_before = time.monotonic() - float(settings.TROUPE["RELAY_STORE_AFTER_SECONDS"])
         for room in list(self.rooms.values()):
             if room.doc is None or room.unloading is not None:
                 continue
+            room.store_unconfirmed(store_before)
             if self._ticks % AWARENESS_CHECK_EVERY_TICKS == 0:
                 room.expire_awareness()
             if self.bus.has_peers and self._ticks % announce_every == 0:
@@ -180,9 +212,12 @@ class Hub:
                     self.bus.announce_state(room, room.doc.get_state())
 
     async def shutdown(self) -> None:
-        """Close connections, commit what is pending, stop the loops."""
+        """Close connections, commit what is pending (relayed updates whose origin has not
+        confirmed storing them included), stop the loops."""
         for room in list(self.rooms.values()):
             await room.close_all(CloseCode.GOING_AWAY, "server shutting down")
+            if room.doc is not None:
+                room.store_unconfirmed(None)
         await self.persister.stop()
         if self._ticker is not None:
             self._ticker.cancel()

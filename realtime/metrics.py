@@ -58,3 +58,22 @@ BUS_DROPPED_ON_PURPOSE = Counter(
     "troupe_bus_dropped_on_purpose_total",
     "Updates dropped by TROUPE_TEST_DROP_EVERY_NTH_UPDATE (failure tests only)",
 )
+RELAYED_STORED = Counter(
+    "troupe_relayed_updates_stored_total",
+    "Updates another process accepted and relayed that this process stored, because "
+    "their origin did not confirm its commit in time (it died, or its database stalled)",
+)
+STORAGE_PENDING = Counter(
+    "troupe_storage_pending_updates_total",
+    "Stored updates found not integrable for missing dependencies, on load or compaction "
+    "(kept in storage, reported here and in the log)",
+    ["step"],
+)
+JOURNALED_UPDATES = Counter(
+    "troupe_journaled_updates_total",
+    "Updates written to the local journal at shutdown because they could not be committed",
+)
+JOURNAL_REPLAYED_UPDATES = Counter(
+    "troupe_journal_replayed_updates_total",
+    "Journaled updates committed to the database by a later start",
+)

@@ -5,21 +5,35 @@ everything that queued up while the previous commit ran (commits start at most e
 ``PERSIST_INTERVAL_SECONDS``), in one transaction, on a dedicated database thread. When
 the log of a document grows past ``COMPACT_EVERY_UPDATES`` entries, the same thread
 compacts it from storage.
+
+Every enqueued update advances ``enqueued``; every commit advances ``committed`` by what
+it wrote, in order. ``mark(document)`` is the value of ``enqueued`` after the document's
+last update: once ``committed`` reaches it, everything this process accepted for the
+document so far is stored. The bus carries marks with relayed updates and confirms
+commits with ``committed`` (see ``realtime.bus``), so the other holders know what they
+must store themselves if no confirmation comes.
+
+At shutdown the queue has ``SHUTDOWN_COMMIT_SECONDS`` to commit; what is left goes to
+the local journal (``realtime.journal``), which the next start replays before any load.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections, connections
 
 from realtime import metrics
+from realtime.journal import journal_pending, journal_replay, journal_write
 from workspace.services import (
+    Compaction,
     PendingBinding,
     PendingUpdate,
     document_compact,
@@ -29,6 +43,9 @@ from workspace.services import (
 logger = logging.getLogger(__name__)
 
 RETRY_DELAY_SECONDS = 0.5
+# Closing the database connections at shutdown may itself hang when the database is
+# unreachable; the process is stopping anyway.
+CLOSE_CONNECTIONS_SECONDS = 1.0
 
 
 def _commit(
@@ -36,21 +53,32 @@ def _commit(
     bindings: list[PendingBinding],
     compact_after: int,
     backlog: dict[int, int],
-) -> dict[int, int]:
+) -> list[tuple[int, Compaction]]:
     """Runs on the database thread: append, then compact documents whose log grew long."""
     close_old_connections()
     counts = document_updates_append(updates=updates, bindings=bindings)
+    compacted = []
     for document_id, added in counts.items():
         backlog[document_id] = backlog.get(document_id, 0) + added
         if backlog[document_id] >= compact_after:
-            document_compact(document_id=document_id)
+            compacted.append((document_id, document_compact(document_id=document_id)))
             backlog[document_id] = 0
-    return counts
+    return compacted
 
 
-def _compact(document_id: int) -> None:
+def _compact(document_id: int) -> Compaction:
     close_old_connections()
-    document_compact(document_id=document_id)
+    return document_compact(document_id=document_id)
+
+
+def report_pending(document_id: int, step: str, pending: int) -> None:
+    """Metric and log line for stored updates whose dependencies storage lacks."""
+    if pending:
+        metrics.STORAGE_PENDING.labels(step).inc(pending)
+        logger.warning(
+            "stored updates wait for missing dependencies; kept",
+            extra={"document_id": document_id, "step": step, "pending_updates": pending},
+        )
 
 
 @dataclass
@@ -60,20 +88,29 @@ class Persister:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="troupe-db")
     )
+    # Called on the event loop after each commit: the documents it wrote, ``committed``.
+    on_commit: Callable[[set[int], int], None] | None = None
+    enqueued: int = 0
+    committed: int = 0
     _updates: list[PendingUpdate] = field(default_factory=list)
     _bindings: list[PendingBinding] = field(default_factory=list)
     _arrivals: list[float] = field(default_factory=list)
+    # The batch a commit is writing now (journaled with the queue if it never finishes).
+    _inflight: tuple[list[PendingUpdate], list[PendingBinding]] | None = None
+    _marks: dict[int, int] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
     _last_commit: float = 0.0
     # Set by ``flush``: whoever waits for the commits does not wait out the interval.
     _hurry: asyncio.Event = field(default_factory=asyncio.Event)
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
+    _recovering: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Touched only on the database thread: log entries per document since compaction.
     _backlog: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._idle.set()
         self.enabled = bool(settings.TROUPE["PERSISTENCE"])
+        self.journal_dir = Path(settings.TROUPE_JOURNAL_DIR)
 
     def enqueue(
         self, document_id: int, update: bytes, user_id: int | None, new_clients: list[int]
@@ -81,15 +118,46 @@ class Persister:
         """Queue one accepted update (and the client IDs it binds) for the next commit."""
         if not self.enabled:
             return
-        now = datetime.now(UTC)
-        self._updates.append(PendingUpdate(document_id, update, user_id, now))
         if new_clients and user_id is not None:
             self._bindings.extend(PendingBinding(document_id, cid, user_id) for cid in new_clients)
+        self._add(PendingUpdate(document_id, update, user_id, datetime.now(UTC)))
+
+    def enqueue_relayed(
+        self,
+        document_id: int,
+        parts: Iterable[tuple[int | None, bytes]],
+        bindings: dict[int, int],
+    ) -> None:
+        """Queue updates another process accepted and did not confirm storing, each part
+        under the user who wrote it, with the client bindings they came with."""
+        if not self.enabled:
+            return
+        self._bindings.extend(PendingBinding(document_id, c, u) for c, u in bindings.items())
+        now = datetime.now(UTC)
+        for user_id, update in parts:
+            self._add(PendingUpdate(document_id, update, user_id, now))
+
+    def _add(self, update: PendingUpdate) -> None:
+        self._updates.append(update)
         self._arrivals.append(time.monotonic())
+        self.enqueued += 1
+        self._marks[update.document_id] = self.enqueued
         metrics.PERSIST_QUEUE_DEPTH.set(len(self._updates))
         if self._task is None or self._task.done():
             self._idle.clear()
             self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def mark(self, document_id: int) -> int | None:
+        """What ``committed`` must reach for everything enqueued for the document so far
+        to be stored: 0 when it already is, None when nothing is stored (benchmarks)."""
+        if not self.enabled:
+            return None
+        mark = self._marks.get(document_id, 0)
+        return mark if mark > self.committed else 0
+
+    def forget(self, document_id: int) -> None:
+        """Drop a document's mark (it unloaded after its last commit)."""
+        self._marks.pop(document_id, None)
 
     @property
     def depth(self) -> int:
@@ -108,13 +176,64 @@ class Persister:
     async def compact(self, document_id: int) -> None:
         """Compact one document's log now (on unload), after pending commits."""
         await self.flush()
-        await asyncio.get_running_loop().run_in_executor(self.executor, _compact, document_id)
+        done = await asyncio.get_running_loop().run_in_executor(
+            self.executor, _compact, document_id
+        )
+        report_pending(document_id, "compaction", done.pending)
+
+    async def recover(self) -> None:
+        """Commit journal files left by earlier stops on this host, before a load reads
+        storage. Raises while the database cannot take them (the load then fails)."""
+        if not journal_pending(self.journal_dir):
+            return
+        async with self._recovering:
+            loop = asyncio.get_running_loop()
+            replayed = await loop.run_in_executor(self.executor, journal_replay, self.journal_dir)
+            metrics.JOURNAL_REPLAYED_UPDATES.inc(replayed)
 
     async def stop(self) -> None:
-        """Commit what is pending, then close the database thread and its connection."""
-        await self.flush()
-        await asyncio.get_running_loop().run_in_executor(self.executor, connections.close_all)
+        """Commit what is pending within ``SHUTDOWN_COMMIT_SECONDS``, journal the rest,
+        then close the database thread and its connection."""
+        timeout = float(settings.TROUPE["SHUTDOWN_COMMIT_SECONDS"])
+        try:
+            await asyncio.wait_for(self.flush(), timeout)
+        except TimeoutError:
+            self._journal()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                loop.run_in_executor(self.executor, connections.close_all),
+                CLOSE_CONNECTIONS_SECONDS,
+            )
         self.executor.shutdown(wait=False)
+
+    def _journal(self) -> None:
+        """Write everything not known to be committed to the journal and stop trying."""
+        if self._task is not None:
+            self._task.cancel()
+        updates, bindings = list(self._updates), list(self._bindings)
+        if self._inflight is not None:
+            updates[:0], bindings[:0] = self._inflight
+        self._updates, self._bindings, self._arrivals = [], [], []
+        if not updates and not bindings:
+            return
+        try:
+            path = journal_write(self.journal_dir, updates, bindings)
+        except OSError:
+            logger.exception(
+                "could not write the journal: these updates are lost",
+                extra={"updates": len(updates), "journal_dir": str(self.journal_dir)},
+            )
+            return
+        metrics.JOURNALED_UPDATES.inc(len(updates))
+        logger.error(
+            "the database did not take %d updates of %d documents before shutdown; "
+            "journaled to %s, the next start on this host commits them",
+            len(updates),
+            len({u.document_id for u in updates}),
+            path,
+            extra={"updates": len(updates), "journal": str(path)},
+        )
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -132,8 +251,9 @@ class Persister:
                 updates, self._updates = self._updates, []
                 bindings, self._bindings = self._bindings, []
                 arrivals, self._arrivals = self._arrivals, []
+                self._inflight = (updates, bindings)
                 try:
-                    await loop.run_in_executor(
+                    compacted = await loop.run_in_executor(
                         self.executor,
                         _commit,
                         updates,
@@ -142,6 +262,7 @@ class Persister:
                         self._backlog,
                     )
                 except Exception:
+                    self._inflight = None
                     metrics.PERSIST_FAILURES.inc()
                     logger.exception(
                         "group commit failed; retrying", extra={"updates": len(updates)}
@@ -151,9 +272,15 @@ class Persister:
                     self._arrivals[:0] = arrivals
                     await asyncio.sleep(RETRY_DELAY_SECONDS)
                     continue
+                self._inflight = None
+                self.committed += len(updates)
                 done = time.monotonic()
                 for arrived in arrivals:
                     metrics.PERSIST_LAG_SECONDS.observe(done - arrived)
                 metrics.PERSIST_QUEUE_DEPTH.set(len(self._updates))
+                for document_id, compaction in compacted:
+                    report_pending(document_id, "compaction", compaction.pending)
+                if self.on_commit is not None:
+                    self.on_commit({u.document_id for u in updates}, self.committed)
         finally:
             self._idle.set()

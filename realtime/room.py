@@ -9,7 +9,8 @@ message to the other processes holding the room.
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from collections import deque
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from django.conf import settings
 from pycrdt import Doc
@@ -32,6 +33,7 @@ from crdt.updates import (
 from realtime import metrics
 from realtime.closecodes import CloseCode
 from realtime.daphne_compat import binary_frame
+from realtime.limits import DocumentBudget
 
 if TYPE_CHECKING:
     from realtime.hub import Hub
@@ -60,6 +62,27 @@ class Connection(Protocol):
         """Re-read the user's role after it changed."""
 
 
+class Relayed(NamedTuple):
+    """An update another process relayed, kept until that process confirms storing it."""
+
+    mark: int
+    received: float
+    parts: list[tuple[int | None, bytes]]
+    bindings: dict[int, int]
+
+
+def _authors(outgoing: list[tuple[int | None, bytes]]) -> list[tuple[int | None, bytes | None]]:
+    """Who wrote a turn's updates: ``[(user, None)]`` for one user (the usual case: the
+    relayed update is theirs whole), else each user's updates merged."""
+    first = outgoing[0][0]
+    if all(user == first for user, _ in outgoing):
+        return [(first, None)]
+    by_user: dict[int | None, list[bytes]] = {}
+    for user, update in outgoing:
+        by_user.setdefault(user, []).append(update)
+    return [(user, merge(updates)) for user, updates in by_user.items()]
+
+
 class Room:
     """A document in memory with its local connections, awareness and client bindings."""
 
@@ -77,7 +100,8 @@ class Room:
         self.unloading: asyncio.Future[None] | None = None
         self._unload_handle: asyncio.TimerHandle | None = None
         self._local: list[bytes] = []
-        self._outgoing: list[bytes] = []
+        # Updates accepted here this turn, with who wrote each, for the other processes.
+        self._outgoing: list[tuple[int | None, bytes]] = []
         self._outgoing_bindings: dict[int, int] = {}
         self._awareness_local: dict[int, AwarenessEntry] = {}
         self._awareness_outgoing: dict[int, AwarenessEntry] = {}
@@ -85,6 +109,10 @@ class Room:
         # perf_counter() when the oldest update waiting in ``_local`` arrived.
         self._local_since: float | None = None
         self.changed = False
+        # Updates other processes relayed, per origin in arrival order, until the origin
+        # confirms their commit (or this process stores them: ``store_unconfirmed``).
+        self._unconfirmed: dict[str, deque[Relayed]] = {}
+        self._all_confirmed = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -92,6 +120,7 @@ class Room:
         """Install the document rebuilt from storage; joiners waiting on ``loaded`` go on."""
         self.doc = doc
         self.bindings = bindings
+        self.budget = DocumentBudget.for_document(doc)
         self.loaded.set_result(None)
 
     @property
@@ -141,6 +170,8 @@ class Room:
         what the document already holds, are dropped; the rest applies. An update that
         changes nothing (the empty step2 every client sends on connect, or a reconnecting
         client's known content) is neither stored nor broadcast: connecting stays O(1).
+        An update that would pass the document's size or growth limit raises
+        ``DocumentLimitExceeded`` and changes nothing.
         """
         if update == EMPTY_UPDATE:
             return True
@@ -166,6 +197,10 @@ class Room:
             metrics.FORGERIES.inc()
             update = strip_clients(update, forged)
             clocks = {c: e for c, e in clocks.items() if c not in forged}
+        # Size and growth limits: raises DocumentLimitExceeded (the consumer closes 4413)
+        # before anything is applied, stored or broadcast.
+        size = len(update)
+        self.budget.check(doc, size, received)
         if new_clients:
             apply_update(doc, update)
         else:
@@ -175,13 +210,14 @@ class Room:
                 apply_update(doc, update)
             elif not self._apply_if_effective(update):
                 return not forged
+        self.budget.charge(size)
         for client_id in new_clients:
             bindings[client_id] = user_id
             self._outgoing_bindings[client_id] = user_id
         self.hub.persister.enqueue(self.document_id, update, user_id, new_clients)
         metrics.UPDATES_RECEIVED.inc()
         self._hold_local(update, received)
-        self._outgoing.append(update)
+        self._outgoing.append((user_id, update))
         self.changed = True
         self._schedule_flush()
         return not forged
@@ -201,19 +237,89 @@ class Room:
             doc.unobserve(subscription)
         return bool(changed)
 
-    def receive_remote(self, update: bytes, bindings: dict[int, int]) -> None:
-        """Apply an update another process accepted (already persisted there)."""
+    def receive_remote(
+        self,
+        update: bytes,
+        bindings: dict[int, int],
+        *,
+        origin: str | None = None,
+        mark: int | None = None,
+        authors: list[tuple[int | None, bytes | None]] | None = None,
+    ) -> None:
+        """Apply an update another process accepted.
+
+        With a ``mark`` (not yet stored by its ``origin``), it is also kept until the
+        origin confirms that commit, as each author's part (the whole update under no
+        author for a sync reply, whose writers are not known).
+        """
         received = time.perf_counter()
         for client_id, user_id in bindings.items():
             self.bindings.setdefault(client_id, user_id)
         before = self.live_doc.get_state()
         apply_update(self.live_doc, update)
+        self.budget.absorb(len(update), received)
+        if mark and origin is not None:
+            parts = [(user, part or update) for user, part in authors or [(None, None)]]
+            queue = self._unconfirmed.get(origin)
+            if queue is None:
+                queue = self._unconfirmed[origin] = deque()
+            queue.append(Relayed(mark, time.monotonic(), parts, bindings))
+            self._all_confirmed.clear()
         # Deletions do not move the state vector but clients must receive them too;
         # updates that bring nothing new (a sync reply we already had) stay here.
         if self.live_doc.get_state() != before or update_has_deletions(update):
             self._hold_local(update, received)
             self.changed = True
             self._schedule_flush()
+
+    def relay_stored(self, origin: str, committed: int) -> None:
+        """The origin's commits reached ``committed``: its updates up to that are stored."""
+        queue = self._unconfirmed.get(origin)
+        if queue is None:
+            return
+        while queue and queue[0].mark <= committed:
+            queue.popleft()
+        if not queue:
+            del self._unconfirmed[origin]
+            if not self._unconfirmed:
+                self._all_confirmed.set()
+
+    async def settle_relayed(self, store_after: float) -> None:
+        """Before unloading: wait for the origins' confirmations, at most until the oldest
+        relayed update is ``store_after`` seconds old, then store what is unconfirmed."""
+        while self._unconfirmed:
+            oldest = min(queue[0].received for queue in self._unconfirmed.values())
+            left = oldest + store_after - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._all_confirmed.wait(), left)
+            except TimeoutError:
+                break
+        self.store_unconfirmed(None)
+
+    def store_unconfirmed(self, received_before: float | None) -> int:
+        """Hand relayed updates whose origin has not confirmed storing them, received
+        before ``received_before`` (monotonic; None: all), to this process's persister.
+        Returns how many updates it queued."""
+        queued = 0
+        for origin in list(self._unconfirmed):
+            queue = self._unconfirmed[origin]
+            while queue and (received_before is None or queue[0].received < received_before):
+                relayed = queue.popleft()
+                self.hub.persister.enqueue_relayed(
+                    self.document_id, relayed.parts, relayed.bindings
+                )
+                queued += len(relayed.parts)
+            if not queue:
+                del self._unconfirmed[origin]
+        if queued:
+            metrics.RELAYED_STORED.inc(queued)
+            logger.warning(
+                "storing relayed updates their origin did not confirm",
+                extra={"document_id": self.document_id, "updates": queued},
+            )
+        return queued
 
     def lacks(self, remote_state_vector: bytes) -> bool:
         """Whether another copy holds structs this one does not."""
@@ -287,6 +393,12 @@ class Room:
         if self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
+    def flush_now(self) -> None:
+        """Deliver and relay what this turn accepted now rather than at the turn's end."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush()
+
     def _flush(self) -> None:
         """Deliver what accumulated during this loop turn: one frame per kind."""
         self._flush_handle = None
@@ -301,8 +413,10 @@ class Room:
         if outgoing and bus.room_shared(self):
             # Every local update is in both lists, remote ones only in ``local``: equal
             # lengths mean the same updates, merged once.
+            updates = [u for _, u in outgoing]
+            whole = merged if len(outgoing) == len(local) else merge(updates)
             bus.publish_update(
-                self, merged if len(outgoing) == len(local) else merge(outgoing), bindings
+                self, whole, bindings, _authors(outgoing), self.hub.persister.mark(self.document_id)
             )
         if aw_out and bus.room_shared(self):
             bus.publish_awareness(self, encode_awareness_update(list(aw_out.values())))
