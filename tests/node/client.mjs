@@ -238,6 +238,14 @@ const commands = {
     return status()
   },
   status: () => status(),
+  reconnect: (msg) => {
+    // fail over to another server (the same room): close the socket, then connect to `url`
+    requireAlive()
+    provider.disconnect()
+    provider.serverUrl = str(msg.url, 'url').replace(/\/+$/, '')
+    provider.connect()
+    return status()
+  },
   setToken: (msg) => {
     // params are re-read on each (re)connect
     if (msg.token === null || msg.token === undefined) provider.params = {}
@@ -249,6 +257,12 @@ const commands = {
     const t = textOf(msg.name)
     t.insert(int(msg.index, 'index'), str(msg.text, 'text'))
     return t.toString()
+  },
+  appendText: (msg) => {
+    // at the end of the text as this client sees it now: each token follows the last one
+    const t = textOf(msg.name)
+    t.insert(t.length, str(msg.text, 'text'))
+    return t.length
   },
   deleteText: (msg) => {
     const t = textOf(msg.name)

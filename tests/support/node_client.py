@@ -387,6 +387,13 @@ class NodeYjsClient:
         result: dict[str, Any] = await self._command("status")
         return result
 
+    async def reconnect(self, url: str) -> dict[str, Any]:
+        """Fail over: close the socket and connect to the same room on another server
+        (``url`` is a base URL like the constructor's); returns :meth:`status`."""
+        result: dict[str, Any] = await self._command("reconnect", url=url)
+        self.url = url
+        return result
+
     async def set_token(self, token: str | None) -> dict[str, Any]:
         """Change the ``token`` URL parameter used by the next (re)connect."""
         result: dict[str, Any] = await self._command("setToken", token=token)
@@ -402,6 +409,12 @@ class NodeYjsClient:
     async def insert_text(self, index: int, text: str, name: str = "content") -> str:
         """Insert into ``Y.Text(name)``; returns the new text."""
         result: str = await self._command("insertText", index=index, text=text, name=name)
+        return result
+
+    async def append_text(self, text: str, name: str = "content") -> int:
+        """Insert at the end of ``Y.Text(name)`` as this client holds it; returns the new
+        length (not the text: writers call this every few ms on long documents)."""
+        result: int = await self._command("appendText", text=text, name=name)
         return result
 
     async def delete_text(self, index: int, length: int, name: str = "content") -> str:

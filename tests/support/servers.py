@@ -53,8 +53,11 @@ class TroupeServer:
         port: int | None = None,
         ping_interval: float = 20,
         ping_timeout: float = 30,
+        proxy_headers: bool = False,
     ) -> None:
         self.port = port or free_port()
+        # The Procfile's deployment runs behind a proxy (``--proxy-headers``).
+        self.proxy_headers = proxy_headers
         self.redis_url = redis_url
         self.extra_env = dict(env or {})
         self.ping_interval = ping_interval
@@ -87,7 +90,11 @@ class TroupeServer:
         return env
 
     def start(self) -> "TroupeServer":
-        """Start the process and wait until ``/healthz`` answers 200."""
+        """Start the process and wait until ``/healthz`` answers 200.
+
+        A process that does not become healthy is killed before the error is raised: it
+        must not linger, holding its port and database connections, into later tests.
+        """
         # daphne's own limit sits above Troupe's, so an oversize message reaches the
         # consumer whole and is refused with a clean 1009 and a reason.
         max_bytes = str(
@@ -111,6 +118,7 @@ class TroupeServer:
                 str(self.ping_interval),
                 "--ping-timeout",
                 str(self.ping_timeout),
+                *(["--proxy-headers"] if self.proxy_headers else []),
                 "config.asgi:application",
             ],
             cwd=ROOT,
@@ -119,13 +127,22 @@ class TroupeServer:
             stderr=subprocess.STDOUT,
         )
         log.close()
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.kill9()
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"daphne exited early; see {self.log_path}:\n{self.tail()}")
             try:
                 if httpx.get(f"{self.http_url}/healthz", timeout=1.0).status_code == 200:
-                    return self
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
@@ -137,12 +154,12 @@ class TroupeServer:
         except OSError:
             return ""
 
-    def stop(self) -> None:
-        """Graceful stop (SIGTERM), then SIGKILL if it lingers."""
+    def stop(self, timeout: float = 10) -> None:
+        """Graceful stop (SIGTERM), then SIGKILL if it lingers past ``timeout`` seconds."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(10)
+                self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
@@ -152,6 +169,16 @@ class TroupeServer:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+    def terminate(self) -> None:
+        """Send SIGTERM and return at once (the caller watches :attr:`exited`)."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    @property
+    def exited(self) -> bool:
+        """Whether the process has ended (or was never started)."""
+        return self.process is None or self.process.poll() is not None
 
     @property
     def pid(self) -> int:
