@@ -35,10 +35,10 @@ from crdt.protocol import (
 from realtime import metrics
 from realtime.auth import origin_allowed
 from realtime.closecodes import CloseCode
-from realtime.daphne_compat import DIRECT_EXTENSION, DirectSocket, binary_frame
+from realtime.daphne_compat import DIRECT_EXTENSION, FLOODED, DirectSocket, binary_frame
 from realtime.hub import RoomLoadFailed, get_hub
 from realtime.identity import user_colour, user_info
-from realtime.limits import DocumentLimitExceeded, RoomFull
+from realtime.limits import DocumentLimitExceeded, RoomFull, TokenBucket
 from realtime.presence import PresenceEntry
 from realtime.room import Room
 from workspace import notifications, sessions
@@ -60,31 +60,6 @@ logger = logging.getLogger(__name__)
 NO_CHANNEL_LAYER = "troupe-consumers-have-no-channel"
 # The reason sent with 1011 when the database cannot be reached at connect.
 STORAGE_UNAVAILABLE = "storage is unavailable; retry later"
-
-
-class TokenBucket:
-    """Per-connection message rate limit: ``burst`` at once, ``rate`` per second after."""
-
-    __slots__ = ("burst", "rate", "stamp", "tokens")
-
-    def __init__(self, burst: float, rate: float) -> None:
-        self.burst = burst
-        self.rate = rate
-        self.tokens = burst
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        """Spend one token; False when the connection is over its limit."""
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 class YjsProtocolConsumer(AsyncWebsocketConsumer):
@@ -405,9 +380,15 @@ class LimitedJsonConsumer(AsyncJsonWebsocketConsumer):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         knobs = settings.TROUPE
-        self.bucket = TokenBucket(
-            knobs["PROJECT_RATE_BURST_MESSAGES"], knobs["PROJECT_RATE_MESSAGES_PER_SECOND"]
-        )
+        burst = float(knobs["PROJECT_RATE_BURST_MESSAGES"])
+        rate = float(knobs["PROJECT_RATE_MESSAGES_PER_SECOND"])
+        direct: DirectSocket | None = self.scope.get("extensions", {}).get(DIRECT_EXTENSION)
+        if direct is not None:
+            # Under daphne the limit acts where frames are parsed (see DirectSocket.gate).
+            direct.gate(burst=burst, rate=rate)
+            self.bucket: TokenBucket | None = None
+        else:
+            self.bucket = TokenBucket(burst, rate)
         await super().websocket_connect(message)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -415,10 +396,10 @@ class LimitedJsonConsumer(AsyncJsonWebsocketConsumer):
             await super().dispatch(message)
         elif not self.admitted:
             return
-        elif self.bucket.take():
-            await self.websocket_receive(message)
-        else:
+        elif FLOODED in message or (self.bucket is not None and not self.bucket.take()):
             await self.close_limited(CloseCode.RATE_LIMITED, "too many messages; slow down")
+        else:
+            await self.websocket_receive(message)
 
     async def close_limited(self, code: CloseCode, reason: str) -> None:
         """Say why, leave, close; messages still queued are dropped unread."""

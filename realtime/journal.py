@@ -130,7 +130,12 @@ def journal_replay(directory: Path) -> int:
         claimed.unlink()
         _fsync_directory(directory)
         committed += len(kept)
-        logger.warning("journal replayed", extra={"journal": str(path), "updates": len(kept)})
+        logger.warning(
+            "journal replayed: %d updates from %s committed",
+            len(kept),
+            path,
+            extra={"journal": str(path), "updates": len(kept)},
+        )
     return committed
 
 

@@ -5,6 +5,7 @@ room asks it before applying each update. ``RoomFull`` and ``DocumentLimitExceed
 how the hub and the room tell a consumer to close one connection (4503, 4413).
 """
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -120,3 +121,28 @@ class DocumentBudget:
             self.window -= slots[index]
             slots[index] = 0
         self.slot_second = second
+
+
+class TokenBucket:
+    """Per-connection message rate limit: ``burst`` at once, ``rate`` per second after."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, burst: float, rate: float) -> None:
+        self.burst = burst
+        self.rate = rate
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one token; False when the connection is over its limit."""
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
