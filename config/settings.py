@@ -201,6 +201,9 @@ TROUPE = {
     "PROPOSAL_MIN_WINDOW_DAYS": env_int("TROUPE_PROPOSAL_MIN_WINDOW_DAYS", 14),
     "IDLE_UNLOAD_SECONDS": env_float("TROUPE_IDLE_UNLOAD_SECONDS", 30.0),
     "COMPACT_EVERY_UPDATES": env_int("TROUPE_COMPACT_EVERY_UPDATES", 500),
+    # ... or after this many bytes of log entries: compaction reads them all into memory.
+    # Twice the largest message, so one large paste compacts soon after it.
+    "COMPACT_EVERY_BYTES": env_int("TROUPE_COMPACT_EVERY_BYTES", 16 * 1024 * 1024),
     "RATE_BURST_MESSAGES": env_int("TROUPE_RATE_BURST_MESSAGES", 2000),
     "RATE_MESSAGES_PER_SECOND": env_float("TROUPE_RATE_MESSAGES_PER_SECOND", 500.0),
     "MAX_CONNECTIONS_PER_ROOM": env_int("TROUPE_MAX_CONNECTIONS_PER_ROOM", 1000),

@@ -48,21 +48,39 @@ RETRY_DELAY_SECONDS = 0.5
 CLOSE_CONNECTIONS_SECONDS = 1.0
 
 
+@dataclass(slots=True)
+class Backlog:
+    """Log entries and bytes a document appended since this process last compacted it."""
+
+    entries: int = 0
+    nbytes: int = 0
+
+
 def _commit(
     updates: list[PendingUpdate],
     bindings: list[PendingBinding],
-    compact_after: int,
-    backlog: dict[int, int],
+    compact_after: tuple[int, int],
+    backlog: dict[int, Backlog],
 ) -> list[tuple[int, Compaction]]:
-    """Runs on the database thread: append, then compact documents whose log grew long."""
+    """Runs on the database thread: append, then compact documents whose log grew long
+    (``compact_after``: entries, bytes). Compaction reads the whole log past the state
+    row into memory, so bytes bound it as well as entries: 500 entries of 8 MiB each
+    would be 4 GB (200 MB of typed-and-deleted text once took a process to 1.5 GB)."""
     close_old_connections()
-    counts = document_updates_append(updates=updates, bindings=bindings)
+    document_updates_append(updates=updates, bindings=bindings)
+    grown: dict[int, Backlog] = {}
+    for u in updates:
+        entry = backlog.get(u.document_id)
+        if entry is None:
+            entry = backlog[u.document_id] = Backlog()
+        entry.entries += 1
+        entry.nbytes += len(u.update)
+        grown[u.document_id] = entry
     compacted = []
-    for document_id, added in counts.items():
-        backlog[document_id] = backlog.get(document_id, 0) + added
-        if backlog[document_id] >= compact_after:
+    for document_id, entry in grown.items():
+        if entry.entries >= compact_after[0] or entry.nbytes >= compact_after[1]:
             compacted.append((document_id, document_compact(document_id=document_id)))
-            backlog[document_id] = 0
+            entry.entries = entry.nbytes = 0
     return compacted
 
 
@@ -105,7 +123,7 @@ class Persister:
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
     _recovering: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Touched only on the database thread: log entries per document since compaction.
-    _backlog: dict[int, int] = field(default_factory=dict)
+    _backlog: dict[int, Backlog] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._idle.set()
@@ -258,7 +276,10 @@ class Persister:
                         _commit,
                         updates,
                         bindings,
-                        int(settings.TROUPE["COMPACT_EVERY_UPDATES"]),
+                        (
+                            int(settings.TROUPE["COMPACT_EVERY_UPDATES"]),
+                            int(settings.TROUPE["COMPACT_EVERY_BYTES"]),
+                        ),
                         self._backlog,
                     )
                 except Exception:

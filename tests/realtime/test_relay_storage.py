@@ -1,4 +1,4 @@
-"""Storing what other processes relayed, and the shutdown journal, step by step with fakes.
+"""The store step with fakes: what other processes relayed, the shutdown journal, when to compact.
 
 The live versions (a process killed with -9, SIGTERM during a database outage) are in
 ``test_faults.py``; these pin each step: the store step's mark, a holder's copy kept
@@ -219,3 +219,29 @@ def test_a_journal_that_cannot_be_committed_is_given_back_whole(
     monkeypatch.undo()
     assert journal_replay(tmp_path) == 1
     assert not path.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_log_is_compacted_by_its_bytes_as_well_as_its_entries() -> None:
+    # Compaction reads the whole log past the state row into memory: a few large entries
+    # must trigger it long before COMPACT_EVERY_UPDATES of them.
+    from channels.db import database_sync_to_async
+
+    from workspace.models import DocumentState
+
+    document_id, user_id = await database_sync_to_async(_document)("bytes")
+    knobs = {**settings.TROUPE, "COMPACT_EVERY_UPDATES": 500, "COMPACT_EVERY_BYTES": 150_000}
+    source: Doc[Any] = Doc()
+    with override_settings(TROUPE=knobs):
+        persister = Persister()
+        persister.enqueue(document_id, typed(source, "x" * 100_000), user_id, [source.client_id])
+        await persister.flush()
+        state = DocumentState.objects.filter(document_id=document_id).afirst
+        assert await state() is None, "under both thresholds: not compacted yet"
+        persister.enqueue(document_id, typed(source, "y" * 100_000), user_id, [])
+        await persister.flush()
+        compacted = await state()
+        assert compacted is not None and len(compacted.state) > 200_000
+        await persister.stop()
+    stored = await database_sync_to_async(document_stored)(document_id=document_id)
+    assert stored.updates == []
