@@ -45,8 +45,9 @@ class StoredScript:
     has_state_row: bool
 
 
-def _run(database_url: str, *argv: str) -> dict[str, Any]:
-    """Run this module in a fresh interpreter against ``database_url``; its JSON answer."""
+def _subprocess(database_url: str, argv: list[str], what: str) -> str:
+    """Run ``argv`` with this interpreter in a fresh process against ``database_url``;
+    its standard output (a failure raises with both outputs)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -55,7 +56,7 @@ def _run(database_url: str, *argv: str) -> dict[str, Any]:
         "TROUPE_DB_CONN_MAX_AGE_SECONDS": "0",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "tests.support.storage_probe", *argv],
+        [sys.executable, *argv],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -64,25 +65,22 @@ def _run(database_url: str, *argv: str) -> dict[str, Any]:
         timeout=PROBE_TIMEOUT_SECONDS,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"storage_probe {argv[0]} failed:\n{done.stdout}\n{done.stderr}")
-    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{what} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def _run(database_url: str, *argv: str) -> dict[str, Any]:
+    """Run this module in a fresh interpreter against ``database_url``; its JSON answer."""
+    out = _subprocess(
+        database_url, ["-m", "tests.support.storage_probe", *argv], f"storage_probe {argv[0]}"
+    )
+    answer: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return answer
 
 
 def migrate(database_url: str) -> None:
     """``manage.py migrate`` against ``database_url`` (a fresh cluster has no schema)."""
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "1"}
-    done = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=PROBE_TIMEOUT_SECONDS,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"migrate failed:\n{done.stdout}\n{done.stderr}")
+    _subprocess(database_url, ["manage.py", "migrate", "--noinput"], "migrate")
 
 
 def seed_project(database_url: str, writers: tuple[str, ...] = ("alice", "bob")) -> SeededProject:
