@@ -11,10 +11,11 @@ export DEBUG ?= 1
 
 .PHONY: run test setup frontend lint typecheck pytest bench clean
 
-$(VENV)/.installed: pyproject.toml
+# Installs the exact versions of requirements.lock (scripts/lock rewrites it).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[test]'
 	@touch $@
 
 frontend:

@@ -27,11 +27,14 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from typing import Any
 
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.tcp import Server as TCPServer
 
+from realtime import metrics
 from realtime.limits import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -130,6 +133,32 @@ def _drop_backlog(transport: Any) -> None:  # a TCPServer (abortConnection is un
 _NO_REACTOR: Any = object()
 
 
+# The versions whose internals this module patches and was tested against. pyproject.toml
+# bounds them to these majors and requirements.lock pins them; ``check_versions`` says so
+# in one log line at start-up when another version is installed.
+TESTED_VERSIONS = {"daphne": "4.2", "autobahn": "26.11", "twisted": "26.10"}
+
+
+def check_versions() -> list[str]:
+    """Log one warning naming every patched package not at its tested version."""
+    mismatched = []
+    for name, tested in TESTED_VERSIONS.items():
+        try:
+            installed = package_version(name)
+        except PackageNotFoundError:
+            continue
+        if installed != tested and not installed.startswith(f"{tested}."):
+            mismatched.append(f"{name} {installed} (tested: {tested}.x)")
+    if mismatched:
+        logger.warning(
+            "realtime/daphne_compat.py patches internals of untested versions: %s; the "
+            "start-up checks passed, but run tests/realtime/test_direct_frames.py and "
+            "test_exhaustion_transport.py before trusting them",
+            ", ".join(mismatched),
+        )
+    return mismatched
+
+
 def check_twisted_internals() -> None:
     """Fail at start-up, not on the first send, if Twisted's write buffer changed shape."""
     probe = FileDescriptor(reactor=_NO_REACTOR)  # sets its buffers; touches no reactor
@@ -201,6 +230,7 @@ class DirectSocket:
         self._max_pending_bytes = max_pending_bytes
         self._max_send_bytes = max_send_bytes or sys.maxsize
         self.claimed = True
+        metrics.DIRECT_SOCKETS.inc()
 
     def gate(self, *, burst: float, rate: float) -> None:
         """Rate-limit the messages of a socket that is not claimed (JSON sockets) where
@@ -372,7 +402,18 @@ def patch_daphne_direct_frames() -> None:
         return
     if getattr(WebSocketProtocol, "_troupe_direct_frames", False):
         return
+    check_versions()
     check_twisted_internals()
+    for owner, names in (
+        (Server, ("create_application",)),
+        (WebSocketProtocol, ("onMessage", "_dataReceived", "sendCloseFrame", "STATE_OPEN")),
+    ):
+        missing = [name for name in names if not hasattr(owner, name)]
+        if missing:
+            raise RuntimeError(
+                f"{owner.__module__}.{owner.__name__} lacks {missing}, which "
+                "realtime/daphne_compat.py patches: pin daphne/autobahn or update it"
+            )
     original_create = Server.create_application
     original_on_message = WebSocketProtocol.onMessage
     original_data_received = WebSocketProtocol._dataReceived
@@ -423,6 +464,9 @@ def patch_daphne_direct_frames() -> None:
             original_data_received(self, data)
             return
         payloads, taken = split_client_frames(data, self._troupe_max_payload)
+        if payloads:
+            # Once per read, not per frame: a read carries many frames under load.
+            metrics.DIRECT_FRAMES.inc(len(payloads))
         for payload in payloads:
             _receive_direct(self, direct, payload, True)
         if taken < len(data):

@@ -77,3 +77,11 @@ JOURNAL_REPLAYED_UPDATES = Counter(
     "troupe_journal_replayed_updates_total",
     "Journaled updates committed to the database by a later start",
 )
+DIRECT_SOCKETS = Counter(
+    "troupe_direct_sockets_total",
+    "Document sockets served through daphne's direct frame path (DirectSocket)",
+)
+DIRECT_FRAMES = Counter(
+    "troupe_direct_frames_total",
+    "Client update frames split off the byte stream before autobahn (split_client_frames)",
+)

@@ -431,6 +431,10 @@ async def test_metrics_count_updates_deliveries_and_time_each_fanout(
     assert delta("troupe_fanout_latency_seconds_count") == 3
     assert delta('troupe_fanout_latency_seconds_bucket{le="+Inf"}') == 3
     assert 0 < delta("troupe_fanout_latency_seconds_sum") < 5
+    # Under daphne both sockets took the direct frame path, and each update frame was
+    # split off before autobahn (an upgrade that stopped it would fall back silently).
+    assert after["troupe_direct_sockets_total"] >= 2
+    assert delta("troupe_direct_frames_total") == 3
 
 
 async def test_metrics_time_each_room_load_and_count_the_log_it_replayed(
