@@ -37,12 +37,12 @@ from realtime.auth import origin_allowed
 from realtime.closecodes import CloseCode
 from realtime.daphne_compat import DIRECT_EXTENSION, FLOODED, DirectSocket, binary_frame
 from realtime.hub import RoomLoadFailed, get_hub
-from realtime.identity import user_colour, user_info
 from realtime.limits import DocumentLimitExceeded, RoomFull, TokenBucket
 from realtime.presence import PresenceEntry
 from realtime.room import Room
 from workspace import notifications, sessions
 from workspace.groups import user_group
+from workspace.identity import user_colour, user_info
 from workspace.models import Document, Role
 from workspace.selectors import (
     document_access,

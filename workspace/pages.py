@@ -19,7 +19,7 @@ from django.shortcuts import render
 from django.templatetags.static import static
 from django.urls import reverse
 
-from realtime.identity import user_info
+from workspace.identity import user_info
 from workspace.models import (
     WRITER_ROLES,
     Document,
