@@ -133,6 +133,7 @@ def document_updates_append(
     Returns, per document, how many log entries now wait for compaction.
     """
     with transaction.atomic():
+        _lock_logs(sorted({u.document_id for u in updates}), exclusive=False)
         if bindings:
             ClientBinding.objects.bulk_create(
                 [
@@ -148,6 +149,29 @@ def document_updates_append(
     for u in updates:
         counts[u.document_id] = counts.get(u.document_id, 0) + 1
     return counts
+
+
+def _lock_logs(document_ids: Sequence[int], *, exclusive: bool) -> None:
+    """Hold the documents' log locks until the transaction ends (PostgreSQL).
+
+    A log entry's id comes from a sequence when it is inserted, but other transactions
+    see it only once its transaction commits: a compaction that read the log between the
+    two would move its mark past an entry that then appears below it, never to be loaded
+    again (after a PostgreSQL restart two processes committing their backlogs lost 231 of
+    418 tokens this way). Appends hold a shared lock per document from before their
+    inserts to their commit; compaction takes it exclusively, so it reads the log when
+    no append of that document is in flight. SQLite runs one write transaction at a
+    time, which is the same guarantee. The keys are document ids (Troupe takes no other
+    one-key advisory locks).
+    """
+    if connection.vendor != "postgresql" or not document_ids:
+        return
+    lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {lock}(d) FROM unnest(%s::bigint[]) AS d ORDER BY d",  # noqa: S608
+            [list(document_ids)],
+        )
 
 
 def _log_append(updates: Sequence[PendingUpdate]) -> None:
@@ -201,8 +225,11 @@ def document_compact(*, document_id: int) -> Compaction:
     pending in the rebuilt document and would be missing from its encoded state: it is
     kept in the state row beside the state, so the mark moves past entries whose
     content the row holds, integrated or pending, and never past content it dropped.
+    The log lock (``_lock_logs``) keeps appends of the document out meanwhile, so no
+    entry below the mark can still be uncommitted.
     """
     with transaction.atomic():
+        _lock_logs([document_id], exclusive=True)
         state_row, _ = DocumentState.objects.select_for_update().get_or_create(
             document_id=document_id, defaults={"state": b"", "through_update_id": 0}
         )

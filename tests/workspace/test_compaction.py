@@ -235,3 +235,57 @@ def test_any_commit_order_and_compaction_points_load_the_whole_text(data: st.Dat
     stored = document_stored(document_id=document.pk)
     assert stored.updates == []
     assert script_text(load_document("script", stored.state, [])) == expected
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_compaction_waits_for_an_append_still_in_flight() -> None:
+    # Process A has inserted entry 0 (its id taken from the sequence) but not committed;
+    # process B commits entry 1, which gets a higher id; a compaction now must not move
+    # its mark past entry 0, or entry 0 appears below the mark and is never loaded.
+    import threading
+
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one write transaction at a time")
+    user = get_user_model().objects.create_user(username="inflight")
+    project = project_create(slug="inflight", title="I", created_by=user)
+    document = document_create(project=project, slug="s", title="S", kind=DocumentKind.SCRIPT)
+    expected, updates = _two_writers(2)
+    now = timezone.now()
+    inserted, release = threading.Event(), threading.Event()
+
+    def slow_append() -> None:
+        try:
+            with transaction.atomic():
+                document_updates_append(
+                    updates=[PendingUpdate(document.pk, updates[0], user.pk, now)], bindings=[]
+                )
+                inserted.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def compact() -> None:
+        try:
+            document_compact(document_id=document.pk)
+        finally:
+            connection.close()
+
+    appender = threading.Thread(target=slow_append)
+    appender.start()
+    assert inserted.wait(10)
+    document_updates_append(
+        updates=[PendingUpdate(document.pk, updates[1], user.pk, now)], bindings=[]
+    )
+    compactor = threading.Thread(target=compact)
+    compactor.start()
+    compactor.join(0.5)
+    still_waiting = compactor.is_alive()
+    release.set()
+    appender.join(10)
+    compactor.join(10)
+    assert still_waiting, "compaction read the log while an append was in flight"
+    stored = document_stored(document_id=document.pk)
+    assert script_text(load_document("script", stored.state, stored.updates)) == expected
