@@ -57,6 +57,7 @@ class Hub:
         self._joining: dict[int, int] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._ticks = 0
+        self.stopping = False
 
     def ready_room(self, document_id: int) -> Room | None:
         """The room of a document if it is loaded here."""
@@ -138,8 +139,8 @@ class Hub:
 
     def schedule_unload(self, room: Room) -> None:
         """Called when a room has been idle for the grace period."""
-        if room.connections or room.unloading is not None:
-            return
+        if room.connections or room.unloading is not None or self.stopping:
+            return  # stopping: the shutdown stores every room's updates itself
         room.unloading = asyncio.get_running_loop().create_future()
         asyncio.get_running_loop().create_task(self._unload(room))
 
@@ -214,6 +215,7 @@ class Hub:
     async def shutdown(self) -> None:
         """Close connections, commit what is pending (relayed updates whose origin has not
         confirmed storing them included), stop the loops."""
+        self.stopping = True
         for room in list(self.rooms.values()):
             await room.close_all(CloseCode.GOING_AWAY, "server shutting down")
             if room.doc is not None:
