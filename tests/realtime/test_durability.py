@@ -14,6 +14,7 @@ from crdt.documents import load_document, script_text
 from tests.conftest import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
+from tests.support.waiting import eventually
 from tests.support.yraw import RawYClient
 from workspace.models import Document, DocumentKind, DocumentState, DocumentUpdate
 from workspace.selectors import document_stored
@@ -82,11 +83,10 @@ async def test_nothing_is_lost_across_restart_and_kill(
     async def persisted() -> str:
         return await stored_text(restarted, project_room)
 
-    for _ in range(200):
-        if await persisted() == final:
-            break
-        await asyncio.sleep(0.01)
-    assert await persisted() == final
+    async def whole() -> bool:
+        return await persisted() == final
+
+    await eventually(whole, 5, "the restarted server does not serve the final text")
 
 
 async def test_stopping_commits_what_is_queued_and_says_going_away(
@@ -104,10 +104,12 @@ async def test_stopping_commits_what_is_queued_and_says_going_away(
         await c.sync()
         await reader.sync()
         await c.insert(0, "first ")
-        for _ in range(200):
-            if await database_sync_to_async(storage_text)(project_room.script) == "first ":
-                break
-            await asyncio.sleep(0.01)
+
+        async def first_stored() -> bool:
+            stored: str = await database_sync_to_async(storage_text)(project_room.script)
+            return stored == "first "
+
+        await eventually(first_stored, 5, "the first update was not committed")
         await c.insert(6, "second")
         await reader.wait_text("first second")  # the server holds it
         assert await database_sync_to_async(storage_text)(project_room.script) == "first "
@@ -133,11 +135,7 @@ async def test_failed_load_never_serves_or_overwrites(
             document=project_room.script, through_update_id__gt=0
         ).exists()
 
-    for _ in range(500):
-        if await database_sync_to_async(compacted)():
-            break
-        await asyncio.sleep(0.01)
-    assert await database_sync_to_async(compacted)()
+    await eventually(database_sync_to_async(compacted), 10, "the log was not compacted")
     await database_sync_to_async(
         lambda: DocumentState.objects.filter(document=project_room.script).update(
             state=b"\xff\xfe garbage"
@@ -221,11 +219,11 @@ async def test_memory_returns_after_200_rooms(
 
         for start in range(0, len(batch), 20):
             await asyncio.gather(*(one(d) for d in batch[start : start + 20]))
-        for _ in range(1000):
-            if await rooms_in_memory() == 0:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("rooms did not unload")
+
+        async def unloaded() -> bool:
+            return await rooms_in_memory() == 0
+
+        await eventually(unloaded, 10, "rooms did not unload")
 
     await cycle(docs[:20])  # warm-up: imports, caches, pools
     baseline = process.memory_info().rss

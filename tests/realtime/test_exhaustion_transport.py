@@ -303,13 +303,15 @@ async def scrape(server: TroupeServer) -> dict[str, float]:
 
 
 async def seen_by(writer: RawYClient, reader: RawYClient, mark: str) -> float:
-    """Seconds until ``reader`` has a small insert the writer makes now (all inserts come
-    from the writer, so a length that caught up means this one arrived)."""
+    """Seconds until ``reader`` has a small insert the writer makes now (every insert and
+    deletion comes from the writer, so the same length means everything up to this one
+    arrived; "at least as long" was also true of a reader holding a 1 MB insert but not
+    yet its deletion, which let a slow bystander fall megabytes behind)."""
     started = time.perf_counter()
     await writer.insert(len(writer.text), mark)
     target = len(writer.text)
     await eventually(
-        lambda: len(reader.text) >= target,
+        lambda: len(reader.text) == target,
         10,
         lambda: f"bystander at {len(reader.text)} of {target} characters",
         interval=0.001,
@@ -383,30 +385,32 @@ async def stalled_round(
 
     resumed = asyncio.get_running_loop().create_task(resume_once_closed())
     rss = RssPeak(server)
-    latencies = []
-    async with rss.sampling():
-        for i in range(40):
-            await write_and_erase(writer, 1_000_000)
-            if (i + 1) * 1_000_000 > PAST_THE_BOUND_BYTES:
-                past_the_bound.set()
-            if i % 4 == 3:
-                latencies.append(await seen_by(writer, bystander, f"[{i}]"))
-        await eventually(
-            lambda: metric_is(server, CLOSED_4408, closed_before + 2),
-            10,
-            "both stalled readers were closed with 4408",
-        )
-        data, reset = await resumed
-        frames, whole = server_frames(data)
-        assert whole, f"{len(data)} bytes, reset {reset}, {len(frames)} whole frames"
-        reason = f"not reading: over {4 * MIB} bytes unsent"
-        assert frames[-1] == (0x8, (4408).to_bytes(2, "big") + reason.encode()), frames[-1][:2]
-        assert sum(1 for opcode, _ in frames if opcode == 0x2) >= 2, "updates came first"
-        # The one that never reads is dropped (EOF or reset) and detached from its room.
-        await stalled.drain(timeout=10)
-        await eventually(lambda: metric_is(server, OPEN, 2), 10, "stalled readers detached")
-    stalled.close()
-    resumes.close()
+    latencies: list[float] = []
+    try:
+        async with rss.sampling():
+            await broadcast_past_the_stalled(writer, bystander, past_the_bound, latencies)
+            await eventually(
+                lambda: metric_is(server, CLOSED_4408, closed_before + 2),
+                10,
+                lambda: (
+                    f"4408 closes: {closed_before} before the round, bystander open: "
+                    f"{bystander.is_open}, writer open: {writer.is_open}"
+                ),
+            )
+            data, reset = await resumed
+            frames, whole = server_frames(data)
+            assert whole, f"{len(data)} bytes, reset {reset}, {len(frames)} whole frames"
+            reason = f"not reading: over {4 * MIB} bytes unsent"
+            close = (0x8, (4408).to_bytes(2, "big") + reason.encode())
+            assert frames[-1] == close, frames[-1][:2]
+            assert sum(1 for opcode, _ in frames if opcode == 0x2) >= 2, "updates came first"
+            # The one that never reads is dropped (EOF or reset) and detached from its room.
+            await stalled.drain(timeout=10)
+            await eventually(lambda: metric_is(server, OPEN, 2), 10, "stalled readers detached")
+    finally:
+        resumed.cancel()
+        stalled.close()
+        resumes.close()
     # The backlog is freed once the socket is aborted (about 1 s after the refusal).
     dropped = time.perf_counter()
     await eventually(
@@ -420,6 +424,25 @@ async def stalled_round(
         settle_seconds=time.perf_counter() - dropped,
         latencies=latencies,
     )
+
+
+async def broadcast_past_the_stalled(
+    writer: RawYClient,
+    bystander: RawYClient,
+    past_the_bound: asyncio.Event,
+    latencies: list[float],
+) -> None:
+    """Write and erase 40 x 1 MB, setting ``past_the_bound`` once the stalled readers
+    must have been refused. Every second round waits until the bystander has seen a
+    marker: it reads all along, so its backlog stays near 2 MB, well under the 4 MiB
+    bound (waiting every fourth round let a slow bystander lag ~4 MB behind and be
+    closed with 4408 itself on a loaded machine)."""
+    for i in range(40):
+        await write_and_erase(writer, 1_000_000)
+        if (i + 1) * 1_000_000 > PAST_THE_BOUND_BYTES:
+            past_the_bound.set()
+        if i % 2 == 1:
+            latencies.append(await seen_by(writer, bystander, f"[{i}]"))
 
 
 async def test_stalled_reader_is_closed_4408_and_its_backlog_freed(

@@ -14,6 +14,7 @@ from crdt.protocol import MSG_AWARENESS, encode_query_awareness
 from tests.conftest import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
+from tests.support.waiting import eventually
 from tests.support.yraw import RawYClient
 from workspace.models import DocumentUpdate
 from workspace.services import PendingUpdate, document_updates_append
@@ -168,12 +169,14 @@ async def test_viewer_reads_but_cannot_write(live: TroupeServer, project_room: P
         return [bytes(u) for u in rows.values_list("update", flat=True)]
 
     # Group commits land within 100 ms of the broadcast: wait for the lead's update.
-    for _ in range(100):
+    stored: list[bytes] = []
+
+    async def lead_logged() -> bool:
+        nonlocal stored
         stored = await database_sync_to_async(logged)()
-        if any(b"lead text" in u for u in stored):
-            break
-        await asyncio.sleep(0.01)
-    assert any(b"lead text" in u for u in stored), "the lead's update is in the log"
+        return any(b"lead text" in u for u in stored)
+
+    await eventually(lead_logged, 5, "the lead's update is not in the log")
     assert not any(b"VIEWER" in u for u in stored)
 
 
@@ -295,11 +298,10 @@ async def test_http_document_api(live: TroupeServer, project_room: ProjectRoom) 
             async def content() -> str:
                 return (await http.get(f"{base}/content", headers=auth)).text
 
-            for _ in range(100):
-                if await content() == "FADE IN:\n":
-                    break
-                await asyncio.sleep(0.01)
-            assert await content() == "FADE IN:\n"
+            async def committed() -> bool:
+                return await content() == "FADE IN:\n"
+
+            await eventually(committed, 5, "the update was not committed")
             full = await http.get(f"{base}/update", headers=auth)
             assert full.headers["content-type"] == "application/octet-stream"
             doc: Doc[Any] = Doc()
@@ -369,15 +371,16 @@ async def test_deletion_only_updates_reach_clients_from_http_and_other_processes
         async with httpx.AsyncClient(base_url=one.http_url) as http:
             auth = {"Authorization": f"Bearer {lead.token}"}
             # GET serves the stored state: wait for the deletion's group commit.
-            deadline = asyncio.get_running_loop().time() + 5.0
-            while True:
-                doc: Doc[Any] = Doc()
+            doc: Doc[Any] = Doc()
+
+            async def deletion_stored() -> bool:
+                nonlocal doc
+                doc = Doc()
                 doc.apply_update((await http.get(f"{base}/update", headers=auth)).content)
-                text = doc.get("content", type=Text)
-                if str(text) == "hello world":
-                    break
-                assert asyncio.get_running_loop().time() < deadline, f"stored: {text}"
-                await asyncio.sleep(0.05)
+                return str(doc.get("content", type=Text)) == "hello world"
+
+            await eventually(deletion_stored, 5, lambda: f"stored: {doc.get('content', type=Text)}")
+            text = doc.get("content", type=Text)
             before = doc.get_state()
             del text[0:6]
             posted = await http.post(

@@ -11,6 +11,7 @@ from tests.conftest import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.redis_server import RedisServer
 from tests.support.servers import TroupeServer
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 
@@ -30,10 +31,14 @@ async def metric_reaches(
     server: TroupeServer, name: str, kind: str, at_least: float, timeout: float = 10.0
 ) -> float:
     """Wait until the counter reaches ``at_least``; return its value."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (value := await metric(server, name, kind)) < at_least:
-        assert asyncio.get_running_loop().time() < deadline, f"{name}{{{kind}}} = {value}"
-        await asyncio.sleep(0.05)
+    value = 0.0
+
+    async def reached() -> bool:
+        nonlocal value
+        value = await metric(server, name, kind)
+        return value >= at_least
+
+    await eventually(reached, timeout, lambda: f"{name}{{{kind}}} = {value}")
     return value
 
 

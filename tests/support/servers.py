@@ -19,6 +19,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 DAPHNE = Path(sys.executable).with_name("daphne")
 START_TIMEOUT_SECONDS = 30.0
+# /healthz checks the database and the channel layer, each of which may take seconds on a
+# loaded machine: a 1 s read timeout turned a slow answer into another attempt, and a
+# start that would have succeeded into a 30 s time-out.
+HEALTH_TIMEOUT_SECONDS = 10.0
 DAPHNE_SLACK_BYTES = 1024 * 1024
 
 
@@ -141,7 +145,8 @@ class TroupeServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"daphne exited early; see {self.log_path}:\n{self.tail()}")
             try:
-                if httpx.get(f"{self.http_url}/healthz", timeout=1.0).status_code == 200:
+                health = httpx.get(f"{self.http_url}/healthz", timeout=HEALTH_TIMEOUT_SECONDS)
+                if health.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.live]
 
@@ -25,12 +26,15 @@ def node(server: TroupeServer, room: str, token: str) -> NodeYjsClient:
 
 async def stored_text(http: httpx.AsyncClient, base: str, token: str, expected: str) -> None:
     """Wait for the group commit: the stored content equals what the clients show."""
-    for _ in range(300):
-        response = await http.get(f"{base}/content", headers={"Authorization": f"Bearer {token}"})
-        if response.text == expected:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"stored content never became {expected!r}: {response.text!r}")
+    stored = ""
+
+    async def shown() -> bool:
+        nonlocal stored
+        auth = {"Authorization": f"Bearer {token}"}
+        stored = (await http.get(f"{base}/content", headers=auth)).text
+        return stored == expected
+
+    await eventually(shown, 6, lambda: f"stored content is {stored!r}, not {expected!r}")
 
 
 async def test_two_writers_credit_then_restore_propagates_live(
