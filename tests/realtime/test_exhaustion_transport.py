@@ -26,7 +26,7 @@ from crdt.protocol import encode_sync_update
 from realtime import metrics
 from realtime.consumers import YjsProtocolConsumer
 from tests.conftest import ProjectRoom
-from tests.support.servers import TroupeServer
+from tests.support.servers import TroupeServer, scrape
 from tests.support.waiting import eventually
 from tests.support.yraw import RawYClient
 
@@ -288,18 +288,6 @@ def server_frames(data: bytes) -> tuple[list[tuple[int, bytes]], bool]:
         frames.append((opcode, data[head : head + size]))
         pos = head + size
     return frames, pos == len(data)
-
-
-async def scrape(server: TroupeServer) -> dict[str, float]:
-    """The server's /metrics as {series: value}."""
-    async with httpx.AsyncClient(base_url=server.http_url) as http:
-        text = (await http.get("/metrics")).text
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, _, value = line.rpartition(" ")
-            values[series] = float(value)
-    return values
 
 
 async def seen_by(writer: RawYClient, reader: RawYClient, mark: str) -> float:

@@ -13,7 +13,7 @@ from pycrdt import Doc, Text
 from crdt.protocol import MSG_AWARENESS, encode_query_awareness
 from tests.conftest import ProjectRoom
 from tests.support.node_client import NodeYjsClient
-from tests.support.servers import TroupeServer
+from tests.support.servers import TroupeServer, scrape
 from tests.support.waiting import eventually
 from tests.support.yraw import RawYClient
 from workspace.models import DocumentUpdate
@@ -391,18 +391,6 @@ async def test_deletion_only_updates_reach_clients_from_http_and_other_processes
             assert posted.status_code == 202
         await a.wait_text(equals="world")
         await b.wait_text(equals="world")
-
-
-async def scrape(server: TroupeServer) -> dict[str, float]:
-    """The server's /metrics as {series: value} (labels kept in the series name)."""
-    async with httpx.AsyncClient(base_url=server.http_url) as http:
-        text = (await http.get("/metrics")).text
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, _, value = line.rpartition(" ")
-            values[series] = float(value)
-    return values
 
 
 async def test_metrics_count_updates_deliveries_and_time_each_fanout(

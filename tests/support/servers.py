@@ -189,3 +189,15 @@ class TroupeServer:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+
+async def scrape(server: TroupeServer) -> dict[str, float]:
+    """The server's /metrics as {series: value} (labels kept in the series name)."""
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        text = (await http.get("/metrics")).text
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            values[series] = float(value)
+    return values
