@@ -360,11 +360,11 @@ async def stalled_round(
     past_the_bound = asyncio.Event()
 
     async def resume_once_closed() -> tuple[bytes, bool]:
-        # At once: the server drops a closed socket about 1 s after its close frame.
-        # Waiting for the 4408 on /metrics lost that second to scrapes of a server busy
-        # broadcasting; instead the reader resumes once the writer has seen the echo of
-        # an update that took it past the bound (the same fan-out wrote both), so the
-        # close frame is already queued behind its backlog.
+        # At once: the server drops a closed socket 5 s after its close frame
+        # (SLOW_READER_ABORT_SECONDS). Waiting for the 4408 on /metrics lost seconds to
+        # scrapes of a server busy broadcasting; instead the reader resumes once the
+        # writer has seen the echo of an update that took it past the bound (the same
+        # fan-out wrote both), so the close frame is already queued behind its backlog.
         await past_the_bound.wait()
         # The tiny receive buffer only made it stall quickly; a reader that resumes has a
         # normal one, or it could not take megabytes within the second it has.
@@ -399,7 +399,7 @@ async def stalled_round(
         resumed.cancel()
         stalled.close()
         resumes.close()
-    # The backlog is freed once the socket is aborted (about 1 s after the refusal).
+    # What was left of the backlog is freed once the socket is aborted (above).
     dropped = time.perf_counter()
     await eventually(
         lambda: rss.now() < rss.start + returns_within,
