@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 
 from tests.conftest import IN_CI, ProjectRoom
 from tests.support.servers import TroupeServer
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
@@ -219,17 +219,25 @@ def stored_content(
     last answer either way, for the caller's assertion to report.
     """
     token = browser.room.members["lead"].token
-    deadline = time.monotonic() + STORED_WAIT_SECONDS
-    while True:
-        response = httpx.get(
-            f"{browser.server.http_url}/api/projects/{browser.room.project.slug}"
-            f"/documents/{document}/content",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
+    answers: list[httpx.Response] = []
+
+    def arrived() -> bool:
+        answers.append(
+            httpx.get(
+                f"{browser.server.http_url}/api/projects/{browser.room.project.slug}"
+                f"/documents/{document}/content",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
         )
-        if until(response) or time.monotonic() > deadline:
-            return response
-        time.sleep(0.05)
+        return until(answers[-1])
+
+    try:
+        wait_until(arrived, STORED_WAIT_SECONDS, "no answer from /content")
+    except AssertionError:
+        if not answers:
+            raise
+    return answers[-1]  # the caller's assertion reports what the last answer held
 
 
 def bundle_sizes() -> dict[str, float]:

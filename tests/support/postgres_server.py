@@ -16,10 +16,10 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 30
@@ -125,11 +125,11 @@ class PostgresServer:
         if not self.initialised:
             self.init()
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log_path), "-w", "start")
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not self.accepting():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"postgres on {self.port} did not start:\n{self.tail()}")
-            time.sleep(0.05)
+        wait_until(
+            self.accepting,
+            START_TIMEOUT_SECONDS,
+            lambda: f"postgres on {self.port} did not start:\n{self.tail()}",
+        )
         # The name is checked to be a plain identifier in __init__.
         found = f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"  # noqa: S608
         exists = self.psql(found)

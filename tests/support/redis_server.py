@@ -2,11 +2,11 @@
 
 import shutil
 import subprocess
-import time
 
 import redis
 
 from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 START_TIMEOUT_SECONDS = 5.0
 
@@ -40,14 +40,8 @@ class RedisServer:
         """Start and wait until it answers PING."""
         self.process = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                client.ping()
-                return self
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        raise TimeoutError(f"redis-server on {self.port} did not start")
+        wait_until(client.ping, START_TIMEOUT_SECONDS, f"redis-server on {self.port} did not start")
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -10,11 +10,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
+
+from tests.support.waiting import Hopeless, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DAPHNE = Path(sys.executable).with_name("daphne")
@@ -139,19 +140,20 @@ class TroupeServer:
         return self
 
     def _wait_healthy(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited early; see {self.log_path}:\n{self.tail()}")
-            try:
-                health = httpx.get(f"{self.http_url}/healthz", timeout=HEALTH_TIMEOUT_SECONDS)
-                if health.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"daphne did not become healthy; see {self.log_path}:\n{self.tail()}")
+        process = self.process
+        assert process is not None
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                raise Hopeless(f"daphne exited early; see {self.log_path}:\n{self.tail()}")
+            health = httpx.get(f"{self.http_url}/healthz", timeout=HEALTH_TIMEOUT_SECONDS)
+            return health.status_code == 200
+
+        wait_until(
+            healthy,
+            START_TIMEOUT_SECONDS,
+            lambda: f"daphne did not become healthy; see {self.log_path}:\n{self.tail()}",
+        )
 
     def tail(self, lines: int = 40) -> str:
         try:

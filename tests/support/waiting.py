@@ -7,9 +7,15 @@ says what was awaited and what was last seen.
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 
 POLL_SECONDS = 0.05
+
+
+class Hopeless(Exception):
+    """Raised by a predicate when its condition can no longer come true (a server process
+    that exited, say): the wait ends at once with this error instead of at the deadline."""
 
 
 async def eventually(
@@ -37,9 +43,37 @@ async def eventually(
             if outcome:
                 return
             last_error = None
+        except Hopeless:
+            raise
         except Exception as exc:
             last_error = exc
         if loop.time() >= deadline:
             text = message() if callable(message) else message
             raise AssertionError(f"after {timeout:g} s: {text}") from last_error
         await asyncio.sleep(interval)
+
+
+def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float,
+    message: str | Callable[[], str],
+    *,
+    interval: float = POLL_SECONDS,
+) -> None:
+    """``eventually`` for code outside an event loop (fixtures starting processes):
+    the same rules, blocking the calling thread between polls."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            if predicate():
+                return
+            last_error = None
+        except Hopeless:
+            raise
+        except Exception as exc:
+            last_error = exc
+        if time.monotonic() >= deadline:
+            text = message() if callable(message) else message
+            raise AssertionError(f"after {timeout:g} s: {text}") from last_error
+        time.sleep(interval)
