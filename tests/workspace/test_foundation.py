@@ -167,21 +167,24 @@ def test_healthz_on_defaults_and_on_postgres_redis_and_503_without_redis(
 @pytest.mark.redis
 @pytest.mark.live
 @pytest.mark.slow
-async def test_idle_websocket_over_redis_layer_survives_30_seconds(
+async def test_idle_websocket_over_redis_layer_survives_ping_rounds(
     server_factory: Callable[..., TroupeServer], redis_url: str, project_room: object
 ) -> None:
     import asyncio
 
     from tests.support.yraw import RawYClient
 
-    server = server_factory(redis_url=redis_url)
+    # A ping at each of daphne's 2 s checks, to be answered within 2 s: eight idle seconds
+    # span four ping rounds and four times the time-out, where the deployment's 20 s / 30 s
+    # settings showed one round in 31 s (what this test used to wait).
+    server = server_factory(redis_url=redis_url, ping_interval=1, ping_timeout=2)
     room = project_room.room(project_room.script)  # type: ignore[attr-defined]
     token = project_room.members["lead"].token  # type: ignore[attr-defined]
     async with await RawYClient.open(server.ws_url, room, token=token) as c:
         await c.sync()
         loop = asyncio.get_running_loop()
         closed = loop.create_task(c.ws.wait_closed())
-        done, _ = await asyncio.wait({closed}, timeout=31)
+        done, _ = await asyncio.wait({closed}, timeout=8)
         assert not done, f"closed while idle: {c.ws.close_code} {c.ws.close_reason}"
         closed.cancel()
         await c.insert(0, "still here")
