@@ -38,6 +38,7 @@ def storage_text(document: Document) -> str:
     return script_text(load_document("script", stored.state, stored.updates))
 
 
+@pytest.mark.storage
 @pytest.mark.parametrize("how", ["restart", "kill9"])
 async def test_nothing_is_lost_across_restart_and_kill(
     server_factory: Callable[..., TroupeServer], project_room: ProjectRoom, how: str
@@ -89,6 +90,7 @@ async def test_nothing_is_lost_across_restart_and_kill(
     await eventually(whole, 5, "the restarted server does not serve the final text")
 
 
+@pytest.mark.storage
 async def test_stopping_commits_what_is_queued_and_says_going_away(
     server_factory: Callable[..., TroupeServer], project_room: ProjectRoom
 ) -> None:
@@ -120,6 +122,7 @@ async def test_stopping_commits_what_is_queued_and_says_going_away(
     assert await database_sync_to_async(storage_text)(project_room.script) == "first second"
 
 
+@pytest.mark.storage
 async def test_failed_load_never_serves_or_overwrites(
     live: TroupeServer, project_room: ProjectRoom
 ) -> None:

@@ -282,6 +282,7 @@ async def test_member_demoted_loses_write_and_removed_is_closed(
             assert closed["code"] == 4403
 
 
+@pytest.mark.storage
 async def test_http_document_api(live: TroupeServer, project_room: ProjectRoom) -> None:
     from pycrdt import Doc, Text
 
@@ -428,6 +429,7 @@ async def test_metrics_count_updates_deliveries_and_time_each_fanout(
     assert delta("troupe_direct_frames_total") == 3
 
 
+@pytest.mark.storage
 async def test_metrics_time_each_room_load_and_count_the_log_it_replayed(
     live: TroupeServer, project_room: ProjectRoom
 ) -> None:

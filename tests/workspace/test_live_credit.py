@@ -13,7 +13,7 @@ from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
 from tests.support.waiting import eventually
 
-pytestmark = [pytest.mark.live]
+pytestmark = [pytest.mark.live, pytest.mark.storage]
 
 
 def utf16(text: str) -> int:
