@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
 from tests.support.redis_server import RedisServer
-from tests.support.servers import TroupeServer
+from tests.support.servers import TroupeServer, scrape_now
+from tests.support.waiting import wait_until
 from workspace.models import Document, DocumentKind, Project, Role, Visibility
 from workspace.services import document_create, membership_set, project_create, token_issue
 
@@ -130,7 +131,58 @@ def server_factory(transactional_db: None) -> Iterator[Callable[..., TroupeServe
         server.stop()
 
 
+class SharedServer:
+    """A daphne process that a module's tests take turns on, started again only when a
+    test left it dead: starting and stopping one costs 1.5-2.5 s on this 2-core machine,
+    and ~70 tests need just *a* server (those that restart, kill or configure one use
+    ``server_factory``)."""
+
+    def __init__(self) -> None:
+        self.server: TroupeServer | None = None
+
+    def take(self) -> TroupeServer:
+        server = self.server
+        if server is None or server.process is None or server.process.poll() is not None:
+            if server is not None:
+                server.stop()
+            server = self.server = TroupeServer().start()
+        return server
+
+    def settle(self) -> None:
+        """Wait until what the last test sent is stored and its sockets are gone.
+
+        The test database is emptied after every test; an update committed after that
+        would refer to a document that no longer exists, and the persister retries a
+        failed group commit until it succeeds, so it would hold up every later test."""
+        server = self.server
+        if server is None or server.process is None or server.process.poll() is not None:
+            return
+
+        def quiet() -> bool:
+            metrics = scrape_now(server)
+            return (
+                metrics.get("troupe_open_connections", 0.0) == 0
+                and metrics.get("troupe_persist_queue_depth", 0.0) == 0
+            )
+
+        wait_until(quiet, 10, "the shared server kept sockets open or updates queued")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(django_db_setup: None) -> Iterator[SharedServer]:
+    shared = SharedServer()
+    yield shared
+    shared.stop()
+
+
 @pytest.fixture
-def live(server_factory: Callable[..., TroupeServer]) -> TroupeServer:
-    """One real daphne server on the test database and the in-memory channel layer."""
-    return server_factory()
+def live(shared_server: SharedServer, transactional_db: None) -> Iterator[TroupeServer]:
+    """A real daphne server on the test database and the in-memory channel layer, shared
+    by the tests of a module (see ``SharedServer``); its state of a previous test is only
+    documents nobody uses any more."""
+    yield shared_server.take()
+    shared_server.settle()

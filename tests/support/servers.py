@@ -196,7 +196,15 @@ class TroupeServer:
 async def scrape(server: TroupeServer) -> dict[str, float]:
     """The server's /metrics as {series: value} (labels kept in the series name)."""
     async with httpx.AsyncClient(base_url=server.http_url) as http:
-        text = (await http.get("/metrics")).text
+        return parse_metrics((await http.get("/metrics")).text)
+
+
+def scrape_now(server: TroupeServer) -> dict[str, float]:
+    """``scrape`` for code outside an event loop."""
+    return parse_metrics(httpx.get(f"{server.http_url}/metrics").text)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
     values = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
