@@ -32,7 +32,7 @@ from crdt.updates import (
 )
 from realtime import metrics
 from realtime.closecodes import CloseCode
-from realtime.daphne_compat import binary_frame
+from realtime.framing import binary_frame
 from realtime.limits import DocumentBudget
 
 if TYPE_CHECKING:

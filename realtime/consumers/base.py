@@ -10,7 +10,7 @@ from django.conf import settings
 
 from realtime import metrics
 from realtime.closecodes import CloseCode
-from realtime.daphne_compat import DIRECT_EXTENSION, FLOODED, DirectSocket
+from realtime.daphne_integration import DIRECT_EXTENSION, FLOODED, DirectSocket
 from realtime.limits import TokenBucket
 
 logger = logging.getLogger(__name__)

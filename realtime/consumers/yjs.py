@@ -27,7 +27,8 @@ from crdt.protocol import (
 from realtime import metrics
 from realtime.closecodes import CloseCode
 from realtime.consumers.base import NO_CHANNEL_LAYER
-from realtime.daphne_compat import DIRECT_EXTENSION, DirectSocket, binary_frame
+from realtime.daphne_integration import DIRECT_EXTENSION, DirectSocket
+from realtime.framing import binary_frame
 from realtime.limits import TokenBucket
 
 logger = logging.getLogger(__name__)
