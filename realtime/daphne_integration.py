@@ -185,10 +185,10 @@ class DirectSocket:
 
     A consumer that ``claim``s it receives every later frame synchronously, in order, in
     the callback given to ``listen`` (frames arriving before that are held, up to a
-    limit); ``send`` writes a pre-built frame straight to the socket. A room encodes a
-    frame once and writes the same bytes to every reader, which is most of the cost of
-    fan-out through ASGI (a message dict, autobahn's framing and Twisted's buffering per
-    reader). Connect, disconnect and close still travel through ASGI.
+    limit); ``send`` writes a pre-built frame straight to the socket. A live document
+    encodes a frame once and writes the same bytes to every reader, which is most of the
+    cost of fan-out through ASGI (a message dict, autobahn's framing and Twisted's
+    buffering per reader). Connect, disconnect and close still travel through ASGI.
 
     What Twisted holds unsent for the socket is bounded by ``max_send_bytes``: a frame
     that would take it past the bound is refused (``send`` returns False, the caller

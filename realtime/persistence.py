@@ -1,9 +1,9 @@
 """Group commit of accepted updates: the broadcast path never waits on the database.
 
-Rooms hand each accepted update to the process's ``Persister``; one writer task commits
-everything that queued up while the previous commit ran (commits start at most every
-``PERSIST_INTERVAL_SECONDS``), in one transaction, on a dedicated database thread. When
-the log of a document grows past ``COMPACT_EVERY_UPDATES`` entries, the same thread
+Live documents hand each accepted update to the process's ``Persister``; one writer task
+commits everything that queued up while the previous commit ran (commits start at most
+every ``PERSIST_INTERVAL_SECONDS``), in one transaction, on a dedicated database thread.
+When the log of a document grows past ``COMPACT_EVERY_UPDATES`` entries, the same thread
 compacts it from storage.
 
 Every enqueued update advances ``enqueued``; every commit advances ``committed`` by what

@@ -15,8 +15,9 @@ from realtime.limits import TokenBucket
 
 logger = logging.getLogger(__name__)
 
-# An alias that names no layer: rooms use the hub's process-wide channel, so a consumer
-# needs no channel of its own (and no per-connection channel-layer traffic).
+# An alias that names no layer: live documents and project rooms use the hub's
+# process-wide channel, so a consumer needs no channel of its own (and no per-connection
+# channel-layer traffic).
 NO_CHANNEL_LAYER = "troupe-consumers-have-no-channel"
 # The reason sent with 1011 when the database cannot be reached at connect.
 STORAGE_UNAVAILABLE = "storage is unavailable; retry later"

@@ -13,9 +13,9 @@ from realtime.auth import origin_allowed
 from realtime.closecodes import CloseCode
 from realtime.consumers.base import STORAGE_UNAVAILABLE
 from realtime.consumers.yjs import YjsProtocolConsumer
-from realtime.hub import RoomLoadFailed, get_hub
-from realtime.limits import DocumentLimitExceeded, RoomFull
-from realtime.room import Room
+from realtime.hub import DocumentLoadFailed, get_hub
+from realtime.limits import DocumentFull, DocumentLimitExceeded
+from realtime.live_document import LiveDocument
 from workspace.identity import user_info
 from workspace.models import Document
 from workspace.selectors import document_access, document_for_connection
@@ -24,7 +24,7 @@ from workspace.selectors import document_access, document_for_connection
 class DocumentConsumer(YjsProtocolConsumer):
     """``/ws/yjs/<project>/<document>``: one connection to a live document."""
 
-    room: Room | None = None
+    live: LiveDocument | None = None
     document: Document
     user_id: int
     user_info: dict[str, Any]
@@ -67,41 +67,41 @@ class DocumentConsumer(YjsProtocolConsumer):
         hub = get_hub()
         try:
             # The hub admits at most the cap, counting joins still waiting for the load.
-            room = await hub.join(document, self)
-        except RoomFull:
+            live = await hub.join(document, self)
+        except DocumentFull:
             await self.close_with(CloseCode.ROOM_FULL, "this document has too many connections")
             return
-        except RoomLoadFailed:
+        except DocumentLoadFailed:
             await self.close_with(CloseCode.INTERNAL_ERROR, "the document could not be loaded")
             return
         if self.closed:
-            room.detach(self)
+            live.detach(self)
             return
-        self.room = room
+        self.live = live
         metrics.OPEN_CONNECTIONS.inc()
-        for frame in room.greeting():
+        for frame in live.greeting():
             self.send_frame(frame)
         self.listen()
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
-        if self.room is not None:
-            self.room.detach(self)
-            self.room = None
+        if self.live is not None:
+            self.live.detach(self)
+            self.live = None
             metrics.OPEN_CONNECTIONS.dec()
 
     def on_sync_step1(self, state_vector: bytes) -> None:
-        if self.room is not None:
-            self.send_frame(self.room.step2_for(state_vector))
+        if self.live is not None:
+            self.send_frame(self.live.step2_for(state_vector))
 
     def on_sync_step2(self, update: bytes) -> None:
         self.on_sync_update(update)
 
     def on_sync_update(self, update: bytes) -> None:
-        if self.room is None or not self.can_write:
+        if self.live is None or not self.can_write:
             return  # read-only connections' writes are dropped, never stored
         try:
-            accepted = self.room.receive_update(self, update)
+            accepted = self.live.receive_update(self, update)
         except DocumentLimitExceeded as exc:
             # Nothing of the update was applied, stored or broadcast.
             self.close_soon(CloseCode.TOO_LARGE, str(exc))
@@ -112,7 +112,7 @@ class DocumentConsumer(YjsProtocolConsumer):
                 self.close_soon(CloseCode.FORGED_CLIENT_ID, "updates written as another user")
 
     def on_awareness(self, payload: bytes) -> None:
-        if self.room is None:
+        if self.live is None:
             return
         limit = self.max_awareness_bytes
         # Only a payload over the limit can hold a state over it: one comparison for the
@@ -123,11 +123,11 @@ class DocumentConsumer(YjsProtocolConsumer):
                 f"awareness state over {limit} bytes (TROUPE_MAX_AWARENESS_BYTES)",
             )
             return
-        self.room.receive_awareness(self, payload)
+        self.live.receive_awareness(self, payload)
 
     def on_query_awareness(self) -> None:
-        if self.room is not None:
-            frame = self.room.awareness_frame()
+        if self.live is not None:
+            frame = self.live.awareness_frame()
             if frame is not None:
                 self.send_frame(frame)
 

@@ -139,7 +139,7 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
         self.deliver(frame, binary_frame(frame) if self.direct is not None else b"")
 
     def deliver(self, frame: bytes, wire: bytes) -> None:
-        """Write a frame a room encoded once for all: ``wire`` is it as websocket bytes."""
+        """Write a frame a live document encoded once for all (``wire``: as websocket bytes)."""
         if self.closed:
             return
         if self.direct is not None:

@@ -1,5 +1,9 @@
 """Project rooms in this process: local connections, presence replicas, room events.
 
+Vocabulary: in ``realtime`` a *room* is always a project room, what ``/ws/projects/<slug>``
+joins: who is where in the project (presence) and the project's events. A document held
+in memory is a *live document* (``realtime.live_document``), never a room.
+
 A project room connection announces where its user is; the process relays that to the
 other processes holding the project and tells its local connections whenever the
 listing changes. Domain events sent to the project's group after a commit (calls,

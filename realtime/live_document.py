@@ -1,9 +1,12 @@
 """One live document held in memory by this process, and the connections editing it.
 
-The room owns the authoritative pycrdt document of its process. Updates are applied as
-they arrive; delivery is batched: everything accepted during one event-loop turn is
-merged into one frame written to each local connection (encoded once) and into one
-message to the other processes holding the room.
+Vocabulary: a *live document* (``LiveDocument``) is one document held in memory by this
+process; a *room* is only ever a project room (``realtime.project_rooms``), the
+project's presence space. The live document owns the authoritative pycrdt document of
+its process. Updates are applied as they arrive; delivery is batched: everything
+accepted during one event-loop turn is merged into one frame written to each local
+connection (encoded once) and into one message to the other processes holding the
+document.
 """
 
 import asyncio
@@ -45,7 +48,7 @@ EMPTY_UPDATE = b"\x00\x00"
 
 
 class Connection(Protocol):
-    """What a room needs of a connection (implemented by the document consumer)."""
+    """What a live document needs of a connection (implemented by the document consumer)."""
 
     user_id: int
     user_info: dict[str, Any]
@@ -83,7 +86,7 @@ def _authors(outgoing: list[tuple[int | None, bytes]]) -> list[tuple[int | None,
     return [(user, merge(updates)) for user, updates in by_user.items()]
 
 
-class Room:
+class LiveDocument:
     """A document in memory with its local connections, awareness and client bindings."""
 
     def __init__(self, hub: "Hub", document_id: int, project_id: int, kind: DocumentKind) -> None:
@@ -125,13 +128,13 @@ class Room:
 
     @property
     def live_doc(self) -> Doc[Any]:
-        """The loaded document; using a room before its load step is a bug."""
+        """The loaded document; using a live document before its load step is a bug."""
         if self.doc is None:
-            raise RuntimeError(f"room {self.document_id} is not loaded")
+            raise RuntimeError(f"live document {self.document_id} is not loaded")
         return self.doc
 
     def attach(self, conn: Connection) -> None:
-        """Register a connection (after the room is loaded)."""
+        """Register a connection (after the document is loaded)."""
         self.connections[conn] = set()
         if self._unload_handle is not None:
             self._unload_handle.cancel()
@@ -410,7 +413,7 @@ class Room:
         aw_out, self._awareness_outgoing = self._awareness_outgoing, {}
         bus = self.hub.bus
         merged = merge(local) if local else b""
-        if outgoing and bus.room_shared(self):
+        if outgoing and bus.document_shared(self):
             # Every local update is in both lists, remote ones only in ``local``: equal
             # lengths mean the same updates, merged once.
             updates = [u for _, u in outgoing]
@@ -418,7 +421,7 @@ class Room:
             bus.publish_update(
                 self, whole, bindings, _authors(outgoing), self.hub.persister.mark(self.document_id)
             )
-        if aw_out and bus.room_shared(self):
+        if aw_out and bus.document_shared(self):
             bus.publish_awareness(self, encode_awareness_update(list(aw_out.values())))
         if local:
             self._fanout(encode_sync_update(merged))
