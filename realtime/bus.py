@@ -31,18 +31,16 @@ import asyncio
 import logging
 import uuid
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 from django.conf import settings
 
 from crdt.documents import diff_update
 from realtime import metrics
+from realtime.live_document import LiveDocument
 from workspace.groups import document_group, project_access_group
-
-if TYPE_CHECKING:
-    from realtime.hub import Hub
-    from realtime.live_document import LiveDocument
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +49,50 @@ RECEIVE_RETRY_SECONDS = 0.5
 PROCESS_CHANNEL_PREFIX = "troupe.proc."
 
 
-class Bus:
-    """This process's channel on the layer: ordered sends, one receive loop."""
+class Marks(Protocol):
+    """The storage marks a sync reply carries (the process's ``Persister``)."""
 
-    def __init__(self, hub: "Hub", layer: BaseChannelLayer) -> None:
-        self.hub = hub
+    def mark(self, document_id: int) -> int | None:
+        """What the commits must reach for the document's updates so far to be stored."""
+
+
+class ProjectTraffic(Protocol):
+    """Where the project rooms' messages go (the process's ``ProjectRooms``)."""
+
+    def deliver(self, project_id: int, event: dict[str, Any]) -> None:
+        """A room event (after a commit): to every local connection of the project."""
+
+    def remote_update(self, message: dict[str, Any]) -> None:
+        """Another process's connection joined, moved or left."""
+
+    def remote_alive(self, message: dict[str, Any]) -> None:
+        """A heartbeat: the origin's live connections in the project."""
+
+    def remote_hello(self, message: dict[str, Any]) -> None:
+        """A process started holding the project."""
+
+
+class Bus:
+    """This process's channel on the layer: ordered sends, one receive loop.
+
+    What it receives goes to the live documents loaded here (``documents``: the ready one
+    of an id, or None), to ``access_changed`` and to the project rooms (``projects``);
+    sync replies carry the marks of ``marks``. The hub hands all four in.
+    """
+
+    def __init__(
+        self,
+        layer: BaseChannelLayer,
+        *,
+        documents: Callable[[int], LiveDocument | None],
+        access_changed: Callable[[int, int | None], Awaitable[None]],
+        marks: Marks,
+        projects: ProjectTraffic,
+    ) -> None:
+        self.documents = documents
+        self.access_changed = access_changed
+        self.marks = marks
+        self.projects = projects
         self.layer = layer
         self.origin = uuid.uuid4().hex[:12]
         # With the in-memory layer there is one process: no peers to tell about updates.
@@ -94,12 +131,20 @@ class Bus:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def join_document(self, live: "LiveDocument") -> None:
+    async def join_document(self, live: LiveDocument) -> None:
         """Receive the document's cross-process traffic and its project's access changes."""
         await self.layer.group_add(document_group(live.document_id), self.channel)
         await self.layer.group_add(project_access_group(live.project_id), self.channel)
 
-    async def rejoin(self, documents: list["LiveDocument"]) -> None:
+    async def subscribe(self, group: str) -> None:
+        """Receive a group's messages on this process's channel."""
+        await self.layer.group_add(group, self.channel)
+
+    async def unsubscribe(self, group: str) -> None:
+        """Stop receiving a group's messages."""
+        await self.layer.group_discard(group, self.channel)
+
+    async def rejoin(self, documents: list[LiveDocument]) -> None:
         """After a layer failure: join every group again, then resync every document."""
         self.rejoin_needed = False
         try:
@@ -113,7 +158,7 @@ class Bus:
             self.request_sync(live, None)
             self.announce_state(live, live.live_doc.get_state())
 
-    async def leave_document(self, live: "LiveDocument", *, last_of_project: bool) -> None:
+    async def leave_document(self, live: LiveDocument, *, last_of_project: bool) -> None:
         """Stop receiving the document's traffic; tell the other holders."""
         if self._peers.pop(live.document_id, None):
             self._queue(
@@ -175,13 +220,13 @@ class Bus:
         metrics.BUS_DROPPED_ON_PURPOSE.inc()
         return True
 
-    def document_shared(self, live: "LiveDocument") -> bool:
+    def document_shared(self, live: LiveDocument) -> bool:
         """Whether another process is known to hold the document (its updates must travel)."""
         return bool(self._peers.get(live.document_id))
 
     def publish_update(
         self,
-        live: "LiveDocument",
+        live: LiveDocument,
         update: bytes,
         bindings: dict[int, int],
         authors: list[tuple[int | None, bytes | None]],
@@ -227,7 +272,7 @@ class Bus:
                     },
                 )
 
-    def publish_awareness(self, live: "LiveDocument", payload: bytes) -> None:
+    def publish_awareness(self, live: LiveDocument, payload: bytes) -> None:
         """Relay awareness changes of local connections to the other processes."""
         self._queue(
             document_group(live.document_id),
@@ -241,7 +286,7 @@ class Bus:
             },
         )
 
-    def announce_state(self, live: "LiveDocument", state_vector: bytes) -> None:
+    def announce_state(self, live: LiveDocument, state_vector: bytes) -> None:
         """Anti-entropy: tell peers our state vector so they can ask for what they lack."""
         self._queue(
             document_group(live.document_id),
@@ -256,7 +301,7 @@ class Bus:
             },
         )
 
-    def request_sync(self, live: "LiveDocument", channel: str | None) -> None:
+    def request_sync(self, live: LiveDocument, channel: str | None) -> None:
         """Ask one peer (or every peer, with ``channel`` None) for what we lack."""
         message = {
             "type": "doc.sync_request",
@@ -292,15 +337,15 @@ class Bus:
 
     async def _dispatch(self, kind: str, message: dict[str, Any]) -> None:
         if kind == "access.changed":
-            await self.hub.access_changed(message["project_id"], message["user_id"])
+            await self.access_changed(message["project_id"], message["user_id"])
             return
         if kind == "project.event":
-            self.hub.projects.deliver(message["project_id"], message["event"])
+            self.projects.deliver(message["project_id"], message["event"])
             return
         if message.get("origin") == self.origin:
             return
         if kind.startswith("presence."):
-            projects = self.hub.projects
+            projects = self.projects
             if kind == "presence.update":
                 projects.remote_update(message)
             elif kind == "presence.alive":
@@ -308,7 +353,7 @@ class Bus:
             elif kind == "presence.hello":
                 projects.remote_hello(message)
             return
-        live = self.hub.ready_document(message["document_id"])
+        live = self.documents(message["document_id"])
         if live is None:
             return
         if kind == "doc.leave":
@@ -355,7 +400,7 @@ class Bus:
             if message.get("awareness"):
                 live.receive_remote_awareness(message["awareness"])
 
-    def _learn_peer(self, live: "LiveDocument", channel: str, *, greet: bool) -> None:
+    def _learn_peer(self, live: LiveDocument, channel: str, *, greet: bool) -> None:
         """Note that the process on ``channel`` holds the document; greet it the first time."""
         peers = self._peers.get(live.document_id)
         if peers is None:
@@ -378,13 +423,13 @@ class Bus:
             },
         )
 
-    def _forget_peer(self, live: "LiveDocument", message: dict[str, Any]) -> None:
+    def _forget_peer(self, live: LiveDocument, message: dict[str, Any]) -> None:
         peers = self._peers.get(live.document_id)
         if peers is not None:
             peers.discard(message["reply_to"])
         self._seen.pop((live.document_id, message["origin"]), None)
 
-    def _check_sequence(self, live: "LiveDocument", message: dict[str, Any]) -> None:
+    def _check_sequence(self, live: LiveDocument, message: dict[str, Any]) -> None:
         key = (live.document_id, message["origin"])
         last = self._seen.get(key)
         seq = int(message["seq"])
@@ -393,7 +438,7 @@ class Bus:
             metrics.BUS_GAPS.inc()
             self.request_sync(live, message["reply_to"])
 
-    def _answer_sync(self, live: "LiveDocument", message: dict[str, Any]) -> None:
+    def _answer_sync(self, live: LiveDocument, message: dict[str, Any]) -> None:
         # Updates accepted this turn are relayed first, so the reply's mark covers them.
         live.flush_now()
         self._queue(
@@ -407,6 +452,6 @@ class Bus:
                 "update": diff_update(live.live_doc, message["state_vector"]),
                 "bindings": {str(k): v for k, v in live.bindings.items()},
                 "awareness": live.awareness.full_update(),
-                "mark": self.hub.persister.mark(live.document_id),
+                "mark": self.marks.mark(live.document_id),
             },
         )

@@ -43,16 +43,33 @@ class DocumentLoadFailed(Exception):
 
 
 class Hub:
-    """All live documents of this process, the bus to the other processes and the persister."""
+    """All live documents of this process, the bus to the other processes and the persister.
+
+    The hub wires its parts: none of them holds the hub or reaches through it to another.
+    A live document gets the persister as its ``Store``, the bus as its ``Relay`` and
+    ``schedule_unload``; the bus gets ``ready_document``, ``access_changed``, the
+    persister's marks and the project rooms; the project rooms get the bus as their
+    ``PresenceLink`` and ``watches_project``; the persister tells the bus of its commits.
+    """
 
     def __init__(self) -> None:
         layer = get_channel_layer()
         if layer is None:
             raise RuntimeError("Troupe needs a channel layer (CHANNEL_LAYERS)")
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
-        self.bus = Bus(self, layer)
-        self.projects = ProjectRooms(self.bus)
-        self.persister = Persister(on_commit=self.bus.confirm_stored)
+        self.persister = Persister()
+        self.projects = ProjectRooms(watched=self.watches_project)
+        self.bus = Bus(
+            layer,
+            documents=self.ready_document,
+            access_changed=self.access_changed,
+            marks=self.persister,
+            projects=self.projects,
+        )
+        # The bus delivers to these two and they send through it: their outbound side is
+        # wired once the bus exists.
+        self.projects.link = self.bus
+        self.persister.on_commit = self.bus.confirm_stored
         self.documents: dict[int, LiveDocument] = {}
         # Document id -> joins admitted but not attached yet (waiting for the load).
         self._joining: dict[int, int] = {}
@@ -94,7 +111,14 @@ class Hub:
         self._joining[document.pk] = joining + 1
         try:
             if live is None:
-                live = LiveDocument(self, document.pk, document.project_id, document.schema)
+                live = LiveDocument(
+                    document.pk,
+                    document.project_id,
+                    document.schema,
+                    store=self.persister,
+                    relay=self.bus,
+                    on_idle=self.schedule_unload,
+                )
                 self.documents[document.pk] = live
                 metrics.DOCUMENTS_IN_MEMORY.set(len(self.documents))
                 asyncio.get_running_loop().create_task(self._load(live))

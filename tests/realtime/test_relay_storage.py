@@ -24,6 +24,7 @@ from realtime import persistence
 from realtime.journal import journal_pending, journal_read, journal_replay, journal_write
 from realtime.live_document import LiveDocument
 from realtime.persistence import Persister
+from tests.realtime.unit.fakes import FakeRelay, FakeStore
 from workspace.models import DocumentKind
 from workspace.selectors import document_stored
 from workspace.services import (
@@ -34,30 +35,6 @@ from workspace.services import (
 )
 
 
-class FakePersister:
-    """Records what a live document hands to storage."""
-
-    def __init__(self) -> None:
-        self.relayed: list[tuple[int, list[tuple[int | None, bytes]], dict[int, int]]] = []
-
-    def enqueue_relayed(
-        self, document_id: int, parts: list[tuple[int | None, bytes]], bindings: dict[int, int]
-    ) -> None:
-        self.relayed.append((document_id, list(parts), dict(bindings)))
-
-    def mark(self, document_id: int) -> int | None:
-        return 0
-
-
-class FakeHub:
-    def __init__(self) -> None:
-        self.persister = FakePersister()
-        self.bus = self
-
-    def document_shared(self, live: LiveDocument) -> bool:
-        return False
-
-
 def typed(doc: Doc[Any], text: str) -> bytes:
     """Append ``text`` to a script; the update it makes."""
     before = doc.get_state()
@@ -66,11 +43,11 @@ def typed(doc: Doc[Any], text: str) -> bytes:
     return bytes(doc.get_update(before))
 
 
-async def loaded_document() -> tuple[LiveDocument, FakePersister]:
-    hub = FakeHub()
-    live = LiveDocument(hub, 7, 1, "script")  # type: ignore[arg-type]
+async def loaded_document() -> tuple[LiveDocument, FakeStore]:
+    store = FakeStore()
+    live = LiveDocument(7, 1, "script", store=store, relay=FakeRelay(), on_idle=lambda _: None)
     live.loaded_from(new_document("script"), {})
-    return live, hub.persister
+    return live, store
 
 
 async def test_a_relayed_update_is_dropped_once_its_origin_confirms_the_commit() -> None:
