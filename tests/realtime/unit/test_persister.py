@@ -171,6 +171,8 @@ async def test_stop_journals_what_the_log_did_not_take_in_time(
     log: FakeLog, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setitem(settings.TROUPE, "SHUTDOWN_COMMIT_SECONDS", 0.1)
+    # The held append also holds the thread that would close the database connections.
+    monkeypatch.setattr(persistence, "CLOSE_CONNECTIONS_SECONDS", 0.05)
     persister = Persister(log=log)
     persister.journal_dir = tmp_path
     log.hold.clear()
