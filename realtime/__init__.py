@@ -1,1 +1,1 @@
-"""Channels transport: websocket consumers, the per-process room hub, fan-out and presence."""
+"""Channels transport: websocket consumers, the per-process hub, fan-out and presence."""

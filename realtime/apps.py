@@ -4,14 +4,14 @@ from django.apps import AppConfig
 
 
 class RealtimeConfig(AppConfig):
-    """The realtime app; patches daphne once, at start-up (see ``daphne_compat``)."""
+    """The realtime app; patches daphne once, at start-up (see ``daphne_integration``)."""
 
     name = "realtime"
 
     def ready(self) -> None:
         from django.conf import settings
 
-        from realtime.daphne_compat import (
+        from realtime.daphne_integration import (
             install_graceful_shutdown,
             patch_daphne_close_reason,
             patch_daphne_direct_frames,

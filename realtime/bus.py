@@ -1,46 +1,46 @@
-"""Cross-process traffic of the rooms over the channel layer (Redis in production).
+"""Cross-process traffic over the channel layer (Redis in production): live documents,
+project rooms, access changes.
 
 Each process has one channel. A process holding a document in memory adds that channel
-to the document's group, so an update costs one message per process holding the room,
-never one per connection. Messages carry a per-process sequence number per room; a gap
-means a message was lost (Redis pub/sub drops what is published while a process is
-disconnected from it, and a send can fail) and triggers a sync exchange with the sender.
-Rooms also announce their state vector periodically, which repairs a lost last message.
+to the document's group, so an update costs one message per process holding the
+document, never one per connection. Messages carry a per-process sequence number per
+document; a gap means a message was lost (Redis pub/sub drops what is published while a
+process is disconnected from it, and a send can fail) and triggers a sync exchange with
+the sender. Live documents also announce their state vector periodically, which repairs
+a lost last message.
 
-A room held by this process alone sends nothing per update: a group send would only come
-back to its sender. A process learns that another holds the room from any of its
-messages about the room (a process loading a room asks the group for what it lacks, so
-holders learn of it at once); on learning of a peer it sends that peer its state vector
-and awareness (``doc.peer``; the answer to a sync request carries both already), which
-covers whatever it did not publish while it believed itself alone. A process unloading a
-room says so (``doc.leave``).
+A document held by this process alone sends nothing per update: a group send would only
+come back to its sender. A process learns that another holds the document from any of
+its messages about the document (a process loading a document asks the group for what it
+lacks, so holders learn of it at once); on learning of a peer it sends that peer its
+state vector and awareness (``doc.peer``; the answer to a sync request carries both
+already), which covers whatever it did not publish while it believed itself alone. A
+process unloading a document says so (``doc.leave``).
 
 Storage follows the same paths. A relayed update carries its origin's storage mark
 (``Persister.mark``) and, when a flush merged several users' updates, each user's part;
 the origin confirms its commits (``doc.stored``, with its ``committed`` count) to the
-room's group. A holder keeps each relayed update until its origin confirms a count at
-least its mark, and stores it itself after ``RELAY_STORE_AFTER_SECONDS`` without one: an
-origin killed between relaying and committing loses nothing that any holder has, even
-when the writer then reconnects to a holder and re-sends what that holder already has
-in memory. A sync reply carries the replier's mark in the same way.
+document's group. A holder keeps each relayed update until its origin confirms a count
+at least its mark, and stores it itself after ``RELAY_STORE_AFTER_SECONDS`` without one:
+an origin killed between relaying and committing loses nothing that any holder has, even
+when the writer then reconnects to a holder and re-sends what that holder already has in
+memory. A sync reply carries the replier's mark in the same way.
 """
 
 import asyncio
 import logging
 import uuid
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 from django.conf import settings
 
 from crdt.documents import diff_update
 from realtime import metrics
+from realtime.live_document import LiveDocument
 from workspace.groups import document_group, project_access_group
-
-if TYPE_CHECKING:
-    from realtime.hub import Hub
-    from realtime.room import Room
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +49,50 @@ RECEIVE_RETRY_SECONDS = 0.5
 PROCESS_CHANNEL_PREFIX = "troupe.proc."
 
 
-class Bus:
-    """This process's channel on the layer: ordered sends, one receive loop."""
+class Marks(Protocol):
+    """The storage marks a sync reply carries (the process's ``Persister``)."""
 
-    def __init__(self, hub: "Hub", layer: BaseChannelLayer) -> None:
-        self.hub = hub
+    def mark(self, document_id: int) -> int | None:
+        """What the commits must reach for the document's updates so far to be stored."""
+
+
+class ProjectTraffic(Protocol):
+    """Where the project rooms' messages go (the process's ``ProjectRooms``)."""
+
+    def deliver(self, project_id: int, event: dict[str, Any]) -> None:
+        """A room event (after a commit): to every local connection of the project."""
+
+    def remote_update(self, message: dict[str, Any]) -> None:
+        """Another process's connection joined, moved or left."""
+
+    def remote_alive(self, message: dict[str, Any]) -> None:
+        """A heartbeat: the origin's live connections in the project."""
+
+    def remote_hello(self, message: dict[str, Any]) -> None:
+        """A process started holding the project."""
+
+
+class Bus:
+    """This process's channel on the layer: ordered sends, one receive loop.
+
+    What it receives goes to the live documents loaded here (``documents``: the ready one
+    of an id, or None), to ``access_changed`` and to the project rooms (``projects``);
+    sync replies carry the marks of ``marks``. The hub hands all four in.
+    """
+
+    def __init__(
+        self,
+        layer: BaseChannelLayer,
+        *,
+        documents: Callable[[int], LiveDocument | None],
+        access_changed: Callable[[int, int | None], Awaitable[None]],
+        marks: Marks,
+        projects: ProjectTraffic,
+    ) -> None:
+        self.documents = documents
+        self.access_changed = access_changed
+        self.marks = marks
+        self.projects = projects
         self.layer = layer
         self.origin = uuid.uuid4().hex[:12]
         # With the in-memory layer there is one process: no peers to tell about updates.
@@ -65,7 +104,7 @@ class Bus:
         self._tasks: list[asyncio.Task[None]] = []
         self._seq: dict[int, int] = {}
         self._seen: dict[tuple[int, str], int] = {}
-        # document id -> channels of the other processes known to hold the room.
+        # document id -> channels of the other processes known to hold the document.
         self._peers: dict[int, set[str]] = {}
         # Fault injection for failure tests: drop every Nth outgoing update (0 = never).
         self.drop_every = int(settings.TROUPE["TEST_DROP_EVERY_NTH_UPDATE"])
@@ -92,43 +131,51 @@ class Bus:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def join_room(self, room: "Room") -> None:
-        """Receive the room's cross-process traffic and its project's access changes."""
-        await self.layer.group_add(document_group(room.document_id), self.channel)
-        await self.layer.group_add(project_access_group(room.project_id), self.channel)
+    async def join_document(self, live: LiveDocument) -> None:
+        """Receive the document's cross-process traffic and its project's access changes."""
+        await self.layer.group_add(document_group(live.document_id), self.channel)
+        await self.layer.group_add(project_access_group(live.project_id), self.channel)
 
-    async def rejoin(self, rooms: list["Room"]) -> None:
-        """After a layer failure: join every group again, then resync every room."""
+    async def subscribe(self, group: str) -> None:
+        """Receive a group's messages on this process's channel."""
+        await self.layer.group_add(group, self.channel)
+
+    async def unsubscribe(self, group: str) -> None:
+        """Stop receiving a group's messages."""
+        await self.layer.group_discard(group, self.channel)
+
+    async def rejoin(self, documents: list[LiveDocument]) -> None:
+        """After a layer failure: join every group again, then resync every document."""
         self.rejoin_needed = False
         try:
-            for room in rooms:
-                await self.join_room(room)
+            for live in documents:
+                await self.join_document(live)
         except Exception:
             self.rejoin_needed = True
             logger.warning("rejoining cross-process groups failed; will retry", exc_info=True)
             return
-        for room in rooms:
-            self.request_sync(room, None)
-            self.announce_state(room, room.live_doc.get_state())
+        for live in documents:
+            self.request_sync(live, None)
+            self.announce_state(live, live.live_doc.get_state())
 
-    async def leave_room(self, room: "Room", *, last_of_project: bool) -> None:
-        """Stop receiving the room's traffic; tell the other holders."""
-        if self._peers.pop(room.document_id, None):
+    async def leave_document(self, live: LiveDocument, *, last_of_project: bool) -> None:
+        """Stop receiving the document's traffic; tell the other holders."""
+        if self._peers.pop(live.document_id, None):
             self._queue(
-                document_group(room.document_id),
+                document_group(live.document_id),
                 "",
                 {
                     "type": "doc.leave",
-                    "document_id": room.document_id,
+                    "document_id": live.document_id,
                     "origin": self.origin,
                     "reply_to": self.channel,
                 },
             )
-        await self.layer.group_discard(document_group(room.document_id), self.channel)
+        await self.layer.group_discard(document_group(live.document_id), self.channel)
         if last_of_project:
-            await self.layer.group_discard(project_access_group(room.project_id), self.channel)
-        self._seq.pop(room.document_id, None)
-        for key in [k for k in self._seen if k[0] == room.document_id]:
+            await self.layer.group_discard(project_access_group(live.project_id), self.channel)
+        self._seq.pop(live.document_id, None)
+        for key in [k for k in self._seen if k[0] == live.document_id]:
             del self._seen[key]
 
     # -- sending ---------------------------------------------------------------------------
@@ -173,32 +220,32 @@ class Bus:
         metrics.BUS_DROPPED_ON_PURPOSE.inc()
         return True
 
-    def room_shared(self, room: "Room") -> bool:
-        """Whether another process is known to hold the room (its updates must travel)."""
-        return bool(self._peers.get(room.document_id))
+    def document_shared(self, live: LiveDocument) -> bool:
+        """Whether another process is known to hold the document (its updates must travel)."""
+        return bool(self._peers.get(live.document_id))
 
     def publish_update(
         self,
-        room: "Room",
+        live: LiveDocument,
         update: bytes,
         bindings: dict[int, int],
         authors: list[tuple[int | None, bytes | None]],
         mark: int | None,
     ) -> None:
-        """Tell the other processes holding the room about an update accepted here.
+        """Tell the other processes holding the document about an update accepted here.
 
         ``authors`` names who wrote it: ``[(user, None)]`` when one user wrote it all,
         else each user's part; ``mark`` is what this process's ``committed`` count must
         reach for the update to be stored here (0: stored already; None: never).
         """
-        seq = self._seq.get(room.document_id, 0) + 1
-        self._seq[room.document_id] = seq
+        seq = self._seq.get(live.document_id, 0) + 1
+        self._seq[live.document_id] = seq
         self._queue(
-            document_group(room.document_id),
+            document_group(live.document_id),
             "",
             {
                 "type": "doc.update",
-                "document_id": room.document_id,
+                "document_id": live.document_id,
                 "origin": self.origin,
                 "reply_to": self.channel,
                 "seq": seq,
@@ -210,7 +257,7 @@ class Bus:
         )
 
     def confirm_stored(self, document_ids: set[int], committed: int) -> None:
-        """After a commit: tell the other holders of each shared room how far this
+        """After a commit: tell the other holders of each shared document how far this
         process's commits reached, so they drop their copies of its updates."""
         for document_id in document_ids:
             if self._peers.get(document_id):
@@ -225,46 +272,46 @@ class Bus:
                     },
                 )
 
-    def publish_awareness(self, room: "Room", payload: bytes) -> None:
+    def publish_awareness(self, live: LiveDocument, payload: bytes) -> None:
         """Relay awareness changes of local connections to the other processes."""
         self._queue(
-            document_group(room.document_id),
+            document_group(live.document_id),
             "",
             {
                 "type": "doc.awareness",
-                "document_id": room.document_id,
+                "document_id": live.document_id,
                 "origin": self.origin,
                 "reply_to": self.channel,
                 "update": payload,
             },
         )
 
-    def announce_state(self, room: "Room", state_vector: bytes) -> None:
+    def announce_state(self, live: LiveDocument, state_vector: bytes) -> None:
         """Anti-entropy: tell peers our state vector so they can ask for what they lack."""
         self._queue(
-            document_group(room.document_id),
+            document_group(live.document_id),
             "",
             {
                 "type": "doc.state",
-                "document_id": room.document_id,
+                "document_id": live.document_id,
                 "origin": self.origin,
                 "reply_to": self.channel,
-                "seq": self._seq.get(room.document_id, 0),
+                "seq": self._seq.get(live.document_id, 0),
                 "state_vector": state_vector,
             },
         )
 
-    def request_sync(self, room: "Room", channel: str | None) -> None:
+    def request_sync(self, live: LiveDocument, channel: str | None) -> None:
         """Ask one peer (or every peer, with ``channel`` None) for what we lack."""
         message = {
             "type": "doc.sync_request",
-            "document_id": room.document_id,
+            "document_id": live.document_id,
             "origin": self.origin,
             "reply_to": self.channel,
-            "state_vector": room.live_doc.get_state(),
+            "state_vector": live.live_doc.get_state(),
         }
         if channel is None:
-            self._queue(document_group(room.document_id), "", message)
+            self._queue(document_group(live.document_id), "", message)
         else:
             self._queue(None, channel, message)
 
@@ -290,15 +337,15 @@ class Bus:
 
     async def _dispatch(self, kind: str, message: dict[str, Any]) -> None:
         if kind == "access.changed":
-            await self.hub.access_changed(message["project_id"], message["user_id"])
+            await self.access_changed(message["project_id"], message["user_id"])
             return
         if kind == "project.event":
-            self.hub.projects.deliver(message["project_id"], message["event"])
+            self.projects.deliver(message["project_id"], message["event"])
             return
         if message.get("origin") == self.origin:
             return
         if kind.startswith("presence."):
-            projects = self.hub.projects
+            projects = self.projects
             if kind == "presence.update":
                 projects.remote_update(message)
             elif kind == "presence.alive":
@@ -306,18 +353,18 @@ class Bus:
             elif kind == "presence.hello":
                 projects.remote_hello(message)
             return
-        room = self.hub.ready_room(message["document_id"])
-        if room is None:
+        live = self.documents(message["document_id"])
+        if live is None:
             return
         if kind == "doc.leave":
-            self._forget_peer(room, message)
+            self._forget_peer(live, message)
             return
         if "reply_to" in message:
             # A sync request is answered below, and the answer greets the requester.
-            self._learn_peer(room, message["reply_to"], greet=kind != "doc.sync_request")
+            self._learn_peer(live, message["reply_to"], greet=kind != "doc.sync_request")
         if kind == "doc.update":
-            self._check_sequence(room, message)
-            room.receive_remote(
+            self._check_sequence(live, message)
+            live.receive_remote(
                 message["update"],
                 {int(k): v for k, v in message["bindings"].items()},
                 origin=message["origin"],
@@ -325,39 +372,39 @@ class Bus:
                 authors=message.get("authors"),
             )
         elif kind == "doc.stored":
-            room.relay_stored(message["origin"], int(message["committed"]))
+            live.relay_stored(message["origin"], int(message["committed"]))
         elif kind == "doc.external":
-            room.receive_remote(message["update"], {})
+            live.receive_remote(message["update"], {})
         elif kind == "doc.awareness":
-            room.receive_remote_awareness(message["update"])
+            live.receive_remote_awareness(message["update"])
         elif kind == "doc.state":
-            if room.lacks(message["state_vector"]):
+            if live.lacks(message["state_vector"]):
                 metrics.BUS_GAPS.inc()
-                self.request_sync(room, message["reply_to"])
+                self.request_sync(live, message["reply_to"])
         elif kind == "doc.sync_request":
-            self._answer_sync(room, message)
+            self._answer_sync(live, message)
         elif kind == "doc.peer":
-            if room.lacks(message["state_vector"]):
-                self.request_sync(room, message["reply_to"])
+            if live.lacks(message["state_vector"]):
+                self.request_sync(live, message["reply_to"])
             if message["awareness"]:
-                room.receive_remote_awareness(message["awareness"])
+                live.receive_remote_awareness(message["awareness"])
         elif kind == "doc.sync_reply":
-            if room.lacks(message["state_vector"]):
+            if live.lacks(message["state_vector"]):
                 metrics.BUS_REPAIRS.inc()
-            room.receive_remote(
+            live.receive_remote(
                 message["update"],
                 {int(k): v for k, v in message["bindings"].items()},
                 origin=message["origin"],
                 mark=message.get("mark"),
             )
             if message.get("awareness"):
-                room.receive_remote_awareness(message["awareness"])
+                live.receive_remote_awareness(message["awareness"])
 
-    def _learn_peer(self, room: "Room", channel: str, *, greet: bool) -> None:
-        """Note that the process on ``channel`` holds the room; greet it the first time."""
-        peers = self._peers.get(room.document_id)
+    def _learn_peer(self, live: LiveDocument, channel: str, *, greet: bool) -> None:
+        """Note that the process on ``channel`` holds the document; greet it the first time."""
+        peers = self._peers.get(live.document_id)
         if peers is None:
-            peers = self._peers[room.document_id] = set()
+            peers = self._peers[live.document_id] = set()
         elif channel in peers:
             return
         peers.add(channel)
@@ -368,43 +415,43 @@ class Bus:
             channel,
             {
                 "type": "doc.peer",
-                "document_id": room.document_id,
+                "document_id": live.document_id,
                 "origin": self.origin,
                 "reply_to": self.channel,
-                "state_vector": room.live_doc.get_state(),
-                "awareness": room.awareness.full_update(),
+                "state_vector": live.live_doc.get_state(),
+                "awareness": live.awareness.full_update(),
             },
         )
 
-    def _forget_peer(self, room: "Room", message: dict[str, Any]) -> None:
-        peers = self._peers.get(room.document_id)
+    def _forget_peer(self, live: LiveDocument, message: dict[str, Any]) -> None:
+        peers = self._peers.get(live.document_id)
         if peers is not None:
             peers.discard(message["reply_to"])
-        self._seen.pop((room.document_id, message["origin"]), None)
+        self._seen.pop((live.document_id, message["origin"]), None)
 
-    def _check_sequence(self, room: "Room", message: dict[str, Any]) -> None:
-        key = (room.document_id, message["origin"])
+    def _check_sequence(self, live: LiveDocument, message: dict[str, Any]) -> None:
+        key = (live.document_id, message["origin"])
         last = self._seen.get(key)
         seq = int(message["seq"])
         self._seen[key] = seq
         if last is not None and seq != last + 1:
             metrics.BUS_GAPS.inc()
-            self.request_sync(room, message["reply_to"])
+            self.request_sync(live, message["reply_to"])
 
-    def _answer_sync(self, room: "Room", message: dict[str, Any]) -> None:
+    def _answer_sync(self, live: LiveDocument, message: dict[str, Any]) -> None:
         # Updates accepted this turn are relayed first, so the reply's mark covers them.
-        room.flush_now()
+        live.flush_now()
         self._queue(
             None,
             message["reply_to"],
             {
                 "type": "doc.sync_reply",
-                "document_id": room.document_id,
+                "document_id": live.document_id,
                 "origin": self.origin,
-                "state_vector": room.live_doc.get_state(),
-                "update": diff_update(room.live_doc, message["state_vector"]),
-                "bindings": {str(k): v for k, v in room.bindings.items()},
-                "awareness": room.awareness.full_update(),
-                "mark": self.hub.persister.mark(room.document_id),
+                "state_vector": live.live_doc.get_state(),
+                "update": diff_update(live.live_doc, message["state_vector"]),
+                "bindings": {str(k): v for k, v in live.bindings.items()},
+                "awareness": live.awareness.full_update(),
+                "mark": self.marks.mark(live.document_id),
             },
         )

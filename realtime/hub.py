@@ -1,8 +1,9 @@
-"""The per-process room hub: loads, holds and unloads documents and runs their timers.
+"""The per-process hub: loads, holds and unloads live documents and runs their timers.
 
 Document lifecycle, one step each: ``load`` (from storage, before any reply), ``change``
-(``Room.receive_update``), ``store`` (the persister's group commit), ``unload`` (after the
-last connection left and an idle grace period, final flush and compaction first).
+(``LiveDocument.receive_update``), ``store`` (the persister's group commit), ``unload``
+(after the last connection left and an idle grace period, final flush and compaction
+first).
 """
 
 import asyncio
@@ -19,10 +20,10 @@ from django.conf import settings
 from realtime import metrics
 from realtime.bus import Bus
 from realtime.closecodes import CloseCode
-from realtime.limits import RoomFull
+from realtime.limits import DocumentFull
+from realtime.live_document import Connection, LiveDocument
 from realtime.persistence import Persister, report_pending
-from realtime.projects import ProjectRooms
-from realtime.room import Connection, Room
+from realtime.project_rooms import ProjectRooms
 from workspace.models import Document
 from workspace.selectors import document_loaded
 
@@ -37,81 +38,105 @@ STATE_ANNOUNCE_HEARTBEAT_TICKS = 10
 GIL_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
-class RoomLoadFailed(Exception):
-    """Storage could not be read; the room is not served (never an empty document)."""
+class DocumentLoadFailed(Exception):
+    """Storage could not be read; the document is not served (never an empty document)."""
 
 
 class Hub:
-    """All rooms of this process, the bus to the other processes and the persister."""
+    """All live documents of this process, the bus to the other processes and the persister.
+
+    The hub wires its parts: none of them holds the hub or reaches through it to another.
+    A live document gets the persister as its ``Store``, the bus as its ``Relay`` and
+    ``schedule_unload``; the bus gets ``ready_document``, ``access_changed``, the
+    persister's marks and the project rooms; the project rooms get the bus as their
+    ``PresenceLink`` and ``watches_project``; the persister tells the bus of its commits.
+    """
 
     def __init__(self) -> None:
         layer = get_channel_layer()
         if layer is None:
             raise RuntimeError("Troupe needs a channel layer (CHANNEL_LAYERS)")
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
-        self.bus = Bus(self, layer)
-        self.projects = ProjectRooms(self.bus)
-        self.persister = Persister(on_commit=self.bus.confirm_stored)
-        self.rooms: dict[int, Room] = {}
+        self.persister = Persister()
+        self.projects = ProjectRooms(watched=self.watches_project)
+        self.bus = Bus(
+            layer,
+            documents=self.ready_document,
+            access_changed=self.access_changed,
+            marks=self.persister,
+            projects=self.projects,
+        )
+        # The bus delivers to these two and they send through it: their outbound side is
+        # wired once the bus exists.
+        self.projects.link = self.bus
+        self.persister.on_commit = self.bus.confirm_stored
+        self.documents: dict[int, LiveDocument] = {}
         # Document id -> joins admitted but not attached yet (waiting for the load).
         self._joining: dict[int, int] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._ticks = 0
         self.stopping = False
 
-    def ready_room(self, document_id: int) -> Room | None:
-        """The room of a document if it is loaded here."""
-        room = self.rooms.get(document_id)
-        if room is None or room.doc is None or room.unloading is not None:
+    def ready_document(self, document_id: int) -> LiveDocument | None:
+        """The live document of a document id if it is loaded here."""
+        live = self.documents.get(document_id)
+        if live is None or live.doc is None or live.unloading is not None:
             return None
-        return room
+        return live
 
     def start_ticker(self) -> None:
         """Start the periodic work (once)."""
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
 
-    async def join(self, document: Document, conn: Connection) -> Room:
-        """Attach a connection to the document's room, loading it first if needed.
+    async def join(self, document: Document, conn: Connection) -> LiveDocument:
+        """Attach a connection to the live document, loading it first if needed.
 
-        Raises ``RoomFull`` when attached connections plus joins still waiting for the
+        Raises ``DocumentFull`` when attached connections plus joins still waiting for the
         load reach ``MAX_CONNECTIONS_PER_ROOM``. The slot is taken with no await between
         the check and the count and given back when the join ends (attached or failed),
-        so a burst to a loading room admits exactly the cap: counting attached
+        so a burst to a loading document admits exactly the cap: counting attached
         connections alone let 79 and 94 of 100 in under a cap of 20.
         """
         await self.bus.start()
         self.start_ticker()
-        room = self.rooms.get(document.pk)
-        while room is not None and room.unloading is not None:
-            await asyncio.shield(room.unloading)
-            room = self.rooms.get(document.pk)
+        live = self.documents.get(document.pk)
+        while live is not None and live.unloading is not None:
+            await asyncio.shield(live.unloading)
+            live = self.documents.get(document.pk)
         joining = self._joining.get(document.pk, 0)
-        attached = len(room.connections) if room is not None else 0
+        attached = len(live.connections) if live is not None else 0
         if attached + joining >= settings.TROUPE["MAX_CONNECTIONS_PER_ROOM"]:
-            raise RoomFull(f"document {document.pk} is at its connection limit")
+            raise DocumentFull(f"document {document.pk} is at its connection limit")
         self._joining[document.pk] = joining + 1
         try:
-            if room is None:
-                room = Room(self, document.pk, document.project_id, document.schema)
-                self.rooms[document.pk] = room
-                metrics.ROOMS_IN_MEMORY.set(len(self.rooms))
-                asyncio.get_running_loop().create_task(self._load(room))
-            await asyncio.shield(room.loaded)
-            room.attach(conn)
+            if live is None:
+                live = LiveDocument(
+                    document.pk,
+                    document.project_id,
+                    document.schema,
+                    store=self.persister,
+                    relay=self.bus,
+                    on_idle=self.schedule_unload,
+                )
+                self.documents[document.pk] = live
+                metrics.DOCUMENTS_IN_MEMORY.set(len(self.documents))
+                asyncio.get_running_loop().create_task(self._load(live))
+            await asyncio.shield(live.loaded)
+            live.attach(conn)
         finally:
             left = self._joining[document.pk] - 1
             if left:
                 self._joining[document.pk] = left
             else:
                 del self._joining[document.pk]
-        return room
+        return live
 
-    async def _load(self, room: Room) -> None:
-        """Load step: join the room's group first, so nothing sent meanwhile is missed."""
+    async def _load(self, live: LiveDocument) -> None:
+        """Load step: join the document's group first, so nothing sent meanwhile is missed."""
         started = time.perf_counter()
         try:
-            await self.bus.join_room(room)
+            await self.bus.join_document(live)
             # Work journaled at an earlier stop on this host is committed before any
             # load reads storage (a no-op listing of the journal directory otherwise).
             await self.persister.recover()
@@ -119,68 +144,68 @@ class Hub:
             # 100,000-entry log holds it 0.1-0.2 s (only after a bulk import; in service the
             # log is compacted every COMPACT_EVERY_UPDATES entries).
             stored = await database_sync_to_async(document_loaded)(
-                document_id=room.document_id, kind=room.kind
+                document_id=live.document_id, kind=live.kind
             )
         except Exception as exc:
-            logger.exception("room load failed", extra={"document_id": room.document_id})
-            self.rooms.pop(room.document_id, None)
-            metrics.ROOMS_IN_MEMORY.set(len(self.rooms))
-            room.loaded.set_exception(RoomLoadFailed(str(exc)))
+            logger.exception("room load failed", extra={"document_id": live.document_id})
+            self.documents.pop(live.document_id, None)
+            metrics.DOCUMENTS_IN_MEMORY.set(len(self.documents))
+            live.loaded.set_exception(DocumentLoadFailed(str(exc)))
             # Joiners receive the exception; mark it retrieved for the no-joiner case.
-            room.loaded.exception()
+            live.loaded.exception()
             return
-        room.loaded_from(stored.doc, stored.bindings)
-        report_pending(room.document_id, "load", len(stored.pending))
-        metrics.ROOM_LOAD_SECONDS.observe(time.perf_counter() - started)
-        metrics.ROOM_LOAD_LOG_ENTRIES.observe(stored.log_entries_replayed)
+        live.loaded_from(stored.doc, stored.bindings)
+        report_pending(live.document_id, "load", len(stored.pending))
+        metrics.DOCUMENT_LOAD_SECONDS.observe(time.perf_counter() - started)
+        metrics.DOCUMENT_LOAD_LOG_ENTRIES.observe(stored.log_entries_replayed)
         if self.bus.has_peers:
             # Other processes may hold updates not yet committed: ask them.
-            self.bus.request_sync(room, None)
+            self.bus.request_sync(live, None)
 
-    def schedule_unload(self, room: Room) -> None:
-        """Called when a room has been idle for the grace period."""
-        if room.connections or room.unloading is not None or self.stopping:
-            return  # stopping: the shutdown stores every room's updates itself
-        room.unloading = asyncio.get_running_loop().create_future()
-        asyncio.get_running_loop().create_task(self._unload(room))
+    def schedule_unload(self, live: LiveDocument) -> None:
+        """Called when a live document has been idle for the grace period."""
+        if live.connections or live.unloading is not None or self.stopping:
+            return  # stopping: the shutdown stores every document's updates itself
+        live.unloading = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().create_task(self._unload(live))
 
-    async def _unload(self, room: Room) -> None:
+    async def _unload(self, live: LiveDocument) -> None:
         """Unload step: final flush and compaction, leave the groups, drop the document."""
         try:
             # Relayed updates whose origin has not confirmed storing them yet: wait for
             # it as the tick would, then store the rest here (normally none are left).
-            await room.settle_relayed(float(settings.TROUPE["RELAY_STORE_AFTER_SECONDS"]))
-            await self.persister.compact(room.document_id)
-            self.persister.forget(room.document_id)
-            last_of_project = not self.watches_project(room.project_id, besides=room)
-            await self.bus.leave_room(room, last_of_project=last_of_project)
+            await live.settle_relayed(float(settings.TROUPE["RELAY_STORE_AFTER_SECONDS"]))
+            await self.persister.compact(live.document_id)
+            self.persister.forget(live.document_id)
+            last_of_project = not self.watches_project(live.project_id, besides=live)
+            await self.bus.leave_document(live, last_of_project=last_of_project)
         except Exception:
-            logger.exception("unload step failed", extra={"document_id": room.document_id})
+            logger.exception("unload step failed", extra={"document_id": live.document_id})
         finally:
-            self.rooms.pop(room.document_id, None)
-            metrics.ROOMS_IN_MEMORY.set(len(self.rooms))
-            room.doc = None
-            if room.unloading is not None:
-                room.unloading.set_result(None)
+            self.documents.pop(live.document_id, None)
+            metrics.DOCUMENTS_IN_MEMORY.set(len(self.documents))
+            live.doc = None
+            if live.unloading is not None:
+                live.unloading.set_result(None)
             gc.collect(0)
 
     async def access_changed(self, project_id: int, user_id: int | None) -> None:
         """Re-check a user's open connections to a project (everyone's, for None) after
         their role or the project's visibility changed: documents and the project room."""
-        for room in list(self.rooms.values()):
-            if room.project_id != project_id or room.doc is None:
+        for live in list(self.documents.values()):
+            if live.project_id != project_id or live.doc is None:
                 continue
-            for conn in [c for c in room.connections if user_id in (None, c.user_id)]:
+            for conn in [c for c in live.connections if user_id in (None, c.user_id)]:
                 await conn.recheck_access()
         for member in list(self.projects.members.get(project_id, {})):
             if user_id in (None, member.user_id):
                 await member.recheck_access()
 
-    def watches_project(self, project_id: int, *, besides: Room | None = None) -> bool:
-        """Whether a document room (other than ``besides``) or a project room connection of
+    def watches_project(self, project_id: int, *, besides: LiveDocument | None = None) -> bool:
+        """Whether a live document (other than ``besides``) or a project room connection of
         the project is open here, so its access changes must still reach this process."""
         return project_id in self.projects.members or any(
-            r.project_id == project_id and r is not besides for r in self.rooms.values()
+            r.project_id == project_id and r is not besides for r in self.documents.values()
         )
 
     async def _tick_loop(self) -> None:
@@ -196,30 +221,32 @@ class Hub:
     def _tick(self) -> None:
         self.projects.tick()
         if self.bus.rejoin_needed:
-            ready = [r for r in self.rooms.values() if r.doc is not None and r.unloading is None]
+            ready = [
+                r for r in self.documents.values() if r.doc is not None and r.unloading is None
+            ]
             asyncio.get_running_loop().create_task(self.bus.rejoin(ready))
         announce_every = max(1, round(settings.TROUPE["ANTI_ENTROPY_SECONDS"] / TICK_SECONDS))
         store_before = time.monotonic() - float(settings.TROUPE["RELAY_STORE_AFTER_SECONDS"])
-        for room in list(self.rooms.values()):
-            if room.doc is None or room.unloading is not None:
+        for live in list(self.documents.values()):
+            if live.doc is None or live.unloading is not None:
                 continue
-            room.store_unconfirmed(store_before)
+            live.store_unconfirmed(store_before)
             if self._ticks % AWARENESS_CHECK_EVERY_TICKS == 0:
-                room.expire_awareness()
+                live.expire_awareness()
             if self.bus.has_peers and self._ticks % announce_every == 0:
                 heartbeat = self._ticks % (announce_every * STATE_ANNOUNCE_HEARTBEAT_TICKS) == 0
-                if room.changed or heartbeat:
-                    room.changed = False
-                    self.bus.announce_state(room, room.doc.get_state())
+                if live.changed or heartbeat:
+                    live.changed = False
+                    self.bus.announce_state(live, live.doc.get_state())
 
     async def shutdown(self) -> None:
         """Close connections, commit what is pending (relayed updates whose origin has not
         confirmed storing them included), stop the loops."""
         self.stopping = True
-        for room in list(self.rooms.values()):
-            await room.close_all(CloseCode.GOING_AWAY, "server shutting down")
-            if room.doc is not None:
-                room.store_unconfirmed(None)
+        for live in list(self.documents.values()):
+            await live.close_all(CloseCode.GOING_AWAY, "server shutting down")
+            if live.doc is not None:
+                live.store_unconfirmed(None)
         await self.persister.stop()
         if self._ticker is not None:
             self._ticker.cancel()

@@ -1,8 +1,9 @@
-"""Per-document and per-room bounds, so no single client can exhaust a process.
+"""Per-document and per-connection bounds, so no single client can exhaust a process.
 
-``DocumentBudget`` tracks how large a loaded document is and how fast it grows; the
-room asks it before applying each update. ``RoomFull`` and ``DocumentLimitExceeded`` are
-how the hub and the room tell a consumer to close one connection (4503, 4413).
+``DocumentBudget`` tracks how large a loaded document is and how fast it grows; the live
+document asks it before applying each update. ``DocumentFull`` and
+``DocumentLimitExceeded`` are how the hub and the live document tell a consumer to close
+one connection (4503, 4413).
 """
 
 import time
@@ -17,8 +18,8 @@ from pycrdt import Doc
 WINDOW_SLOTS = 60
 
 
-class RoomFull(Exception):
-    """The room already holds (or is admitting) ``TROUPE_MAX_CONNECTIONS_PER_ROOM``."""
+class DocumentFull(Exception):
+    """The live document already holds (or is admitting) ``TROUPE_MAX_CONNECTIONS_PER_ROOM``."""
 
 
 class DocumentLimitExceeded(Exception):
@@ -72,7 +73,7 @@ class DocumentBudget:
         """Raise ``DocumentLimitExceeded`` if ``nbytes`` more would pass a limit.
 
         The fast path is two integer comparisons; ``now`` is any monotonic clock
-        in seconds (the room passes the ``perf_counter`` it already read).
+        in seconds (the live document passes the ``perf_counter`` it already read).
         """
         if self.size + nbytes > self.max_bytes:
             self._refresh(doc, nbytes)

@@ -3,7 +3,7 @@
 from prometheus_client import Counter, Gauge, Histogram
 
 OPEN_CONNECTIONS = Gauge("troupe_open_connections", "Open document websocket connections")
-ROOMS_IN_MEMORY = Gauge("troupe_rooms_in_memory", "Documents held in memory by this process")
+DOCUMENTS_IN_MEMORY = Gauge("troupe_rooms_in_memory", "Documents held in memory by this process")
 UPDATES_RECEIVED = Counter(
     "troupe_updates_received_total", "Document updates accepted from clients"
 )
@@ -27,12 +27,12 @@ FANOUT_LATENCY_SECONDS = Histogram(
         1.0,
     ),
 )
-ROOM_LOAD_SECONDS = Histogram(
+DOCUMENT_LOAD_SECONDS = Histogram(
     "troupe_room_load_seconds",
     "Time from a room's load step starting to its document rebuilt from storage",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 10.0),
 )
-ROOM_LOAD_LOG_ENTRIES = Histogram(
+DOCUMENT_LOAD_LOG_ENTRIES = Histogram(
     "troupe_room_load_log_entries",
     "Log entries replayed on top of the compacted state when a room loads",
     buckets=(0, 10, 100, 500, 1000, 10_000, 100_000, 1_000_000),

@@ -1,9 +1,9 @@
 """Group commit of accepted updates: the broadcast path never waits on the database.
 
-Rooms hand each accepted update to the process's ``Persister``; one writer task commits
-everything that queued up while the previous commit ran (commits start at most every
-``PERSIST_INTERVAL_SECONDS``), in one transaction, on a dedicated database thread. When
-the log of a document grows past ``COMPACT_EVERY_UPDATES`` entries, the same thread
+Live documents hand each accepted update to the process's ``Persister``; one writer task
+commits everything that queued up while the previous commit ran (commits start at most
+every ``PERSIST_INTERVAL_SECONDS``), in one transaction, on a dedicated database thread.
+When the log of a document grows past ``COMPACT_EVERY_UPDATES`` entries, the same thread
 compacts it from storage.
 
 Every enqueued update advances ``enqueued``; every commit advances ``committed`` by what
@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from django.conf import settings
 from django.db import close_old_connections, connections
@@ -56,7 +57,28 @@ class Backlog:
     nbytes: int = 0
 
 
+class UpdateLog(Protocol):
+    """Where commits are written; called on the persister's database thread."""
+
+    def append(self, updates: list[PendingUpdate], bindings: list[PendingBinding]) -> None:
+        """Append updates and client bindings to the documents' logs, in one transaction."""
+
+    def compact(self, document_id: int) -> Compaction:
+        """Merge a document's log into its state row."""
+
+
+class DatabaseLog:
+    """The documents' update logs in the database (``workspace.services``)."""
+
+    def append(self, updates: list[PendingUpdate], bindings: list[PendingBinding]) -> None:
+        document_updates_append(updates=updates, bindings=bindings)
+
+    def compact(self, document_id: int) -> Compaction:
+        return document_compact(document_id=document_id)
+
+
 def _commit(
+    log: UpdateLog,
     updates: list[PendingUpdate],
     bindings: list[PendingBinding],
     compact_after: tuple[int, int],
@@ -67,7 +89,7 @@ def _commit(
     row into memory, so bytes bound it as well as entries: 500 entries of 8 MiB each
     would be 4 GB (200 MB of typed-and-deleted text once took a process to 1.5 GB)."""
     close_old_connections()
-    document_updates_append(updates=updates, bindings=bindings)
+    log.append(updates, bindings)
     grown: dict[int, Backlog] = {}
     for u in updates:
         entry = backlog.get(u.document_id)
@@ -79,14 +101,14 @@ def _commit(
     compacted = []
     for document_id, entry in grown.items():
         if entry.entries >= compact_after[0] or entry.nbytes >= compact_after[1]:
-            compacted.append((document_id, document_compact(document_id=document_id)))
+            compacted.append((document_id, log.compact(document_id)))
             entry.entries = entry.nbytes = 0
     return compacted
 
 
-def _compact(document_id: int) -> Compaction:
+def _compact(log: UpdateLog, document_id: int) -> Compaction:
     close_old_connections()
-    return document_compact(document_id=document_id)
+    return log.compact(document_id)
 
 
 def report_pending(document_id: int, step: str, pending: int) -> None:
@@ -106,6 +128,8 @@ class Persister:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="troupe-db")
     )
+    # Where commits go (the database; a fake in unit tests), on ``executor``.
+    log: UpdateLog = field(default_factory=DatabaseLog)
     # Called on the event loop after each commit: the documents it wrote, ``committed``.
     on_commit: Callable[[set[int], int], None] | None = None
     enqueued: int = 0
@@ -195,7 +219,7 @@ class Persister:
         """Compact one document's log now (on unload), after pending commits."""
         await self.flush()
         done = await asyncio.get_running_loop().run_in_executor(
-            self.executor, _compact, document_id
+            self.executor, _compact, self.log, document_id
         )
         report_pending(document_id, "compaction", done.pending)
 
@@ -274,6 +298,7 @@ class Persister:
                     compacted = await loop.run_in_executor(
                         self.executor,
                         _commit,
+                        self.log,
                         updates,
                         bindings,
                         (

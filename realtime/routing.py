@@ -2,7 +2,9 @@
 
 from django.urls import re_path
 
-from realtime.consumers import DocumentConsumer, NotificationConsumer, ProjectConsumer
+from realtime.consumers.document import DocumentConsumer
+from realtime.consumers.notifications import NotificationConsumer
+from realtime.consumers.project import ProjectConsumer
 
 websocket_urlpatterns = [
     re_path(

@@ -1,6 +1,6 @@
 """Document sockets under an ASGI server without Troupe's daphne extension.
 
-Under daphne, frames take the direct path (``realtime.daphne_compat.DirectSocket``) and
+Under daphne, frames take the direct path (``realtime.daphne_integration.DirectSocket``) and
 every other test in this package runs on real daphne servers; here the same consumer is
 driven through plain ASGI messages (Channels' in-memory communicator), as under uvicorn.
 """

@@ -4,7 +4,8 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from realtime.daphne_compat import DirectSocket, binary_frame, split_client_frames
+from realtime.daphne_integration import DirectSocket
+from realtime.framing import binary_frame, split_client_frames
 from tests.support.wire import client_frame
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from crdt.protocol import encode_sync_update
 from realtime import metrics
-from realtime.consumers import YjsProtocolConsumer
+from realtime.consumers.yjs import YjsProtocolConsumer
 from tests.conftest import ProjectRoom
 from tests.support.servers import TroupeServer, scrape
 from tests.support.waiting import eventually

@@ -22,8 +22,9 @@ from pycrdt import Doc, Text
 from crdt.documents import load_document, merge, new_document, script_text
 from realtime import persistence
 from realtime.journal import journal_pending, journal_read, journal_replay, journal_write
+from realtime.live_document import LiveDocument
 from realtime.persistence import Persister
-from realtime.room import Room
+from tests.realtime.unit.fakes import FakeRelay, FakeStore
 from workspace.models import DocumentKind
 from workspace.selectors import document_stored
 from workspace.services import (
@@ -34,30 +35,6 @@ from workspace.services import (
 )
 
 
-class FakePersister:
-    """Records what a room hands to storage."""
-
-    def __init__(self) -> None:
-        self.relayed: list[tuple[int, list[tuple[int | None, bytes]], dict[int, int]]] = []
-
-    def enqueue_relayed(
-        self, document_id: int, parts: list[tuple[int | None, bytes]], bindings: dict[int, int]
-    ) -> None:
-        self.relayed.append((document_id, list(parts), dict(bindings)))
-
-    def mark(self, document_id: int) -> int | None:
-        return 0
-
-
-class FakeHub:
-    def __init__(self) -> None:
-        self.persister = FakePersister()
-        self.bus = self
-
-    def room_shared(self, room: Room) -> bool:
-        return False
-
-
 def typed(doc: Doc[Any], text: str) -> bytes:
     """Append ``text`` to a script; the update it makes."""
     before = doc.get_state()
@@ -66,39 +43,39 @@ def typed(doc: Doc[Any], text: str) -> bytes:
     return bytes(doc.get_update(before))
 
 
-async def loaded_room() -> tuple[Room, FakePersister]:
-    hub = FakeHub()
-    room = Room(hub, 7, 1, "script")  # type: ignore[arg-type]
-    room.loaded_from(new_document("script"), {})
-    return room, hub.persister
+async def loaded_document() -> tuple[LiveDocument, FakeStore]:
+    store = FakeStore()
+    live = LiveDocument(7, 1, "script", store=store, relay=FakeRelay(), on_idle=lambda _: None)
+    live.loaded_from(new_document("script"), {})
+    return live, store
 
 
 async def test_a_relayed_update_is_dropped_once_its_origin_confirms_the_commit() -> None:
-    room, persister = await loaded_room()
+    live, persister = await loaded_document()
     source: Doc[Any] = Doc()
-    room.receive_remote(typed(source, "one "), {11: 3}, origin="b", mark=5, authors=[(3, None)])
-    room.receive_remote(typed(source, "two "), {}, origin="b", mark=6, authors=[(3, None)])
-    room.relay_stored("b", 5)
-    room.relay_stored("c", 99)  # another origin's confirmation covers nothing of b's
-    assert room.store_unconfirmed(None) == 1, "mark 6 was not confirmed"
+    live.receive_remote(typed(source, "one "), {11: 3}, origin="b", mark=5, authors=[(3, None)])
+    live.receive_remote(typed(source, "two "), {}, origin="b", mark=6, authors=[(3, None)])
+    live.relay_stored("b", 5)
+    live.relay_stored("c", 99)  # another origin's confirmation covers nothing of b's
+    assert live.store_unconfirmed(None) == 1, "mark 6 was not confirmed"
     assert persister.relayed[0][1][0][0] == 3
     assert script_text(load_document("script", None, [persister.relayed[0][1][0][1]])) == ""
-    room.receive_remote(typed(source, "three "), {}, origin="b", mark=7, authors=[(3, None)])
-    room.relay_stored("b", 7)
-    assert room.store_unconfirmed(None) == 0
+    live.receive_remote(typed(source, "three "), {}, origin="b", mark=7, authors=[(3, None)])
+    live.relay_stored("b", 7)
+    assert live.store_unconfirmed(None) == 0
 
 
 async def test_an_unconfirmed_update_is_stored_by_the_holder_under_each_author() -> None:
-    room, persister = await loaded_room()
+    live, persister = await loaded_document()
     alice: Doc[Any] = Doc()
     bob: Doc[Any] = Doc()
     a = typed(alice, "alice ")
     b = typed(bob, "bob ")
     whole = merge([a, b])
-    room.receive_remote(whole, {1: 10, 2: 20}, origin="b", mark=3, authors=[(10, a), (20, b)])
+    live.receive_remote(whole, {1: 10, 2: 20}, origin="b", mark=3, authors=[(10, a), (20, b)])
     # Not yet old enough: the origin may still confirm.
-    assert room.store_unconfirmed(time.monotonic() - 3.0) == 0
-    assert room.store_unconfirmed(time.monotonic() + 1.0) == 2
+    assert live.store_unconfirmed(time.monotonic() - 3.0) == 0
+    assert live.store_unconfirmed(time.monotonic() + 1.0) == 2
     [(document_id, parts, bindings)] = persister.relayed
     assert document_id == 7
     assert parts == [(10, a), (20, b)]
@@ -106,34 +83,34 @@ async def test_an_unconfirmed_update_is_stored_by_the_holder_under_each_author()
 
 
 async def test_stored_or_unstored_origins_leave_nothing_to_keep() -> None:
-    room, _ = await loaded_room()
+    live, _ = await loaded_document()
     source: Doc[Any] = Doc()
-    room.receive_remote(typed(source, "stored "), {}, origin="b", mark=0)
-    room.receive_remote(typed(source, "bench "), {}, origin="b", mark=None)
-    room.receive_remote(typed(source, "posted "), {})
-    assert room.store_unconfirmed(None) == 0
-    assert "stored bench posted" in script_text(room.live_doc)
+    live.receive_remote(typed(source, "stored "), {}, origin="b", mark=0)
+    live.receive_remote(typed(source, "bench "), {}, origin="b", mark=None)
+    live.receive_remote(typed(source, "posted "), {})
+    assert live.store_unconfirmed(None) == 0
+    assert "stored bench posted" in script_text(live.live_doc)
 
 
 async def test_a_sync_reply_is_kept_whole_with_no_author() -> None:
-    room, persister = await loaded_room()
+    live, persister = await loaded_document()
     source: Doc[Any] = Doc()
     update = typed(source, "repaired ")
-    room.receive_remote(update, {5: 50}, origin="b", mark=9)
-    room.store_unconfirmed(None)
+    live.receive_remote(update, {5: 50}, origin="b", mark=9)
+    live.store_unconfirmed(None)
     assert persister.relayed == [(7, [(None, update)], {5: 50})]
 
 
 async def test_unloading_waits_for_a_confirmation_then_stores_what_has_none() -> None:
-    room, persister = await loaded_room()
+    live, persister = await loaded_document()
     source: Doc[Any] = Doc()
-    room.receive_remote(typed(source, "x "), {}, origin="b", mark=2, authors=[(1, None)])
-    asyncio.get_running_loop().call_later(0.05, room.relay_stored, "b", 2)
-    await asyncio.wait_for(room.settle_relayed(5.0), 2.0)
+    live.receive_remote(typed(source, "x "), {}, origin="b", mark=2, authors=[(1, None)])
+    asyncio.get_running_loop().call_later(0.05, live.relay_stored, "b", 2)
+    await asyncio.wait_for(live.settle_relayed(5.0), 2.0)
     assert persister.relayed == [], "confirmed while waiting: nothing stored twice"
-    room.receive_remote(typed(source, "y "), {}, origin="c", mark=4, authors=[(1, None)])
+    live.receive_remote(typed(source, "y "), {}, origin="c", mark=4, authors=[(1, None)])
     started = time.monotonic()
-    await room.settle_relayed(0.2)
+    await live.settle_relayed(0.2)
     assert 0.1 < time.monotonic() - started < 2.0
     assert len(persister.relayed) == 1
 

@@ -1,5 +1,9 @@
 """Project rooms in this process: local connections, presence replicas, room events.
 
+Vocabulary: in ``realtime`` a *room* is always a project room, what ``/ws/projects/<slug>``
+joins: who is where in the project (presence) and the project's events. A document held
+in memory is a *live document* (``realtime.live_document``), never a room.
+
 A project room connection announces where its user is; the process relays that to the
 other processes holding the project and tells its local connections whenever the
 listing changes. Domain events sent to the project's group after a commit (calls,
@@ -8,13 +12,11 @@ sessions) are delivered to every local connection of the project.
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from realtime.presence import HEARTBEAT_SECONDS, PresenceEntry, ProjectPresence
 from workspace.groups import project_access_group, project_presence_group
-
-if TYPE_CHECKING:
-    from realtime.bus import Bus
 
 
 class RoomMember(Protocol):
@@ -30,11 +32,41 @@ class RoomMember(Protocol):
         """Re-read the user's access after a role or visibility change."""
 
 
-class ProjectRooms:
-    """Every project with local room connections in this process."""
+class PresenceLink(Protocol):
+    """What the project rooms send and subscribe through (the process's ``Bus``)."""
 
-    def __init__(self, bus: "Bus") -> None:
-        self.bus = bus
+    origin: str
+    channel: str
+    has_peers: bool
+
+    async def start(self) -> None:
+        """Open the process channel (once)."""
+
+    async def subscribe(self, group: str) -> None:
+        """Receive a group's messages."""
+
+    async def unsubscribe(self, group: str) -> None:
+        """Stop receiving a group's messages."""
+
+    def send_group(self, group: str, message: dict[str, Any]) -> None:
+        """Queue a message to every process in a group."""
+
+    def send_direct(self, channel: str, message: dict[str, Any]) -> None:
+        """Queue a message to one process."""
+
+
+class ProjectRooms:
+    """Every project with local room connections in this process.
+
+    It talks to the other processes through ``link`` (set by the hub once the bus, which
+    delivers their messages here, exists) and asks ``watched`` whether a live document of
+    a project is still open here before leaving the project's access group.
+    """
+
+    link: PresenceLink
+
+    def __init__(self, watched: Callable[[int], bool]) -> None:
+        self.watched = watched
         self.members: dict[int, dict[RoomMember, PresenceEntry]] = {}
         self.presence: dict[int, ProjectPresence] = {}
         self._listings: dict[int, list[dict[str, Any]]] = {}
@@ -42,21 +74,21 @@ class ProjectRooms:
 
     async def join(self, project_id: int, member: RoomMember, entry: PresenceEntry) -> None:
         """Add a connection; the first of a project subscribes to its group and says hello."""
-        await self.bus.start()
+        await self.link.start()
         first = project_id not in self.members
         self.members.setdefault(project_id, {})[member] = entry
         self.presence.setdefault(project_id, ProjectPresence())
         if first:
-            await self.bus.layer.group_add(project_presence_group(project_id), self.bus.channel)
-            await self.bus.layer.group_add(project_access_group(project_id), self.bus.channel)
-        if first and self.bus.has_peers:
-            self.bus.send_group(
+            await self.link.subscribe(project_presence_group(project_id))
+            await self.link.subscribe(project_access_group(project_id))
+        if first and self.link.has_peers:
+            self.link.send_group(
                 project_presence_group(project_id),
                 {
                     "type": "presence.hello",
                     "project_id": project_id,
-                    "origin": self.bus.origin,
-                    "reply_to": self.bus.channel,
+                    "origin": self.link.origin,
+                    "reply_to": self.link.channel,
                 },
             )
         self._local_changed(project_id, member, entry)
@@ -78,11 +110,9 @@ class ProjectRooms:
             del self.members[project_id]
             self.presence.pop(project_id, None)
             self._listings.pop(project_id, None)
-            await self.bus.layer.group_discard(project_presence_group(project_id), self.bus.channel)
-            if not self.bus.hub.watches_project(project_id):
-                await self.bus.layer.group_discard(
-                    project_access_group(project_id), self.bus.channel
-                )
+            await self.link.unsubscribe(project_presence_group(project_id))
+            if not self.watched(project_id):
+                await self.link.unsubscribe(project_access_group(project_id))
 
     def listing(self, project_id: int) -> list[dict[str, Any]]:
         """Who is visibly present in the project, across processes."""
@@ -95,18 +125,18 @@ class ProjectRooms:
         presence = self.presence.get(project_id)
         if presence is None:
             return
-        presence.put(self.bus.origin, member.key, entry, time.monotonic())
-        if self.bus.has_peers:
+        presence.put(self.link.origin, member.key, entry, time.monotonic())
+        if self.link.has_peers:
             self._publish(project_id, member, entry)
         self._announce_if_changed(project_id)
 
     def _publish(self, project_id: int, member: RoomMember, entry: PresenceEntry | None) -> None:
-        self.bus.send_group(
+        self.link.send_group(
             project_presence_group(project_id),
             {
                 "type": "presence.update",
                 "project_id": project_id,
-                "origin": self.bus.origin,
+                "origin": self.link.origin,
                 "key": member.key,
                 "entry": entry.to_message() if entry else None,
             },
@@ -137,12 +167,12 @@ class ProjectRooms:
         """A process started holding the project: tell it who is here."""
         project_id = message["project_id"]
         for member, entry in self.members.get(project_id, {}).items():
-            self.bus.send_direct(
+            self.link.send_direct(
                 message["reply_to"],
                 {
                     "type": "presence.update",
                     "project_id": project_id,
-                    "origin": self.bus.origin,
+                    "origin": self.link.origin,
                     "key": member.key,
                     "entry": entry.to_message(),
                 },
@@ -162,18 +192,18 @@ class ProjectRooms:
         if beat:
             self._last_heartbeat = now
         for project_id, local in self.members.items():
-            if beat and self.bus.has_peers:
-                self.bus.send_group(
+            if beat and self.link.has_peers:
+                self.link.send_group(
                     project_presence_group(project_id),
                     {
                         "type": "presence.alive",
                         "project_id": project_id,
-                        "origin": self.bus.origin,
+                        "origin": self.link.origin,
                         "keys": [m.key for m in local],
                     },
                 )
             presence = self.presence.get(project_id)
-            if presence is not None and presence.expire(now, self.bus.origin):
+            if presence is not None and presence.expire(now, self.link.origin):
                 self._announce_if_changed(project_id)
 
     def _announce_if_changed(self, project_id: int) -> None:

@@ -5,11 +5,12 @@ drops the ASGI ``reason``, and autobahn's ``sendClose`` refuses the standard cod
 and 1009 from applications. The patch writes the close frame directly with both, the
 reason truncated to the 123 bytes a close frame allows.
 
-Direct frames: see ``DirectSocket`` and ``split_client_frames`` (the client's update
-frames are split off the byte stream before autobahn's parser, which keeps everything
-else). Under any other ASGI server the extension is absent and consumers use plain ASGI
-messages. A direct socket bounds what Twisted holds unsent for it (``max_send_bytes``):
-a peer that stopped reading is closed instead of growing the process.
+Direct frames: see ``DirectSocket`` and ``realtime.framing.split_client_frames`` (the
+client's update frames are split off the byte stream before autobahn's parser, which
+keeps everything else). Under any other ASGI server the extension is absent and
+consumers use plain ASGI messages. A direct socket bounds what Twisted holds unsent for
+it (``max_send_bytes``): a peer that stopped reading is closed instead of growing the
+process.
 
 Request bodies: daphne reads a whole body (to a temporary file, then into its application
 queue) before the application can refuse it; ``patch_daphne_request_limit`` answers 413
@@ -35,17 +36,10 @@ from twisted.internet.abstract import FileDescriptor
 from twisted.internet.tcp import Server as TCPServer
 
 from realtime import metrics
+from realtime.framing import close_reason_utf8, split_client_frames
 from realtime.limits import TokenBucket
 
 logger = logging.getLogger(__name__)
-
-_MAX_REASON_BYTES = 123
-
-
-def _close_reason(reason: str) -> bytes | None:
-    cut = reason.encode("utf-8")[:_MAX_REASON_BYTES]
-    # Cutting may split a character; drop the partial one so the frame stays UTF-8.
-    return cut.decode("utf-8", "ignore").encode("utf-8") or None
 
 
 def patch_daphne_close_reason() -> None:
@@ -60,7 +54,7 @@ def patch_daphne_close_reason() -> None:
 
     def handle_reply(self: Any, message: dict[str, Any]) -> None:
         if message.get("type") == "websocket.close" and self.state == self.STATE_OPEN:
-            reason = _close_reason(str(message.get("reason") or ""))
+            reason = close_reason_utf8(str(message.get("reason") or ""))
             self.sendCloseFrame(code=message.get("code") or 1000, reasonUtf8=reason)
             return
         original(self, message)
@@ -75,16 +69,6 @@ DIRECT_EXTENSION = "troupe.direct_frames"
 """The ASGI scope extension under which daphne connections offer a ``DirectSocket``."""
 
 FrameHandler = Callable[[bytes | None], None]
-
-
-def binary_frame(payload: bytes) -> bytes:
-    """``payload`` as one unmasked binary websocket frame, as a server sends it."""
-    size = len(payload)
-    if size < 126:
-        return bytes((0x82, size)) + payload
-    if size < 65536:
-        return b"\x82\x7e" + size.to_bytes(2, "big") + payload
-    return b"\x82\x7f" + size.to_bytes(8, "big") + payload
 
 
 # Marks the message a gated socket's application receives instead of the first one over
@@ -173,7 +157,7 @@ def check_versions() -> list[str]:
             mismatched.append(f"{name} {installed} (tested: {tested}.x)")
     if mismatched:
         logger.warning(
-            "realtime/daphne_compat.py patches internals of untested versions: %s; the "
+            "realtime/daphne_integration.py patches internals of untested versions: %s; the "
             "start-up checks passed, but run tests/realtime/test_direct_frames.py and "
             "test_exhaustion_transport.py before trusting them",
             ", ".join(mismatched),
@@ -192,7 +176,7 @@ def check_twisted_internals() -> None:
     if missing or not hasattr(TCPServer, "abortConnection"):
         raise RuntimeError(
             f"this Twisted lacks {missing or ['abortConnection']}, which DirectSocket reads "
-            "to bound send buffers: pin Twisted or update realtime/daphne_compat.py"
+            "to bound send buffers: pin Twisted or update realtime/daphne_integration.py"
         )
 
 
@@ -201,10 +185,10 @@ class DirectSocket:
 
     A consumer that ``claim``s it receives every later frame synchronously, in order, in
     the callback given to ``listen`` (frames arriving before that are held, up to a
-    limit); ``send`` writes a pre-built frame straight to the socket. A room encodes a
-    frame once and writes the same bytes to every reader, which is most of the cost of
-    fan-out through ASGI (a message dict, autobahn's framing and Twisted's buffering per
-    reader). Connect, disconnect and close still travel through ASGI.
+    limit); ``send`` writes a pre-built frame straight to the socket. A live document
+    encodes a frame once and writes the same bytes to every reader, which is most of the
+    cost of fan-out through ASGI (a message dict, autobahn's framing and Twisted's
+    buffering per reader). Connect, disconnect and close still travel through ASGI.
 
     What Twisted holds unsent for the socket is bounded by ``max_send_bytes``: a frame
     that would take it past the bound is refused (``send`` returns False, the caller
@@ -354,51 +338,7 @@ class DirectSocket:
         """Send the close frame with its code and reason; the rest of the close is ASGI's."""
         protocol = self._protocol
         if protocol.state == protocol.STATE_OPEN:
-            protocol.sendCloseFrame(code=code, reasonUtf8=_close_reason(reason))
-
-
-def _unmask(payload: bytes, mask: bytes) -> bytes:
-    size = len(payload)
-    key = (mask * (size // 4 + 1))[:size]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(
-        size, "little"
-    )
-
-
-def split_client_frames(data: bytes, max_payload: int) -> tuple[list[bytes], int]:
-    """The payloads of the complete, final, masked binary frames at the start of ``data``
-    (at most ``max_payload`` bytes each, 0 = no limit), and where the first other frame
-    or an incomplete one begins.
-
-    Only frames a client sends with every update are taken; anything else (text, control
-    and fragmented frames, unmasked ones, reserved bits, non-minimal lengths, oversize) is
-    left at the returned offset for autobahn, which answers or rejects it as before.
-    """
-    payloads: list[bytes] = []
-    pos = 0
-    end_of_data = len(data)
-    while pos + 6 <= end_of_data and data[pos] == 0x82 and data[pos + 1] & 0x80:
-        size = data[pos + 1] & 0x7F
-        head = pos + 2
-        if size == 126:
-            size = int.from_bytes(data[head : head + 2], "big")
-            head += 2
-            if size < 126:
-                break
-        elif size == 127:
-            size = int.from_bytes(data[head : head + 8], "big")
-            head += 8
-            if size < 65536 or size >= 1 << 63:
-                break
-        if max_payload and size > max_payload:
-            break
-        start = head + 4
-        stop = start + size
-        if stop > end_of_data:
-            break
-        payloads.append(_unmask(data[start:stop], data[head:start]))
-        pos = stop
-    return payloads, pos
+            protocol.sendCloseFrame(code=code, reasonUtf8=close_reason_utf8(reason))
 
 
 def _receive_direct(protocol: Any, direct: DirectSocket, payload: bytes, is_binary: bool) -> None:
@@ -436,7 +376,7 @@ def patch_daphne_direct_frames() -> None:
         if missing:
             raise RuntimeError(
                 f"{owner.__module__}.{owner.__name__} lacks {missing}, which "
-                "realtime/daphne_compat.py patches: pin daphne/autobahn or update it"
+                "realtime/daphne_integration.py patches: pin daphne/autobahn or update it"
             )
     original_create = Server.create_application
     original_on_message = WebSocketProtocol.onMessage

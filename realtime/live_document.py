@@ -1,16 +1,20 @@
 """One live document held in memory by this process, and the connections editing it.
 
-The room owns the authoritative pycrdt document of its process. Updates are applied as
-they arrive; delivery is batched: everything accepted during one event-loop turn is
-merged into one frame written to each local connection (encoded once) and into one
-message to the other processes holding the room.
+Vocabulary: a *live document* (``LiveDocument``) is one document held in memory by this
+process; a *room* is only ever a project room (``realtime.project_rooms``), the
+project's presence space. The live document owns the authoritative pycrdt document of
+its process. Updates are applied as they arrive; delivery is batched: everything
+accepted during one event-loop turn is merged into one frame written to each local
+connection (encoded once) and into one message to the other processes holding the
+document.
 """
 
 import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, Protocol
 
 from django.conf import settings
 from pycrdt import Doc
@@ -32,11 +36,8 @@ from crdt.updates import (
 )
 from realtime import metrics
 from realtime.closecodes import CloseCode
-from realtime.daphne_compat import binary_frame
+from realtime.framing import binary_frame
 from realtime.limits import DocumentBudget
-
-if TYPE_CHECKING:
-    from realtime.hub import Hub
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ EMPTY_UPDATE = b"\x00\x00"
 
 
 class Connection(Protocol):
-    """What a room needs of a connection (implemented by the document consumer)."""
+    """What a live document needs of a connection (implemented by the document consumer)."""
 
     user_id: int
     user_info: dict[str, Any]
@@ -60,6 +61,46 @@ class Connection(Protocol):
 
     async def recheck_access(self) -> None:
         """Re-read the user's role after it changed."""
+
+
+class Store(Protocol):
+    """Where a live document hands its updates to be stored (the process's ``Persister``)."""
+
+    def enqueue(
+        self, document_id: int, update: bytes, user_id: int | None, new_clients: list[int]
+    ) -> None:
+        """Queue one accepted update (and the client IDs it binds) for the next commit."""
+
+    def enqueue_relayed(
+        self,
+        document_id: int,
+        parts: Iterable[tuple[int | None, bytes]],
+        bindings: dict[int, int],
+    ) -> None:
+        """Queue relayed updates whose origin did not confirm storing them."""
+
+    def mark(self, document_id: int) -> int | None:
+        """What the store's commits must reach for the document's updates to be stored."""
+
+
+class Relay(Protocol):
+    """How a live document reaches the other processes holding it (the process's ``Bus``)."""
+
+    def document_shared(self, live: "LiveDocument") -> bool:
+        """Whether another process is known to hold the document."""
+
+    def publish_update(
+        self,
+        live: "LiveDocument",
+        update: bytes,
+        bindings: dict[int, int],
+        authors: list[tuple[int | None, bytes | None]],
+        mark: int | None,
+    ) -> None:
+        """Send an update accepted here, with who wrote it and its storage mark."""
+
+    def publish_awareness(self, live: "LiveDocument", payload: bytes) -> None:
+        """Send awareness changes of local connections."""
 
 
 class Relayed(NamedTuple):
@@ -83,11 +124,27 @@ def _authors(outgoing: list[tuple[int | None, bytes]]) -> list[tuple[int | None,
     return [(user, merge(updates)) for user, updates in by_user.items()]
 
 
-class Room:
-    """A document in memory with its local connections, awareness and client bindings."""
+class LiveDocument:
+    """A document in memory with its local connections, awareness and client bindings.
 
-    def __init__(self, hub: "Hub", document_id: int, project_id: int, kind: DocumentKind) -> None:
-        self.hub = hub
+    It stores through ``store``, reaches the other processes through ``relay`` and calls
+    ``on_idle`` once the last connection has been gone for ``IDLE_UNLOAD_SECONDS``; the
+    hub hands in all three.
+    """
+
+    def __init__(
+        self,
+        document_id: int,
+        project_id: int,
+        kind: DocumentKind,
+        *,
+        store: Store,
+        relay: Relay,
+        on_idle: "Callable[[LiveDocument], None]",
+    ) -> None:
+        self.store = store
+        self.relay = relay
+        self.on_idle = on_idle
         self.document_id = document_id
         self.project_id = project_id
         self.kind = kind
@@ -125,13 +182,13 @@ class Room:
 
     @property
     def live_doc(self) -> Doc[Any]:
-        """The loaded document; using a room before its load step is a bug."""
+        """The loaded document; using a live document before its load step is a bug."""
         if self.doc is None:
-            raise RuntimeError(f"room {self.document_id} is not loaded")
+            raise RuntimeError(f"live document {self.document_id} is not loaded")
         return self.doc
 
     def attach(self, conn: Connection) -> None:
-        """Register a connection (after the room is loaded)."""
+        """Register a connection (after the document is loaded)."""
         self.connections[conn] = set()
         if self._unload_handle is not None:
             self._unload_handle.cancel()
@@ -155,7 +212,7 @@ class Room:
         if not self.connections and self.unloading is None:
             delay = settings.TROUPE["IDLE_UNLOAD_SECONDS"]
             loop = asyncio.get_running_loop()
-            self._unload_handle = loop.call_later(delay, self.hub.schedule_unload, self)
+            self._unload_handle = loop.call_later(delay, self.on_idle, self)
 
     # -- sync ------------------------------------------------------------------------------
 
@@ -214,7 +271,7 @@ class Room:
         for client_id in new_clients:
             bindings[client_id] = user_id
             self._outgoing_bindings[client_id] = user_id
-        self.hub.persister.enqueue(self.document_id, update, user_id, new_clients)
+        self.store.enqueue(self.document_id, update, user_id, new_clients)
         metrics.UPDATES_RECEIVED.inc()
         self._hold_local(update, received)
         self._outgoing.append((user_id, update))
@@ -307,9 +364,7 @@ class Room:
             queue = self._unconfirmed[origin]
             while queue and (received_before is None or queue[0].received < received_before):
                 relayed = queue.popleft()
-                self.hub.persister.enqueue_relayed(
-                    self.document_id, relayed.parts, relayed.bindings
-                )
+                self.store.enqueue_relayed(self.document_id, relayed.parts, relayed.bindings)
                 queued += len(relayed.parts)
             if not queue:
                 del self._unconfirmed[origin]
@@ -408,18 +463,18 @@ class Room:
         bindings, self._outgoing_bindings = self._outgoing_bindings, {}
         aw_local, self._awareness_local = self._awareness_local, {}
         aw_out, self._awareness_outgoing = self._awareness_outgoing, {}
-        bus = self.hub.bus
+        relay = self.relay
         merged = merge(local) if local else b""
-        if outgoing and bus.room_shared(self):
+        if outgoing and relay.document_shared(self):
             # Every local update is in both lists, remote ones only in ``local``: equal
             # lengths mean the same updates, merged once.
             updates = [u for _, u in outgoing]
             whole = merged if len(outgoing) == len(local) else merge(updates)
-            bus.publish_update(
-                self, whole, bindings, _authors(outgoing), self.hub.persister.mark(self.document_id)
+            relay.publish_update(
+                self, whole, bindings, _authors(outgoing), self.store.mark(self.document_id)
             )
-        if aw_out and bus.room_shared(self):
-            bus.publish_awareness(self, encode_awareness_update(list(aw_out.values())))
+        if aw_out and relay.document_shared(self):
+            relay.publish_awareness(self, encode_awareness_update(list(aw_out.values())))
         if local:
             self._fanout(encode_sync_update(merged))
             if since is not None:
