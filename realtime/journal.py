@@ -15,6 +15,7 @@ idempotent, and credit counts each struct and each deletion once, first writer f
 """
 
 import base64
+import dataclasses
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.db import close_old_connections
 
 from workspace.models import Document
@@ -32,6 +34,28 @@ logger = logging.getLogger(__name__)
 
 SUFFIX = ".journal"
 CLAIM = ".replaying-"
+
+
+def without_the_deleted(
+    updates: Sequence[PendingUpdate], bindings: Sequence[PendingBinding]
+) -> tuple[list[PendingUpdate], list[PendingBinding]]:
+    """What of a batch can still be stored, as the database's own deletion rules would
+    have left it had the batch been stored first: updates and bindings of a deleted
+    document go (its log was deleted with it); an update by a deleted user stays, with no
+    author (``DocumentUpdate.user`` is SET_NULL); a deleted user's binding goes (CASCADE).
+    """
+    document_ids = {u.document_id for u in updates} | {b.document_id for b in bindings}
+    user_ids = {u.user_id for u in updates if u.user_id is not None}
+    user_ids |= {b.user_id for b in bindings}
+    documents = set(Document.objects.filter(pk__in=document_ids).values_list("pk", flat=True))
+    users = set(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", flat=True))
+    kept = [
+        u if u.user_id is None or u.user_id in users else dataclasses.replace(u, user_id=None)
+        for u in updates
+        if u.document_id in documents
+    ]
+    kept_bindings = [b for b in bindings if b.document_id in documents and b.user_id in users]
+    return kept, kept_bindings
 
 
 def journal_write(
@@ -110,20 +134,13 @@ def journal_replay(directory: Path) -> int:
             continue  # another process claimed it first
         try:
             updates, bindings = journal_read(claimed)
-            known = set(
-                Document.objects.filter(
-                    pk__in={u.document_id for u in updates} | {b.document_id for b in bindings}
-                ).values_list("pk", flat=True)
-            )
-            kept = [u for u in updates if u.document_id in known]
+            kept, kept_bindings = without_the_deleted(updates, bindings)
             if len(kept) < len(updates):
                 logger.warning(
                     "journal names deleted documents; their updates are skipped",
                     extra={"journal": str(path), "skipped": len(updates) - len(kept)},
                 )
-            document_updates_append(
-                updates=kept, bindings=[b for b in bindings if b.document_id in known]
-            )
+            document_updates_append(updates=kept, bindings=kept_bindings)
         except BaseException:
             claimed.rename(path)
             raise

@@ -69,6 +69,10 @@ STORAGE_PENDING = Counter(
     "(kept in storage, reported here and in the log)",
     ["step"],
 )
+UPDATES_OF_DELETED_DOCUMENTS = Counter(
+    "troupe_updates_of_deleted_documents_total",
+    "Accepted updates not stored because their document was deleted before their commit",
+)
 JOURNALED_UPDATES = Counter(
     "troupe_journaled_updates_total",
     "Updates written to the local journal at shutdown because they could not be committed",

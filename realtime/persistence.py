@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Protocol
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import IntegrityError, close_old_connections, connections
 
 from realtime import metrics
-from realtime.journal import journal_pending, journal_replay, journal_write
+from realtime.journal import journal_pending, journal_replay, journal_write, without_the_deleted
 from workspace.services import (
     Compaction,
     PendingBinding,
@@ -71,7 +71,30 @@ class DatabaseLog:
     """The documents' update logs in the database (``workspace.services``)."""
 
     def append(self, updates: list[PendingUpdate], bindings: list[PendingBinding]) -> None:
-        document_updates_append(updates=updates, bindings=bindings)
+        try:
+            document_updates_append(updates=updates, bindings=bindings)
+        except IntegrityError:
+            # A document or user deleted (in the admin, say) while its updates waited:
+            # the persister retries a failed commit until it succeeds, so without this
+            # one deleted document held up every other document's writes in the
+            # process for good. The rest of the batch is stored; a second failure is
+            # not about deletions and goes to the caller's retry.
+            kept, kept_bindings = without_the_deleted(updates, bindings)
+            if kept == updates and kept_bindings == bindings:
+                raise
+            document_updates_append(updates=kept, bindings=kept_bindings)
+            if dropped := len(updates) - len(kept):
+                metrics.UPDATES_OF_DELETED_DOCUMENTS.inc(dropped)
+                logger.error(
+                    "%d updates were for deleted documents: nothing to store them in",
+                    dropped,
+                    extra={
+                        "updates": dropped,
+                        "documents": sorted(
+                            {u.document_id for u in updates} - {u.document_id for u in kept}
+                        ),
+                    },
+                )
 
     def compact(self, document_id: int) -> Compaction:
         return document_compact(document_id=document_id)

@@ -222,3 +222,49 @@ async def test_a_log_is_compacted_by_its_bytes_as_well_as_its_entries() -> None:
         await persister.stop()
     stored = await database_sync_to_async(document_stored)(document_id=document_id)
     assert stored.updates == []
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_deleted_document_or_author_does_not_hold_up_the_other_documents_writes() -> None:
+    # The persister retries a failed commit until it succeeds: a document deleted (in the
+    # admin, say) while its updates waited must not keep every other document's unstored.
+    from channels.db import database_sync_to_async
+    from prometheus_client import REGISTRY
+
+    from workspace.models import Document, DocumentUpdate
+
+    def dropped() -> float:
+        return REGISTRY.get_sample_value("troupe_updates_of_deleted_documents_total") or 0.0
+
+    kept_id, user_id = await database_sync_to_async(_document)("kept")
+    gone_id, _ = await database_sync_to_async(_document)("gone")
+    leaver = await database_sync_to_async(get_user_model().objects.create)(username="leaver")
+    alice: Doc[Any] = Doc()
+    leaving: Doc[Any] = Doc()
+    doomed: Doc[Any] = Doc()
+    updates = [typed(alice, "alice "), typed(leaving, "leaver "), typed(doomed, "lost ")]
+    # Deleted before the commit (the persister commits at once when idle, so deleting
+    # after enqueueing would race it).
+    await database_sync_to_async(Document.objects.filter(pk=gone_id).delete)()
+    await database_sync_to_async(leaver.delete)()
+    dropped_before = dropped()
+    persister = Persister()
+    persister.enqueue(kept_id, updates[0], user_id, [alice.client_id])
+    persister.enqueue(kept_id, updates[1], leaver.pk, [leaving.client_id])
+    persister.enqueue(gone_id, updates[2], user_id, [doomed.client_id])
+    await asyncio.wait_for(persister.flush(), 10)
+    await persister.stop()
+    assert persister.committed == persister.enqueued == 3
+    assert dropped() == dropped_before + 1
+    stored = await database_sync_to_async(document_stored)(document_id=kept_id)
+    text = script_text(load_document("script", stored.state, stored.updates))
+    assert sorted(text.split()) == ["alice", "leaver"], "the rest of the batch is stored"
+    # As the database's own rules would have left it: the leaver's text stays, authorless.
+    assert stored.bindings == {alice.client_id: user_id}
+    authors = await database_sync_to_async(
+        lambda: sorted(
+            DocumentUpdate.objects.filter(document_id=kept_id).values_list("user_id", flat=True),
+            key=lambda a: a or 0,
+        )
+    )()
+    assert authors == [None, user_id]
