@@ -40,18 +40,21 @@ from realtime.hub import RoomLoadFailed, get_hub
 from realtime.limits import DocumentLimitExceeded, RoomFull, TokenBucket
 from realtime.presence import PresenceEntry
 from realtime.room import Room
-from workspace import notifications, sessions
+from workspace.documents.selectors import document_access, document_for_connection
 from workspace.groups import user_group
 from workspace.identity import user_colour, user_info
-from workspace.models import Document, Role
-from workspace.selectors import (
-    document_access,
-    document_for_connection,
-    project_role,
-    project_room_access,
-    user_invisible,
+from workspace.live_sessions.services import (
+    SessionRefused,
+    room_state,
+    session_end,
+    session_join,
+    session_spotlight,
+    session_start,
 )
-from workspace.services import user_invisible_set
+from workspace.models import Document, Role
+from workspace.notifications.selectors import inbox_snapshot
+from workspace.projects.selectors import project_role, project_room_access, user_invisible
+from workspace.projects.services import user_invisible_set
 
 logger = logging.getLogger(__name__)
 
@@ -448,7 +451,7 @@ class ProjectConsumer(LimitedJsonConsumer):
         )
         hub = get_hub()
         hub.start_ticker()
-        state = await database_sync_to_async(sessions.room_state)(self.project_id)
+        state = await database_sync_to_async(room_state)(self.project_id)
         await hub.projects.join(self.project_id, self, self.entry)
         self.joined = self.admitted = True
         await self.send_json(
@@ -596,10 +599,10 @@ class ProjectConsumer(LimitedJsonConsumer):
             await self.error("'title' and 'agenda' are strings", "session.start")
             return
         try:
-            session = await database_sync_to_async(sessions.session_start)(
+            session = await database_sync_to_async(session_start)(
                 project=self.project_id, lead=self.user, title=title, agenda=agenda
             )
-        except sessions.SessionRefused as exc:
+        except SessionRefused as exc:
             await self.error(str(exc), "session.start")
             return
         self.session_id = session.pk
@@ -607,10 +610,10 @@ class ProjectConsumer(LimitedJsonConsumer):
     async def on_session_join(self, content: dict[str, Any]) -> None:
         """``{"type": "session.join"}``: join the running session."""
         try:
-            session = await database_sync_to_async(sessions.session_join)(
+            session = await database_sync_to_async(session_join)(
                 project_id=self.project_id, user=self.user
             )
-        except sessions.SessionRefused as exc:
+        except SessionRefused as exc:
             await self.error(str(exc), "session.join")
             return
         self.session_id = session.pk
@@ -628,10 +631,10 @@ class ProjectConsumer(LimitedJsonConsumer):
             await self.error('anchor is {"scene": int} or {"panel": str}', "session.spotlight")
             return
         try:
-            await database_sync_to_async(sessions.session_spotlight)(
+            await database_sync_to_async(session_spotlight)(
                 project_id=self.project_id, lead=self.user, document=document, anchor=anchor
             )
-        except sessions.SessionRefused as exc:
+        except SessionRefused as exc:
             await self.error(str(exc), "session.spotlight")
 
     async def on_session_follow(self, content: dict[str, Any]) -> None:
@@ -663,8 +666,8 @@ class ProjectConsumer(LimitedJsonConsumer):
         if not await self._lead("session.end"):
             return
         try:
-            await database_sync_to_async(sessions.session_end)(project_id=self.project_id)
-        except sessions.SessionRefused as exc:
+            await database_sync_to_async(session_end)(project_id=self.project_id)
+        except SessionRefused as exc:
             await self.error(str(exc), "session.end")
 
     def _move(self, spot: dict[str, Any]) -> None:
@@ -750,7 +753,7 @@ class NotificationConsumer(LimitedJsonConsumer):
         self.user_id = user.pk
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.send_json(await database_sync_to_async(notifications.inbox_snapshot)(user.pk))
+        await self.send_json(await database_sync_to_async(inbox_snapshot)(user.pk))
         self.admitted = True
 
     async def disconnect(self, code: int) -> None:

@@ -23,8 +23,8 @@ from realtime.limits import RoomFull
 from realtime.persistence import Persister, report_pending
 from realtime.projects import ProjectRooms
 from realtime.room import Connection, Room
+from workspace.documents.selectors import document_loaded
 from workspace.models import Document
-from workspace.selectors import document_loaded
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from django.db import close_old_connections, connections
 
 from realtime import metrics
 from realtime.journal import journal_pending, journal_replay, journal_write
-from workspace.services import (
+from workspace.documents.services import (
     Compaction,
     PendingBinding,
     PendingUpdate,

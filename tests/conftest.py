@@ -11,8 +11,9 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from tests.support.redis_server import RedisServer
 from tests.support.servers import TroupeServer
+from workspace.documents.services import document_create
 from workspace.models import Document, DocumentKind, Project, Role, Visibility
-from workspace.services import document_create, membership_set, project_create, token_issue
+from workspace.projects.services import membership_set, project_create, token_issue
 
 IN_CI = os.environ.get("CI") == "true"
 

@@ -21,7 +21,9 @@ from ninja.utils import check_csrf
 
 from crdt.fountain import parse
 from crdt.snapshots import normalise_panels, script_diff, storyboard_diff
-from workspace import citations, metrics, notifications
+from workspace import founder_metrics
+from workspace.documents.selectors import document_access, document_by_path
+from workspace.live_sessions.selectors import session_record
 from workspace.models import (
     AuthorRole,
     Blob,
@@ -40,12 +42,20 @@ from workspace.models import (
     Snapshot,
     Visibility,
 )
-from workspace.productions import (
-    ProductionRefused,
+from workspace.notifications.selectors import inbox, unread_count
+from workspace.notifications.services import (
+    interests_set,
+    notification_mark_done,
+    notifications_mark_read,
+    project_mute,
+    record_cited,
+    snapshot_credited,
+)
+from workspace.productions.rules import ProductionRefused
+from workspace.productions.selectors import call_is_open, call_json, response_json
+from workspace.productions.services import (
     call_create,
     call_edit,
-    call_is_open,
-    call_json,
     calls_browse,
     calls_close_expired,
     project_advance,
@@ -54,33 +64,31 @@ from workspace.productions import (
     project_follow,
     project_stage,
     response_create,
-    response_json,
     response_set_status,
 )
-from workspace.proposals import ProposalRefused
+from workspace.projects.selectors import project_role
+from workspace.proposals.rules import ProposalRefused
 from workspace.proposals_api import router as proposals_router
-from workspace.records import (
+from workspace.records import citations
+from workspace.records.rules import (
     MEDIA_KINDS,
     SNAPSHOT_KINDS,
     AuthorSpec,
     RecordRefused,
     blob_content,
-    blob_store,
-    can_contribute,
-    document_restore,
     max_upload_bytes,
+    text_content,
+)
+from workspace.records.selectors import (
+    can_contribute,
     record_content_bytes,
-    record_create,
     record_export,
     record_readable,
     record_tree,
     records_readable_filter,
     snapshot_content,
-    snapshot_create,
-    text_content,
 )
-from workspace.selectors import document_access, document_by_path, project_role
-from workspace.sessions import session_record
+from workspace.records.services import blob_store, document_restore, record_create, snapshot_create
 
 api = NinjaAPI(
     title="Troupe API",
@@ -353,7 +361,7 @@ def create_record(request: HttpRequest, body: RecordIn) -> Status[dict[str, Any]
         text=body.text or "",
         blob=blob,
     )
-    notifications.record_cited(record)
+    record_cited(record)
     return Status(201, _record_json(request, record))
 
 
@@ -494,8 +502,8 @@ def create_snapshot(
         version_label=body.version_label,
         resources=_resources(request, body.resources),
     )
-    notifications.record_cited(record)
-    notifications.snapshot_credited(record)
+    record_cited(record)
+    snapshot_credited(record)
     return Status(201, _record_json(request, record))
 
 
@@ -800,15 +808,15 @@ def list_notifications(
 ) -> dict[str, Any]:
     """Your inbox: unread count and entries, newest first (``?unread=1``, ``?done=1``)."""
     user = _signed_in(request)
-    return notifications.inbox(user.pk, include_done=done, unread_only=unread)
+    return inbox(user.pk, include_done=done, unread_only=unread)
 
 
 @api.post("/notifications/read-all", response=dict[str, Any], tags=["notifications"])
 def read_all_notifications(request: HttpRequest) -> dict[str, Any]:
     """Mark every entry read."""
     user = _actor(request)
-    changed = notifications.mark_read(user.pk)
-    return {"marked": changed, "unread": notifications.unread_count(user.pk)}
+    changed = notifications_mark_read(user.pk)
+    return {"marked": changed, "unread": unread_count(user.pk)}
 
 
 @api.post("/notifications/{notification_id}/read", response=dict[str, Any], tags=["notifications"])
@@ -817,8 +825,8 @@ def read_notification(request: HttpRequest, notification_id: int) -> dict[str, A
     user = _actor(request)
     if not Notification.objects.filter(user=user, pk=notification_id).exists():
         raise ApiError(404, "no such notification")
-    notifications.mark_read(user.pk, [notification_id])
-    return {"unread": notifications.unread_count(user.pk)}
+    notifications_mark_read(user.pk, [notification_id])
+    return {"unread": unread_count(user.pk)}
 
 
 @api.post("/notifications/{notification_id}/done", response=dict[str, Any], tags=["notifications"])
@@ -827,8 +835,8 @@ def done_notification(request: HttpRequest, notification_id: int) -> dict[str, A
     user = _actor(request)
     if not Notification.objects.filter(user=user, pk=notification_id).exists():
         raise ApiError(404, "no such notification")
-    notifications.mark_done(user.pk, notification_id)
-    return {"unread": notifications.unread_count(user.pk)}
+    notification_mark_done(user.pk, notification_id)
+    return {"unread": unread_count(user.pk)}
 
 
 @api.put("/projects/{project}/mute", response=dict[str, Any], tags=["notifications"])
@@ -836,7 +844,7 @@ def mute_project(request: HttpRequest, project: str) -> dict[str, Any]:
     """Stop notifications from a project."""
     user = _actor(request)
     found = _project(request, project)
-    return {"muted": notifications.project_mute(project=found, user_id=user.pk, mute=True)}
+    return {"muted": project_mute(project=found, user_id=user.pk, mute=True)}
 
 
 @api.delete("/projects/{project}/mute", response=dict[str, Any], tags=["notifications"])
@@ -844,7 +852,7 @@ def unmute_project(request: HttpRequest, project: str) -> dict[str, Any]:
     """Hear from a project again."""
     user = _actor(request)
     found = _project(request, project)
-    return {"muted": notifications.project_mute(project=found, user_id=user.pk, mute=False)}
+    return {"muted": project_mute(project=found, user_id=user.pk, mute=False)}
 
 
 class InterestsIn(Schema):
@@ -855,7 +863,7 @@ class InterestsIn(Schema):
 def set_interests(request: HttpRequest, body: InterestsIn) -> dict[str, Any]:
     """Your interests: new calls for them in projects you follow or belong to notify you."""
     user = _actor(request)
-    return {"interests": notifications.interests_set(user_id=user.pk, interests=body.interests)}
+    return {"interests": interests_set(user_id=user.pk, interests=body.interests)}
 
 
 # ----------------------------------------------------------------------------- sessions
@@ -885,11 +893,13 @@ def get_session(request: HttpRequest, project: str, session_id: int) -> dict[str
 @api.get("/projects/{project}/metrics", response=dict[str, Any], tags=["metrics"])
 def project_metrics(request: HttpRequest, project: str) -> dict[str, Any]:
     """Contributors per ISO week, streaks, calls opened and filled, status, time to finish."""
-    return metrics.metrics([_project(request, project).pk])
+    return founder_metrics.metrics([_project(request, project).pk])
 
 
 @api.get("/metrics", response=dict[str, Any], tags=["metrics"])
 def all_metrics(request: HttpRequest) -> dict[str, Any]:
     """The same over every project you can see."""
     user = _viewer(request)
-    return metrics.metrics(metrics.visible_projects(user.pk if user.is_authenticated else None))
+    return founder_metrics.metrics(
+        founder_metrics.visible_projects(user.pk if user.is_authenticated else None)
+    )

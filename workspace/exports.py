@@ -21,15 +21,15 @@ from django.views.decorators.http import require_GET
 from crdt.documents import content_of
 from crdt.fountain import parse, render_html, to_fountain
 from crdt.snapshots import normalise_panels
+from workspace.documents.selectors import document_loaded
 from workspace.models import Document, Record, RecordKind, Snapshot
-from workspace.records import (
-    LICENCES,
+from workspace.records.rules import LICENCES
+from workspace.records.selectors import (
     record_export,
     record_readable,
     record_tree,
     snapshot_content,
 )
-from workspace.selectors import document_loaded
 from workspace.views import _document_or_error
 
 EXPORT_FORMATS: dict[str, tuple[str, ...]] = {

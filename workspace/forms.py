@@ -6,7 +6,7 @@ from django import forms
 from django.utils.text import slugify
 
 from workspace.models import Interest, Visibility
-from workspace.productions import TEMPLATES
+from workspace.productions.rules import TEMPLATES
 
 SLUG_MAX = 64
 

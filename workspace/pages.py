@@ -29,8 +29,9 @@ from workspace.models import (
     Role,
     Visibility,
 )
-from workspace.records import can_contribute, max_upload_bytes
-from workspace.selectors import project_role, user_invisible
+from workspace.projects.selectors import project_role, user_invisible
+from workspace.records.rules import max_upload_bytes
+from workspace.records.selectors import can_contribute
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ line with the leads' answers under the comment they answer, the comment window's
 (stale after later edits), the edit log, and the payouts once final.
 
 Every form POSTs here with an ``action`` and the CSRF token; the view validates the input
-and calls the service in :mod:`workspace.proposals`. Success redirects back to the page
+and calls the service in :mod:`workspace.proposals.services`. Success redirects back to the page
 (anchored at what changed); a refusal re-renders the page with the error next to the form,
 with the status the service gave.
 """
@@ -24,9 +24,22 @@ from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods
 
-from workspace import pages, payouts, proposals
+from workspace import pages
 from workspace.models import Project, Proposal, ProposalComment, ProposalLine, ProposalState
-from workspace.proposals import LineSpec, ProposalRefused
+from workspace.proposals import clock, payouts
+from workspace.proposals.rules import LineSpec, ProposalRefused
+from workspace.proposals.selectors import can_see_project, proposal_json, proposal_visible
+from workspace.proposals.services import (
+    proposal_accept,
+    proposal_comment,
+    proposal_finalise,
+    proposal_line_add,
+    proposal_line_delete,
+    proposal_line_edit,
+    proposal_prefill,
+    proposal_publish,
+    proposal_settings_edit,
+)
 
 BUNDLE_ENTRY = "src/proposal.ts"
 
@@ -162,12 +175,12 @@ def _act(request: HttpRequest, proposal: Proposal, user: User) -> str:
                 raise ProposalRefused("no such comment", 404)
         elif post.get("line"):
             line = _line_of(proposal, post["line"])
-        found = proposals.comment(
+        found = proposal_comment(
             proposal=proposal, user=user, body=post.get("body", ""), line=line, parent=parent
         )
         return f"comment-{found.pk}"
     if action == "accept":
-        proposals.accept(proposal=proposal, user=user, expected_hash=post.get("hash", ""))
+        proposal_accept(proposal=proposal, user=user, expected_hash=post.get("hash", ""))
         return "acceptances"
     if action == "line-edit":
         line = _line_of(proposal, post.get("line", ""))
@@ -177,7 +190,7 @@ def _act(request: HttpRequest, proposal: Proposal, user: User) -> str:
             held_name=line.held_name,
             records=tuple(line.records.all()),
         )
-        proposals.line_edit(proposal=proposal, user=user, line=line, spec=spec)
+        proposal_line_edit(proposal=proposal, user=user, line=line, spec=spec)
         return f"line-{line.key}"
     if action == "line-add":
         username = post.get("contributor", "").strip()
@@ -189,15 +202,15 @@ def _act(request: HttpRequest, proposal: Proposal, user: User) -> str:
         spec = _line_spec(
             post, contributor=contributor, held_name=post.get("held_name", ""), records=()
         )
-        added = proposals.line_add(proposal=proposal, user=user, spec=spec)
+        added = proposal_line_add(proposal=proposal, user=user, spec=spec)
         return f"line-{added.key}"
     if action == "line-delete":
-        proposals.line_delete(
+        proposal_line_delete(
             proposal=proposal, user=user, line=_line_of(proposal, post.get("line", ""))
         )
         return "lines"
     if action == "settings":
-        proposals.proposal_settings_edit(
+        proposal_settings_edit(
             proposal=proposal,
             user=user,
             title=post.get("title", ""),
@@ -207,13 +220,13 @@ def _act(request: HttpRequest, proposal: Proposal, user: User) -> str:
         )
         return "terms"
     if action == "prefill":
-        proposals.prefill(proposal=proposal, user=user)
+        proposal_prefill(proposal=proposal, user=user)
         return "lines"
     if action == "publish":
-        proposals.publish(proposal=proposal, user=user)
+        proposal_publish(proposal=proposal, user=user)
         return "window"
     if action == "finalise":
-        proposals.finalise(proposal=proposal, user=user)
+        proposal_finalise(proposal=proposal, user=user)
         return "final"
     raise ProposalRefused(f"unknown action {action!r}")
 
@@ -337,7 +350,7 @@ def _log_entries(
 
 
 def _context(proposal: Proposal, viewer: User | AnonymousUser) -> dict[str, Any]:
-    data = proposals.proposal_json(proposal, viewer)
+    data = proposal_json(proposal, viewer)
     currency = data["currency"]
     usernames = {ln["contributor"] for ln in data["lines"] if ln["contributor"]}
     usernames |= {c["author"] for c in data["comments"]}
@@ -418,7 +431,7 @@ def _context(proposal: Proposal, viewer: User | AnonymousUser) -> dict[str, Any]
         "can_finalise": lead and published and not data["window_open"],
         "deadline": deadline,
         "deadline_iso": deadline.isoformat(timespec="milliseconds") if deadline else "",
-        "now_iso": proposals.now().isoformat(timespec="milliseconds"),
+        "now_iso": clock.now().isoformat(timespec="milliseconds"),
         "log": _log_entries(data["edits"], names, currency),
         "finalised_at": parse_datetime(data["final"]["finalised_at"]) if final else None,
         "bundle": bundle,
@@ -438,14 +451,14 @@ def proposal_page(request: HttpRequest, project: str, proposal_id: int) -> HttpR
     """
     found = Project.objects.filter(slug=project).first()
     viewer = _viewer(request)
-    if found is None or not proposals.can_see_project(viewer, found):
+    if found is None or not can_see_project(viewer, found):
         raise Http404("no such proposal")
     proposal = (
         Proposal.objects.select_related("project", "production")
         .filter(project=found, pk=proposal_id)
         .first()
     )
-    if proposal is None or not proposals.proposal_visible(viewer, proposal):
+    if proposal is None or not proposal_visible(viewer, proposal):
         raise Http404("no such proposal")
     outcome = Outcome()
     if request.method == "POST":

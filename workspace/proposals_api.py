@@ -18,9 +18,28 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from ninja.utils import check_csrf
 
-from workspace import proposals
 from workspace.models import Project, Proposal, ProposalComment, ProposalLine, Record
-from workspace.proposals import LineSpec, PoolSpec, ProposalRefused
+from workspace.proposals.rules import LineSpec, PoolSpec, ProposalRefused
+from workspace.proposals.selectors import (
+    can_see_project,
+    is_lead,
+    line_json,
+    proposal_json,
+    proposal_visible,
+    proposals_visible,
+)
+from workspace.proposals.services import (
+    proposal_accept,
+    proposal_comment,
+    proposal_create,
+    proposal_finalise,
+    proposal_line_add,
+    proposal_line_delete,
+    proposal_line_edit,
+    proposal_prefill,
+    proposal_publish,
+    proposal_settings_edit,
+)
 
 router = Router(tags=["proposals"])
 
@@ -44,7 +63,7 @@ def _actor(request: HttpRequest) -> User:
 
 def _project(request: HttpRequest, slug: str) -> Project:
     project = Project.objects.filter(slug=slug).first()
-    if project is None or not proposals.can_see_project(_viewer(request), project):
+    if project is None or not can_see_project(_viewer(request), project):
         raise ProposalRefused("no such project", 404)
     return project
 
@@ -56,13 +75,13 @@ def _proposal(request: HttpRequest, slug: str, proposal_id: int) -> Proposal:
         .filter(project=project, pk=proposal_id)
         .first()
     )
-    if found is None or not proposals.proposal_visible(_viewer(request), found):
+    if found is None or not proposal_visible(_viewer(request), found):
         raise ProposalRefused("no such proposal", 404)
     return found
 
 
 def _lead(user: User, proposal: Proposal) -> None:
-    if not proposals.is_lead(user, proposal.project):
+    if not is_lead(user, proposal.project):
         raise ProposalRefused("only leads do this", 403)
 
 
@@ -75,7 +94,7 @@ def _line(proposal: Proposal, key: str) -> ProposalLine:
 
 def _out(request: HttpRequest, proposal: Proposal) -> dict[str, Any]:
     proposal.refresh_from_db()
-    return proposals.proposal_json(proposal, _viewer(request))
+    return proposal_json(proposal, _viewer(request))
 
 
 # ----------------------------------------------------------------------------- schemas
@@ -160,7 +179,7 @@ def list_proposals(request: HttpRequest, project: str) -> list[dict[str, Any]]:
             "production": p.production.rid,
             "deadline": p.closes_at.isoformat() if p.closes_at else None,
         }
-        for p in proposals.proposals_visible(_viewer(request), found).select_related("production")
+        for p in proposals_visible(_viewer(request), found).select_related("production")
     ]
 
 
@@ -172,7 +191,7 @@ def create_proposal(request: HttpRequest, project: str, body: ProposalIn) -> Sta
     production = Record.objects.filter(rid=body.production, project=found).first()
     if production is None:
         raise ProposalRefused("the production must be a record of this project")
-    proposal = proposals.proposal_create(
+    proposal = proposal_create(
         project=found,
         user=user,
         production=production,
@@ -200,7 +219,7 @@ def edit_proposal(
     """Change title or money (leads; draft or window); the window only in a draft."""
     user = _actor(request)
     proposal = _proposal(request, project, proposal_id)
-    proposals.proposal_settings_edit(
+    proposal_settings_edit(
         proposal=proposal,
         user=user,
         title=body.title,
@@ -219,8 +238,8 @@ def add_line(
     """Add a line (leads; draft or window)."""
     user = _actor(request)
     proposal = _proposal(request, project, proposal_id)
-    line = proposals.line_add(proposal=proposal, user=user, spec=_spec(proposal, body))
-    return Status(201, proposals.line_json(line))
+    line = proposal_line_add(proposal=proposal, user=user, spec=_spec(proposal, body))
+    return Status(201, line_json(line))
 
 
 @router.put("/projects/{project}/proposals/{proposal_id}/lines/{key}", response=dict[str, Any])
@@ -231,10 +250,10 @@ def edit_line(
     user = _actor(request)
     proposal = _proposal(request, project, proposal_id)
     _lead(user, proposal)
-    line = proposals.line_edit(
+    line = proposal_line_edit(
         proposal=proposal, user=user, line=_line(proposal, key), spec=_spec(proposal, body)
     )
-    return proposals.line_json(line)
+    return line_json(line)
 
 
 @router.delete("/projects/{project}/proposals/{proposal_id}/lines/{key}", response=dict[str, Any])
@@ -243,7 +262,7 @@ def delete_line(request: HttpRequest, project: str, proposal_id: int, key: str) 
     user = _actor(request)
     proposal = _proposal(request, project, proposal_id)
     _lead(user, proposal)
-    proposals.line_delete(proposal=proposal, user=user, line=_line(proposal, key))
+    proposal_line_delete(proposal=proposal, user=user, line=_line(proposal, key))
     return {"deleted": key}
 
 
@@ -252,7 +271,7 @@ def prefill_proposal(request: HttpRequest, project: str, proposal_id: int) -> di
     """Replace a draft's lines with the credit of the production and the records it cites."""
     user = _actor(request)
     proposal = _proposal(request, project, proposal_id)
-    proposals.prefill(proposal=proposal, user=user)
+    proposal_prefill(proposal=proposal, user=user)
     return _out(request, proposal)
 
 
@@ -261,7 +280,7 @@ def publish_proposal(request: HttpRequest, project: str, proposal_id: int) -> di
     """Open the comment window and notify everyone included (leads)."""
     user = _actor(request)
     proposal = _proposal(request, project, proposal_id)
-    proposals.publish(proposal=proposal, user=user)
+    proposal_publish(proposal=proposal, user=user)
     return _out(request, proposal)
 
 
@@ -278,9 +297,7 @@ def comment_proposal(
         parent = ProposalComment.objects.filter(proposal=proposal, pk=body.parent).first()
         if parent is None:
             raise ProposalRefused("no such comment", 404)
-    found = proposals.comment(
-        proposal=proposal, user=user, body=body.body, line=line, parent=parent
-    )
+    found = proposal_comment(proposal=proposal, user=user, body=body.body, line=line, parent=parent)
     return Status(
         201,
         {
@@ -298,7 +315,7 @@ def accept_proposal(request: HttpRequest, project: str, proposal_id: int) -> dic
     """Accept the proposal as it is now (contributors with a line); binds to its hash."""
     user = _actor(request)
     proposal = _proposal(request, project, proposal_id)
-    acceptance = proposals.accept(proposal=proposal, user=user)
+    acceptance = proposal_accept(proposal=proposal, user=user)
     return {"hash": acceptance.proposal_hash, "accepted_at": acceptance.accepted_at.isoformat()}
 
 
@@ -307,5 +324,5 @@ def finalise_proposal(request: HttpRequest, project: str, proposal_id: int) -> d
     """Freeze, hash and compute payouts (leads; window closed, every comment answered)."""
     user = _actor(request)
     proposal = _proposal(request, project, proposal_id)
-    proposals.finalise(proposal=proposal, user=user)
+    proposal_finalise(proposal=proposal, user=user)
     return _out(request, proposal)

@@ -18,17 +18,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from workspace import notifications
 from workspace.forms import InterestsForm, ProjectCreateForm
 from workspace.models import Interest, Membership, Notification, Visibility
+from workspace.notifications.selectors import inbox, unread_count
+from workspace.notifications.services import interests_set, notifications_mark_read
 from workspace.pages import frontend_bundle
-from workspace.productions import (
-    TEMPLATES,
-    ProductionRefused,
-    calls_browse,
-    project_create_from_template,
-)
-from workspace.selectors import projects_listing, user_interests
+from workspace.productions.rules import TEMPLATES, ProductionRefused
+from workspace.productions.services import calls_browse, project_create_from_template
+from workspace.projects.selectors import projects_listing, user_interests
 
 APP_ENTRY = "src/app.ts"
 CALLS_PER_PAGE = 20
@@ -48,7 +45,7 @@ def site_context(request: HttpRequest) -> dict[str, Any]:
         return {"unread_notifications": 0, "app_bundle": None}
     user_id = user.pk
     return {
-        "unread_notifications": lambda: notifications.unread_count(user_id),
+        "unread_notifications": lambda: unread_count(user_id),
         "app_bundle": frontend_bundle(APP_ENTRY),
     }
 
@@ -173,7 +170,7 @@ def calls_interests(request: HttpRequest) -> HttpResponse:
     form = InterestsForm(request.POST)
     if not form.is_valid():
         return _calls_page(request, user, form, status=400)
-    notifications.interests_set(user_id=user.pk, interests=form.cleaned_data["interests"])
+    interests_set(user_id=user.pk, interests=form.cleaned_data["interests"])
     messages.success(request, "Your interests are saved.")
     query = urlencode([("interest", i) for i in _chosen_interests(request)])
     return redirect(f"{reverse('calls')}?{query}" if query else reverse("calls"))
@@ -211,7 +208,7 @@ def notification_link(entry: dict[str, Any]) -> str | None:
 @require_GET
 def inbox_page(request: HttpRequest) -> HttpResponse:
     """``/inbox/``: the user's notifications, newest first, unread ones marked."""
-    data = notifications.inbox(_user(request).pk)
+    data = inbox(_user(request).pk)
     items = [
         InboxItem(
             id=entry["id"],
@@ -234,7 +231,7 @@ def inbox_read(request: HttpRequest, notification_id: int) -> HttpResponse:
     user = _user(request)
     if not Notification.objects.filter(user=user, pk=notification_id).exists():
         raise Http404("no such notification")
-    notifications.mark_read(user.pk, [notification_id])
+    notifications_mark_read(user.pk, [notification_id])
     return redirect(f"{reverse('inbox')}#n-{notification_id}")
 
 
@@ -242,6 +239,6 @@ def inbox_read(request: HttpRequest, notification_id: int) -> HttpResponse:
 @require_POST
 def inbox_read_all(request: HttpRequest) -> HttpResponse:
     """Mark every entry read."""
-    marked = notifications.mark_read(_user(request).pk)
+    marked = notifications_mark_read(_user(request).pk)
     messages.success(request, f"Marked {marked} read." if marked else "Nothing was unread.")
     return redirect("inbox")

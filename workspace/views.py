@@ -17,14 +17,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crdt.documents import content_of
+from workspace.documents.selectors import document_access, document_by_path, document_loaded
+from workspace.documents.services import UpdateRefused, document_update_post
 from workspace.models import Document, Membership, Project, Role
-from workspace.selectors import document_access, document_by_path, document_loaded, project_role
-from workspace.services import (
-    UpdateRefused,
-    document_update_post,
-    membership_remove,
-    membership_set,
-)
+from workspace.projects.selectors import project_role
+from workspace.projects.services import membership_remove, membership_set
 
 logger = logging.getLogger(__name__)
 

@@ -24,14 +24,10 @@ from realtime import persistence
 from realtime.journal import journal_pending, journal_read, journal_replay, journal_write
 from realtime.persistence import Persister
 from realtime.room import Room
+from workspace.documents.selectors import document_stored
+from workspace.documents.services import PendingBinding, PendingUpdate, document_create
 from workspace.models import DocumentKind
-from workspace.selectors import document_stored
-from workspace.services import (
-    PendingBinding,
-    PendingUpdate,
-    document_create,
-    project_create,
-)
+from workspace.projects.services import project_create
 
 
 class FakePersister:

@@ -1,39 +1,18 @@
-"""Payment-split proposals: draft -> published (comment window) -> final, exact to the cent.
-
-A lead drafts a proposal for a production (a record, usually a snapshot): money (revenue,
-costs, currency), the artists' share of profit (5,000 bp by default), optional separate
-pools, and lines (a contributor or a named person whose money is held, the records the
-line credits, a role category, a share in basis points and the reasoning). Publishing
-notifies everyone included and opens the comment window (at least
-``TROUPE_PROPOSAL_MIN_WINDOW_DAYS`` days, 14 by default). Anyone who can see the project
-comments on any line, threaded; leads answer and may edit lines until the window closes,
-each edit logged with the JSON before and after and notified to those whose line changed.
-A lead finalises only after the deadline and once every comment has a lead's answer: the
-proposal is frozen, hashed with :func:`workspace.payouts.proposal_hash` and each line's
-payout stored in minor units. Included contributors accept a version: an acceptance binds
-to the hash of that moment and shows as stale once the proposal changes.
-
-All money arithmetic is :mod:`workspace.payouts`; the clock is :func:`now` (tests patch it).
-"""
+"""Writes of proposals: draft, lines, prefill, publish, comment, accept, finalise; notices."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import QuerySet
-from django.utils import timezone
 
-from workspace import notifications, payouts
 from workspace.events import emit_on_commit
 from workspace.groups import project_presence_group
 from workspace.models import (
@@ -49,182 +28,36 @@ from workspace.models import (
     ProposalState,
     Record,
     RecordAuthor,
-    Role,
     Snapshot,
-    Visibility,
 )
-from workspace.selectors import project_role
-
-
-def now() -> datetime:
-    """The proposals' clock: every deadline check goes through here (tests patch it)."""
-    return timezone.now()
-
-
-def min_window_days() -> int:
-    """The shortest comment window (``TROUPE_PROPOSAL_MIN_WINDOW_DAYS``, 14 by default)."""
-    return max(int(settings.TROUPE["PROPOSAL_MIN_WINDOW_DAYS"]), 1)
-
-
-class ProposalRefused(Exception):
-    """A refused proposal operation; ``status`` is the HTTP status that fits."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-# ----------------------------------------------------------------------------- access
-
-
-def can_see_project(user: User | AnonymousUser, project: Project) -> bool:
-    """Public projects are seen by everyone signed in or not; private ones by members."""
-    if project.visibility == Visibility.PUBLIC:
-        return True
-    return project_role(user=user, project_id=project.pk) is not None
-
-
-def is_lead(user: User | AnonymousUser, project: Project) -> bool:
-    """Whether ``user`` leads ``project``."""
-    return project_role(user=user, project_id=project.pk) == Role.LEAD
-
-
-def proposal_visible(user: User | AnonymousUser, proposal: Proposal) -> bool:
-    """Drafts are for leads; published and final proposals for whoever sees the project."""
-    if proposal.state == ProposalState.DRAFT:
-        return is_lead(user, proposal.project)
-    return can_see_project(user, proposal.project)
-
-
-def proposals_visible(user: User | AnonymousUser, project: Project) -> QuerySet[Proposal]:
-    """The project's proposals ``user`` may see, oldest first."""
-    if not can_see_project(user, project):
-        return Proposal.objects.none()
-    found = Proposal.objects.filter(project=project)
-    if not is_lead(user, project):
-        found = found.exclude(state=ProposalState.DRAFT)
-    return found.order_by("pk")
-
-
-# ----------------------------------------------------------------------------- money
-
-
-def _check_money(currency: str, revenue: Decimal, costs: Decimal) -> None:
-    try:
-        places = payouts.minor_units(currency)
-        payouts.Money(currency, revenue, costs)
-    except (ValueError, TypeError) as exc:
-        raise ProposalRefused(str(exc)) from exc
-    for name, value in (("revenue", revenue), ("costs", costs)):
-        exponent = value.normalize().as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > places:
-            raise ProposalRefused(f"{name} has more decimals than {currency} has ({places})")
-        if value >= Decimal(10) ** 14:
-            raise ProposalRefused(f"{name} is too large")
-
-
-def money_of(proposal: Proposal) -> payouts.Money:
-    """The proposal's money, quantized to its currency's minor unit (one spelling per amount)."""
-    quantum = Decimal(1).scaleb(-payouts.minor_units(proposal.currency))
-    return payouts.Money(
-        proposal.currency,
-        Decimal(proposal.revenue).quantize(quantum),
-        Decimal(proposal.costs).quantize(quantum),
-    )
-
-
-def pools_of(proposal: Proposal) -> list[payouts.Pool]:
-    """The artists' pool (its share of profit) and the proposal's separate pools."""
-    pools = [payouts.Pool(payouts.ARTISTS_POOL, share_of_profit_bp=proposal.artists_share_bp)]
-    for pool in proposal.pools.order_by("name"):
-        pools.append(payouts.Pool(pool.name, pool.amount_minor, pool.share_of_profit_bp))
-    return pools
-
-
-def _lines(proposal: Proposal) -> list[ProposalLine]:
-    return list(
-        proposal.lines.select_related("contributor")
-        .prefetch_related("records")
-        .order_by("position", "pk")
-    )
-
-
-def _contributor_label(line: ProposalLine) -> str:
-    if line.contributor is not None:
-        return f"user:{line.contributor.get_username()}"
-    return f"held:{line.held_name}"
-
-
-def _money_line(line: ProposalLine) -> payouts.Line:
-    return payouts.Line(
-        key=line.key,
-        contributor=_contributor_label(line),
-        held=line.contributor is None,
-        role=line.role,
-        share_bp=line.share_bp,
-        pool=line.pool,
-    )
-
-
-def problems(proposal: Proposal) -> list[str]:
-    """Everything that keeps the proposal from being published, accepted or finalised."""
-    lines = _lines(proposal)
-    found = payouts.validate([_money_line(line) for line in lines], pools_of(proposal))
-    if not lines:
-        found.insert(0, "the proposal has no lines")
-    if not found:
-        try:
-            payouts.pool_amounts(money_of(proposal), pools_of(proposal))
-        except payouts.InsufficientProfitError as exc:
-            found.append(str(exc))
-    return found
-
-
-def payload(proposal: Proposal) -> dict[str, object]:
-    """What the hash covers: production, money, pools and every line with its amount.
-
-    Raises ``ProposalRefused`` (409) while the proposal is invalid (e.g. mid-edit).
-    """
-    found = problems(proposal)
-    if found:
-        raise ProposalRefused("the proposal is not valid: " + "; ".join(found), 409)
-    lines = _lines(proposal)
-    core = payouts.proposal_payload(
-        money_of(proposal),
-        pools_of(proposal),
-        [_money_line(line) for line in lines],
-        {line.key: line.reasoning for line in lines},
-    )
-    return {
-        "proposal": core,
-        "production": proposal.production.rid,
-        "project": proposal.project.slug,
-        "credits": {line.key: sorted(r.rid for r in line.records.all()) for line in lines},
-    }
-
-
-def current_hash(proposal: Proposal) -> str | None:
-    """The hash of the proposal as it stands (the frozen one once final); None if invalid."""
-    if proposal.state == ProposalState.FINAL:
-        return proposal.final_hash
-    try:
-        return payouts.proposal_hash(payload(proposal))
-    except ProposalRefused:
-        return None
-
-
-def computed_amounts(proposal: Proposal) -> dict[str, int] | None:
-    """Each line's payout in minor units as things stand (stored once final); None if invalid."""
-    if proposal.state == ProposalState.FINAL:
-        return {line.key: int(line.amount_minor or 0) for line in _lines(proposal)}
-    if problems(proposal):
-        return None
-    return payouts.payouts(
-        money_of(proposal), pools_of(proposal), [_money_line(line) for line in _lines(proposal)]
-    )
-
-
-# ----------------------------------------------------------------------------- notify + events
+from workspace.notifications.services import notification_send
+from workspace.proposals import clock, payouts
+from workspace.proposals.rules import (
+    LineSpec,
+    PoolSpec,
+    ProposalRefused,
+    check_money,
+    current_hash,
+    json_ready,
+    lines_of,
+    min_window_days,
+    money_line,
+    money_of,
+    payload,
+    pools_of,
+    problems,
+    weights_to_bp,
+    window_open,
+)
+from workspace.proposals.selectors import (
+    included_users,
+    is_lead,
+    line_json,
+    project_leads,
+    proposal_settings_json,
+    proposal_visible,
+    unanswered,
+)
 
 
 def proposal_notify(
@@ -244,7 +77,7 @@ def proposal_notify(
             continue
         seen[user.pk] = user
     recipients = list(seen.values())
-    at = now()
+    at = clock.now()
     ProposalNotice.objects.bulk_create(
         [
             ProposalNotice(proposal=proposal, user=u, event=event, reason=reason, created_at=at)
@@ -258,7 +91,7 @@ def proposal_notify(
 def _deliver(proposal: Proposal, users: list[User], event: str, reason: str) -> None:
     """Hand the notices to the inbox (which also skips muted projects), live after commit."""
     for user in users:
-        notifications.notify(
+        notification_send(
             user_id=user.pk,
             event=event,
             project=proposal.project,
@@ -283,18 +116,6 @@ def _emit(proposal: Proposal, kind: str, **fields: Any) -> None:
     )
 
 
-def included_users(proposal: Proposal) -> list[User]:
-    """The contributors with an account who have a line."""
-    return [line.contributor for line in _lines(proposal) if line.contributor is not None]
-
-
-def _leads(project: Project) -> list[User]:
-    return [m.user for m in project.memberships.filter(role=Role.LEAD).select_related("user")]
-
-
-# ----------------------------------------------------------------------------- lifecycle
-
-
 def _locked(proposal: Proposal) -> Proposal:
     return (
         Proposal.objects.select_for_update()
@@ -308,30 +129,12 @@ def _require_lead(user: User, proposal: Proposal) -> None:
         raise ProposalRefused("only leads do this", 403)
 
 
-def window_open(proposal: Proposal) -> bool:
-    """Published and before the deadline."""
-    return (
-        proposal.state == ProposalState.PUBLISHED
-        and proposal.closes_at is not None
-        and now() < proposal.closes_at
-    )
-
-
 def _require_editable(proposal: Proposal) -> None:
     if proposal.state == ProposalState.DRAFT or window_open(proposal):
         return
     if proposal.state == ProposalState.FINAL:
         raise ProposalRefused("the proposal is final", 409)
     raise ProposalRefused("the comment window has closed; lines can no longer change", 409)
-
-
-@dataclass(frozen=True, slots=True)
-class PoolSpec:
-    """A separate pool: a fixed amount in minor units, or a share of profit in bp."""
-
-    name: str
-    amount_minor: int | None = None
-    share_of_profit_bp: int | None = None
 
 
 def proposal_create(
@@ -352,7 +155,7 @@ def proposal_create(
         raise ProposalRefused("only leads do this", 403)
     if production.project_id != project.pk:
         raise ProposalRefused("the production must be a record of this project")
-    _check_money(currency, revenue, costs)
+    check_money(currency, revenue, costs)
     days = min_window_days() if window_days is None else window_days
     if days < min_window_days():
         raise ProposalRefused(f"the comment window is at least {min_window_days()} days")
@@ -372,7 +175,7 @@ def proposal_create(
             artists_share_bp=artists_share_bp,
             window_days=days,
             created_by=user,
-            created_at=now(),
+            created_at=clock.now(),
         )
         ProposalPool.objects.bulk_create(
             [
@@ -387,27 +190,6 @@ def proposal_create(
         )
         _log(proposal, user, "create", "", None, proposal_settings_json(proposal))
     return proposal
-
-
-def proposal_settings_json(proposal: Proposal) -> dict[str, Any]:
-    """The proposal's money and window as logged and shown."""
-    money = money_of(proposal)
-    return {
-        "title": proposal.title,
-        "currency": money.currency,
-        "revenue": str(money.revenue),
-        "costs": str(money.costs),
-        "artists_share_bp": proposal.artists_share_bp,
-        "window_days": proposal.window_days,
-        "pools": [
-            {
-                "name": p.name,
-                "amount_minor": p.amount_minor,
-                "share_of_profit_bp": p.share_of_profit_bp,
-            }
-            for p in proposal.pools.order_by("name")
-        ],
-    }
 
 
 def proposal_settings_edit(
@@ -431,7 +213,7 @@ def proposal_settings_edit(
         new_revenue = proposal.revenue if revenue is None else revenue
         new_costs = proposal.costs if costs is None else costs
         if revenue is not None or costs is not None:
-            _check_money(proposal.currency, Decimal(new_revenue), Decimal(new_costs))
+            check_money(proposal.currency, Decimal(new_revenue), Decimal(new_costs))
             proposal.revenue, proposal.costs = new_revenue, new_costs
         if artists_share_bp is not None:
             if not 0 <= artists_share_bp <= payouts.TOTAL_BP:
@@ -475,36 +257,8 @@ def _log(
         line_key=line_key,
         before=before,
         after=after,
-        at=now(),
+        at=clock.now(),
     )
-
-
-def line_json(line: ProposalLine) -> dict[str, Any]:
-    """A line as logged (the edit log's before and after) and shown."""
-    return {
-        "key": line.key,
-        "contributor": line.contributor.get_username() if line.contributor else None,
-        "held_name": line.held_name,
-        "held": line.contributor is None,
-        "records": sorted(r.rid for r in line.records.all()),
-        "role": line.role,
-        "pool": line.pool,
-        "share_bp": line.share_bp,
-        "reasoning": line.reasoning,
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class LineSpec:
-    """What a line says; ``contributor`` None with ``held_name`` holds the money for them."""
-
-    contributor: User | None
-    held_name: str
-    role: str
-    share_bp: int
-    reasoning: str = ""
-    records: tuple[Record, ...] = ()
-    pool: str = payouts.ARTISTS_POOL
 
 
 def _check_line(proposal: Proposal, spec: LineSpec) -> None:
@@ -559,7 +313,7 @@ def _line_changed(
     _emit(proposal, "proposal.edited", line=key, action=action, actor=user.get_username())
 
 
-def line_add(*, proposal: Proposal, user: User, spec: LineSpec) -> ProposalLine:
+def proposal_line_add(*, proposal: Proposal, user: User, spec: LineSpec) -> ProposalLine:
     """Add a line (leads; in a draft or during the window)."""
     _require_lead(user, proposal)
     with transaction.atomic():
@@ -575,7 +329,7 @@ def line_add(*, proposal: Proposal, user: User, spec: LineSpec) -> ProposalLine:
     return line
 
 
-def line_edit(
+def proposal_line_edit(
     *, proposal: Proposal, user: User, line: ProposalLine, spec: LineSpec
 ) -> ProposalLine:
     """Replace what a line says (leads; in a draft or during the window); logged."""
@@ -597,7 +351,7 @@ def line_edit(
     return line
 
 
-def line_delete(*, proposal: Proposal, user: User, line: ProposalLine) -> None:
+def proposal_line_delete(*, proposal: Proposal, user: User, line: ProposalLine) -> None:
     """Remove a line (leads; in a draft or during the window); logged."""
     _require_lead(user, proposal)
     with transaction.atomic():
@@ -607,9 +361,6 @@ def line_delete(*, proposal: Proposal, user: User, line: ProposalLine) -> None:
         before, contributor = line_json(line), line.contributor
         line.delete()
         _line_changed(proposal, user, "delete", before["key"], before, None, [contributor])
-
-
-# ----------------------------------------------------------------------------- prefill
 
 
 def _credit_weights(record: Record) -> tuple[dict[int, int], dict[int, str]]:
@@ -647,25 +398,7 @@ def _credit_weights(record: Record) -> tuple[dict[int, int], dict[int, str]]:
     return weights, reasons
 
 
-def weights_to_bp(weights: dict[str, Fraction]) -> dict[str, int]:
-    """Positive weights as basis points totalling exactly 10,000 (largest remainder).
-
-    The same rule as :func:`workspace.payouts.allocate`: floors first, then one bp each to
-    the largest remainders, ties to the larger weight, then the smaller key.
-    """
-    total = sum(weights.values(), Fraction(0))
-    if total <= 0:
-        raise ProposalRefused("nothing to prefill from: no credited contributor", 409)
-    exact = {key: w * payouts.TOTAL_BP / total for key, w in weights.items()}
-    result = {key: int(value) for key, value in exact.items()}
-    leftover = payouts.TOTAL_BP - sum(result.values())
-    order = sorted(exact, key=lambda k: (-(exact[k] - result[k]), -weights[k], k))
-    for key in order[:leftover]:
-        result[key] += 1
-    return result
-
-
-def prefill(*, proposal: Proposal, user: User) -> list[ProposalLine]:
+def proposal_prefill(*, proposal: Proposal, user: User) -> list[ProposalLine]:
     """Replace a draft's lines with one per credited person of the production and its
     cited records (each record counts equally, split by its credit figures)."""
     _require_lead(user, proposal)
@@ -687,7 +420,7 @@ def prefill(*, proposal: Proposal, user: User) -> list[ProposalLine]:
         people = {u.pk: u for u in get_user_model().objects.filter(pk__in=list(weights))}
         weights = {pk: w for pk, w in weights.items() if pk in people}
         shares = weights_to_bp({str(pk): w for pk, w in weights.items()})
-        for old in _lines(proposal):
+        for old in lines_of(proposal):
             _log(proposal, user, "delete", old.key, line_json(old), None)
             old.delete()
         order = sorted(weights, key=lambda pk: (-weights[pk], pk))
@@ -709,10 +442,7 @@ def prefill(*, proposal: Proposal, user: User) -> list[ProposalLine]:
     return created
 
 
-# ----------------------------------------------------------------------------- publish
-
-
-def publish(*, proposal: Proposal, user: User) -> Proposal:
+def proposal_publish(*, proposal: Proposal, user: User) -> Proposal:
     """Open the comment window and tell everyone included (leads; a valid draft)."""
     _require_lead(user, proposal)
     with transaction.atomic():
@@ -722,7 +452,7 @@ def publish(*, proposal: Proposal, user: User) -> Proposal:
         found = problems(proposal)
         if found:
             raise ProposalRefused("the proposal is not valid: " + "; ".join(found), 409)
-        at = now()
+        at = clock.now()
         proposal.state = ProposalState.PUBLISHED
         proposal.published_at = at
         proposal.closes_at = at + timedelta(days=proposal.window_days)
@@ -747,10 +477,7 @@ def publish(*, proposal: Proposal, user: User) -> Proposal:
     return proposal
 
 
-# ----------------------------------------------------------------------------- comments
-
-
-def comment(
+def proposal_comment(
     *,
     proposal: Proposal,
     user: User,
@@ -785,13 +512,13 @@ def comment(
             author=user,
             by_lead=lead,
             body=body,
-            created_at=now(),
+            created_at=clock.now(),
         )
         if parent is not None:
             told = [parent.author]
             reason = f"{user.get_username()} replied to your comment on “{proposal.title}”"
         else:
-            told = _leads(proposal.project)
+            told = project_leads(proposal.project)
             reason = f"{user.get_username()} commented on “{proposal.title}”"
         proposal_notify(
             proposal=proposal, users=told, event="proposal.commented", reason=reason, actor=user
@@ -807,24 +534,7 @@ def comment(
     return found
 
 
-def unanswered(proposal: Proposal) -> list[ProposalComment]:
-    """Comments by non-leads that no lead has replied to yet."""
-    answered = set(
-        ProposalComment.objects.filter(
-            proposal=proposal, by_lead=True, parent__isnull=False
-        ).values_list("parent_id", flat=True)
-    )
-    return [
-        c
-        for c in ProposalComment.objects.filter(proposal=proposal, by_lead=False)
-        if c.pk not in answered
-    ]
-
-
-# ----------------------------------------------------------------------------- accept, finalise
-
-
-def accept(
+def proposal_accept(
     *, proposal: Proposal, user: User, expected_hash: str | None = None
 ) -> ProposalAcceptance:
     """An included contributor accepts the proposal as it is now (bound to its hash).
@@ -851,20 +561,20 @@ def accept(
         acceptance, _ = ProposalAcceptance.objects.update_or_create(
             proposal=proposal,
             user=user,
-            defaults={"proposal_hash": digest, "accepted_at": now()},
+            defaults={"proposal_hash": digest, "accepted_at": clock.now()},
         )
         _emit(proposal, "proposal.accepted", user=user.get_username(), hash=digest)
     return acceptance
 
 
-def finalise(*, proposal: Proposal, user: User) -> Proposal:
+def proposal_finalise(*, proposal: Proposal, user: User) -> Proposal:
     """Freeze, hash and compute payouts (leads; after the deadline, every comment answered)."""
     _require_lead(user, proposal)
     with transaction.atomic():
         proposal = _locked(proposal)
         if proposal.state != ProposalState.PUBLISHED:
             raise ProposalRefused("only a published proposal is finalised", 409)
-        if proposal.closes_at is None or now() < proposal.closes_at:
+        if proposal.closes_at is None or clock.now() < proposal.closes_at:
             raise ProposalRefused(
                 f"the comment window is open until {proposal.closes_at:%Y-%m-%d %H:%M} UTC", 409
             )
@@ -875,15 +585,15 @@ def finalise(*, proposal: Proposal, user: User) -> Proposal:
         amounts = payouts.payouts(
             money_of(proposal),
             pools_of(proposal),
-            [_money_line(line) for line in _lines(proposal)],
+            [money_line(line) for line in lines_of(proposal)],
         )
-        for line in _lines(proposal):
+        for line in lines_of(proposal):
             line.amount_minor = amounts[line.key]
             line.save(update_fields=["amount_minor"])
         proposal.final_hash = payouts.proposal_hash(data)
-        proposal.final_payload = _json_ready(data)
+        proposal.final_payload = json_ready(data)
         proposal.state = ProposalState.FINAL
-        proposal.finalised_at = now()
+        proposal.finalised_at = clock.now()
         proposal.finalised_by = user
         proposal.save()
         _log(proposal, user, "finalise", "", None, {"hash": proposal.final_hash})
@@ -896,104 +606,3 @@ def finalise(*, proposal: Proposal, user: User) -> Proposal:
         )
         _emit(proposal, "proposal.finalised", hash=proposal.final_hash)
     return proposal
-
-
-def _json_ready(data: object) -> Any:
-    if isinstance(data, Decimal):
-        return str(data)
-    if isinstance(data, dict):
-        return {str(k): _json_ready(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_json_ready(v) for v in data]
-    return data
-
-
-# ----------------------------------------------------------------------------- reading
-
-
-def proposal_json(proposal: Proposal, user: User | AnonymousUser) -> dict[str, Any]:
-    """Everything a reader sees: money, lines with amounts, comments, log, acceptances."""
-    lines = _lines(proposal)
-    digest = current_hash(proposal)
-    amounts = computed_amounts(proposal)
-    pool_amounts = (
-        payouts.pool_amounts(money_of(proposal), pools_of(proposal))
-        if amounts is not None
-        else None
-    )
-    comments = list(ProposalComment.objects.filter(proposal=proposal).select_related("author"))
-    waiting = {c.pk for c in unanswered(proposal)}
-    lead = is_lead(user, proposal.project)
-    money = money_of(proposal)
-    return {
-        "id": proposal.pk,
-        "project": proposal.project.slug,
-        "production": proposal.production.rid,
-        "title": proposal.title,
-        "state": proposal.state,
-        "currency": money.currency,
-        "revenue": str(money.revenue),
-        "costs": str(money.costs),
-        "profit_minor": payouts.profit_minor(money),
-        "artists_share_bp": proposal.artists_share_bp,
-        "pools": proposal_settings_json(proposal)["pools"],
-        "pool_amounts": pool_amounts,
-        "window_days": proposal.window_days,
-        "published_at": proposal.published_at.isoformat() if proposal.published_at else None,
-        "deadline": proposal.closes_at.isoformat() if proposal.closes_at else None,
-        "window_open": window_open(proposal),
-        "hash": digest,
-        "problems": problems(proposal) if proposal.state != ProposalState.FINAL else [],
-        "lines": [
-            {
-                **line_json(line),
-                "amount_minor": amounts.get(line.key) if amounts is not None else None,
-            }
-            for line in lines
-        ],
-        "comments": [
-            {
-                "id": c.pk,
-                "line": c.line_key or None,
-                "parent": c.parent_id,
-                "author": c.author.get_username(),
-                "by_lead": c.by_lead,
-                "body": c.body,
-                "created_at": c.created_at.isoformat(),
-                "needs_answer": c.pk in waiting,
-            }
-            for c in comments
-        ],
-        "unanswered": len(waiting),
-        "acceptances": [
-            {
-                "user": a.user.get_username(),
-                "hash": a.proposal_hash,
-                "accepted_at": a.accepted_at.isoformat(),
-                "stale": a.proposal_hash != digest,
-            }
-            for a in proposal.acceptances.select_related("user").order_by("accepted_at", "pk")
-        ],
-        "edits": [
-            {
-                "actor": e.actor.get_username(),
-                "action": e.action,
-                "line": e.line_key or None,
-                "at": e.at.isoformat(),
-                "before": e.before,
-                "after": e.after,
-            }
-            for e in proposal.edits.select_related("actor")
-        ],
-        "final": {
-            "hash": proposal.final_hash,
-            "finalised_at": proposal.finalised_at.isoformat() if proposal.finalised_at else None,
-        }
-        if proposal.state == ProposalState.FINAL
-        else None,
-        "you": {
-            "lead": lead,
-            "included": user.is_authenticated
-            and any(line.contributor_id == user.pk for line in lines),
-        },
-    }

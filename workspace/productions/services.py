@@ -1,9 +1,8 @@
-"""Productions: project templates, status, descriptions, followers and calls to contribute."""
+"""Writes of productions: projects from templates, status, followers, calls and responses."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,14 +11,13 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from workspace import notifications
+from workspace.documents.services import document_create
 from workspace.events import emit_on_commit
 from workspace.groups import project_access_group, project_presence_group
 from workspace.models import (
     Call,
     CallResponse,
     CallResponseChange,
-    DocumentKind,
     Interest,
     Project,
     ProjectFollow,
@@ -30,89 +28,15 @@ from workspace.models import (
     Snapshot,
     Visibility,
 )
-from workspace.services import document_create, project_create
-
-STATUS_ORDER = [
-    ProjectStatus.OPEN,
-    ProjectStatus.IN_PRODUCTION,
-    ProjectStatus.FINISHED,
-    ProjectStatus.CELEBRATED,
-]
-_STATUS_DATE = {
-    ProjectStatus.IN_PRODUCTION: "in_production_at",
-    ProjectStatus.FINISHED: "finished_at",
-    ProjectStatus.CELEBRATED: "celebrated_at",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class CallSpec:
-    """A call a template opens."""
-
-    title: str
-    interest: Interest
-    instructions: str
-
-
-@dataclass(frozen=True, slots=True)
-class Template:
-    """What a new project starts with: documents (slug, title, kind) and calls."""
-
-    name: str
-    description: str
-    documents: tuple[tuple[str, str, DocumentKind], ...]
-    calls: tuple[CallSpec, ...]
-
-
-TEMPLATES: dict[str, Template] = {
-    "blank": Template("Blank", "An empty project: add documents and calls yourself.", (), ()),
-    "life-narrated": Template(
-        "Life Narrated",
-        "A true moment from a life, told aloud in 30 to 60 seconds: a script and a "
-        "storyboard, with calls for writing, narration, illustration and animation.",
-        (
-            ("script", "Script", DocumentKind.SCRIPT),
-            ("storyboard", "Storyboard", DocumentKind.STORYBOARD),
-        ),
-        (
-            CallSpec(
-                "Write the story",
-                Interest.WRITING,
-                "A true moment from a life in 80-150 words: one scene, told aloud, "
-                "30 to 60 seconds. Write it in the script.",
-            ),
-            CallSpec(
-                "Narrate the story",
-                Interest.NARRATION,
-                "Record the script read aloud, 30 to 60 seconds, in a quiet room. "
-                "Upload it as an audio record citing the script snapshot you read.",
-            ),
-            CallSpec(
-                "Illustrate the panels",
-                Interest.ILLUSTRATION,
-                "Draw one or more storyboard panels; upload each as an image record "
-                "citing the script snapshot it illustrates.",
-            ),
-            CallSpec(
-                "Animate the illustrations",
-                Interest.ANIMATION,
-                "Bring the illustrations to life with simple motion (no lip sync). "
-                "Upload a video record citing the illustrations you used.",
-            ),
-        ),
-    ),
-}
-
-
-class ProductionRefused(Exception):
-    """A production change that is not allowed; the message says why.
-
-    ``field`` names the input at fault when there is one (forms show the message there).
-    """
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+from workspace.notifications.services import call_created, response_created, response_status_changed
+from workspace.productions.rules import STATUS_DATE, STATUS_ORDER, TEMPLATES, ProductionRefused
+from workspace.productions.selectors import (
+    call_is_open,
+    call_json,
+    open_calls_filter,
+    response_json,
+)
+from workspace.projects.services import project_create
 
 
 def project_create_from_template(
@@ -177,7 +101,7 @@ def project_advance(*, project: Project, status: ProjectStatus) -> ProjectStage:
                 f"{STATUS_ORDER[current + 1] if current + 1 < len(STATUS_ORDER) else 'nothing'}"
             )
         stage.status = status
-        setattr(stage, _STATUS_DATE[status], timezone.now())
+        setattr(stage, STATUS_DATE[status], timezone.now())
         stage.save()
     return stage
 
@@ -222,18 +146,6 @@ def project_follow(*, project: Project, user: User, follow: bool) -> bool:
     return follow
 
 
-def call_is_open(call: Call, now: datetime | None = None) -> bool:
-    """Open by hand and not past its deadline."""
-    now = now or timezone.now()
-    return call.is_open and (call.deadline is None or call.deadline > now)
-
-
-def open_calls_filter(now: datetime | None = None) -> Q:
-    """The ORM filter of calls open right now (deadline included)."""
-    now = now or timezone.now()
-    return Q(is_open=True) & (Q(deadline__isnull=True) | Q(deadline__gt=now))
-
-
 def calls_browse(
     *,
     member_id: int | None = None,
@@ -255,23 +167,6 @@ def calls_browse(
     if open_only:
         calls = calls.filter(open_calls_filter())
     return calls.distinct().select_related("project").order_by("-created_at", "-pk")
-
-
-def call_json(call: Call) -> dict[str, Any]:
-    """A call as the API and the room show it."""
-    return {
-        "id": call.pk,
-        "project": call.project.slug,
-        "title": call.title,
-        "interest": call.interest,
-        "instructions": call.instructions,
-        "deadline": call.deadline.isoformat() if call.deadline else None,
-        "open": call_is_open(call),
-        "filled": call.filled_at is not None,
-        "created_at": call.created_at.isoformat(),
-        "closed_at": call.closed_at.isoformat() if call.closed_at else None,
-        "filled_at": call.filled_at.isoformat() if call.filled_at else None,
-    }
 
 
 def _call_event(call: Call, kind: str) -> None:
@@ -324,7 +219,7 @@ def call_create(
             created_by=created_by,
         )
         _call_event(call, "call.created")
-        notifications.call_created(call, created_by.pk if created_by else None)
+        call_created(call, created_by.pk if created_by else None)
     return call
 
 
@@ -369,33 +264,6 @@ def call_edit(
     return call
 
 
-# ----------------------------------------------------------------------------- responses
-
-
-def response_json(response: CallResponse) -> dict[str, Any]:
-    """A response with its status history."""
-    return {
-        "id": response.pk,
-        "call": response.call_id,
-        "project": response.call.project.slug,
-        "record": response.record.rid,
-        "title": response.record.title,
-        "responder": response.responder.get_username(),
-        "status": response.status,
-        "used_in": response.used_in.record.rid if response.used_in else None,
-        "created_at": response.created_at.isoformat(),
-        "history": [
-            {
-                "by": c.changed_by.get_username() if c.changed_by else None,
-                "at": c.changed_at.isoformat(),
-                "from": c.from_status or None,
-                "to": c.to_status,
-            }
-            for c in response.history.select_related("changed_by").order_by("pk")
-        ],
-    }
-
-
 def _response_event(response: CallResponse, kind: str) -> None:
     emit_on_commit(
         project_presence_group(response.call.project_id),
@@ -421,7 +289,7 @@ def response_create(*, call: Call, record: Record, user: User) -> CallResponse:
             response=response, changed_by=user, from_status="", to_status=response.status
         )
         _response_event(response, "response.created")
-        notifications.response_created(response)
+        response_created(response)
     return response
 
 
@@ -447,5 +315,5 @@ def response_set_status(
             response=response, changed_by=user, from_status=before, to_status=status
         )
         _response_event(response, "response.updated")
-        notifications.response_status_changed(response, user.pk)
+        response_status_changed(response, user.pk)
     return response

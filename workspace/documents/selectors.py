@@ -1,52 +1,30 @@
-"""Reads of the workspace: who may do what, and what a document holds in storage."""
+"""Reads of documents: lookup, who may read or write one, and what storage holds."""
 
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from itertools import count
 from operator import itemgetter
 from typing import Any, cast
 
 import psycopg
 from django.contrib.auth.models import AnonymousUser, User
-from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
-from django.utils import timezone
 from pycrdt import Doc
 
 from crdt.documents import DocumentKind, load_document_checked
 from workspace.models import (
-    ApiToken,
     ClientBinding,
     Document,
     DocumentState,
     DocumentUpdate,
     Membership,
-    Preference,
     Project,
-    ProjectStatus,
     Role,
     Visibility,
 )
-from workspace.tokens import TOKEN_PREFIX, token_hash
-
-# last_used_at is a hint for people reviewing tokens; writing it on every request is waste.
-_TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
-
-
-def user_for_token(*, raw_token: str) -> User | None:
-    """The active user a raw API token belongs to, or None for an unknown token."""
-    if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 100:
-        return None
-    token = ApiToken.objects.select_related("user").filter(key_hash=token_hash(raw_token)).first()
-    if token is None or not token.user.is_active:
-        return None
-    now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > _TOKEN_TOUCH_INTERVAL:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+from workspace.projects.selectors import project_role
 
 
 def document_by_path(*, project_slug: str, document_slug: str) -> Document | None:
@@ -56,18 +34,6 @@ def document_by_path(*, project_slug: str, document_slug: str) -> Document | Non
         .filter(project__slug=project_slug, slug=document_slug)
         .first()
     )
-
-
-def project_role(*, user: User | AnonymousUser, project_id: int) -> Role | None:
-    """The user's role in the project, or None when they are not a member."""
-    if not user.is_authenticated:
-        return None
-    role = (
-        Membership.objects.filter(project_id=project_id, user_id=user.pk)
-        .values_list("role", flat=True)
-        .first()
-    )
-    return Role(role) if role is not None else None
 
 
 def document_access(*, user: User | AnonymousUser, document: Document) -> tuple[bool, bool]:
@@ -226,85 +192,3 @@ def _log_entries(*, document_id: int, after: int, through: int) -> Iterator[Iter
 # SET LOCAL lasts until the transaction ends: restored when the read ran inside another.
 _INDEX_ORDER_ONLY = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
 _PLANNER_DEFAULTS = "SET LOCAL enable_bitmapscan TO DEFAULT; SET LOCAL enable_sort TO DEFAULT"
-
-
-@dataclass(frozen=True, slots=True)
-class RoomAccess:
-    """What a project room connection may see: the project, the role, the documents."""
-
-    project_id: int
-    can_read: bool
-    role: str | None
-    documents: dict[str, str]
-
-
-def project_room_access(*, user: User | AnonymousUser, project_slug: str) -> RoomAccess | None:
-    """Access to a project's room, or None when the project does not exist."""
-    project = Project.objects.filter(slug=project_slug).first()
-    if project is None:
-        return None
-    role = project_role(user=user, project_id=project.pk)
-    can_read = role is not None or (
-        user.is_authenticated and project.visibility == Visibility.PUBLIC
-    )
-    documents = dict(project.documents.values_list("slug", "kind")) if can_read else {}
-    return RoomAccess(project.pk, can_read, role.value if role else None, documents)
-
-
-def user_invisible(*, user: User | AnonymousUser) -> bool:
-    """Whether the user chose to be present without being listed."""
-    return bool(
-        Preference.objects.filter(user_id=user.pk or 0).values_list("invisible", flat=True).first()
-    )
-
-
-def user_interests(*, user_id: int) -> list[str]:
-    """The interests the user saved (empty before their first choice)."""
-    saved = Preference.objects.filter(user_id=user_id).values_list("interests", flat=True).first()
-    return [str(i) for i in saved or []]
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectRow:
-    """A project as the projects page lists it: the viewer's role (if any) and its status."""
-
-    project: Project
-    role: Role | None
-    status: ProjectStatus
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectListing:
-    """The viewer's projects (by title) and public projects they are not in (newest first)."""
-
-    mine: list[ProjectRow]
-    public: list[ProjectRow]
-
-
-PUBLIC_PROJECTS_LISTED = 100
-
-
-def projects_listing(*, user_id: int) -> ProjectListing:
-    """What ``/projects/`` shows; projects made before stages existed count as open."""
-
-    def status(project: Project) -> ProjectStatus:
-        try:
-            return ProjectStatus(project.stage.status)
-        except ObjectDoesNotExist:
-            return ProjectStatus.OPEN
-
-    memberships = (
-        Membership.objects.filter(user_id=user_id)
-        .select_related("project", "project__stage")
-        .order_by("project__title", "project__slug")
-    )
-    public = (
-        Project.objects.filter(visibility=Visibility.PUBLIC)
-        .exclude(memberships__user_id=user_id)
-        .select_related("stage")
-        .order_by("-created_at", "-pk")[:PUBLIC_PROJECTS_LISTED]
-    )
-    return ProjectListing(
-        mine=[ProjectRow(m.project, Role(m.role), status(m.project)) for m in memberships],
-        public=[ProjectRow(p, None, status(p)) for p in public],
-    )

@@ -1,20 +1,12 @@
-"""Notifications: stored first, then delivered live after the commit to the user's sockets.
-
-Rules every notification follows: never for something the recipient cannot see, never to
-the actor about their own action, never from a project the recipient muted; a burst on
-one object (same user, event and object, still unread, within ``GROUP_WINDOW``) is one
-entry whose ``count`` grows and whose ``reason`` says the latest.
-"""
+"""Writes of notifications: sending (grouped bursts), marking read or done, mutes, interests."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from workspace.events import emit_on_commit
@@ -31,61 +23,13 @@ from workspace.models import (
     Record,
     RecordAuthor,
     Role,
-    Visibility,
 )
+from workspace.notifications.selectors import can_see, notification_json, unread_count
 
 GROUP_WINDOW = timedelta(minutes=10)
-RECENT = 20
 
 
-def _can_see(user_id: int, project: Project | None) -> bool:
-    if project is None:
-        return True
-    # Read fresh: the visibility may have changed since ``project`` was loaded.
-    return Project.objects.filter(
-        Q(visibility=Visibility.PUBLIC) | Q(memberships__user_id=user_id), pk=project.pk
-    ).exists()
-
-
-def notification_json(n: Notification) -> dict[str, Any]:
-    """The inbox entry as the API and the socket show it."""
-    return {
-        "id": n.pk,
-        "event": n.event,
-        "project": n.project.slug if n.project_id and n.project else None,
-        "object_type": n.object_type,
-        "object_id": n.object_id,
-        "reason": n.reason,
-        "count": n.count,
-        "created_at": n.created_at.isoformat(),
-        "updated_at": n.updated_at.isoformat(),
-        "read": n.read_at is not None,
-        "done": n.done_at is not None,
-    }
-
-
-def unread_count(user_id: int) -> int:
-    """Unread entries not marked done."""
-    return Notification.objects.filter(
-        user_id=user_id, read_at__isnull=True, done_at__isnull=True
-    ).count()
-
-
-def inbox_snapshot(user_id: int) -> dict[str, Any]:
-    """What a notification socket receives on connect."""
-    recent = (
-        Notification.objects.filter(user_id=user_id, done_at__isnull=True)
-        .select_related("project")
-        .order_by("-updated_at", "-pk")[:RECENT]
-    )
-    return {
-        "type": "notifications.snapshot",
-        "unread": unread_count(user_id),
-        "recent": [notification_json(n) for n in recent],
-    }
-
-
-def notify(
+def notification_send(
     *,
     user_id: int,
     event: str,
@@ -100,7 +44,7 @@ def notify(
     if actor_id is not None and user_id == actor_id:
         return None
     if project is not None:
-        if check_visible and not _can_see(user_id, project):
+        if check_visible and not can_see(user_id, project):
             return None
         if ProjectMute.objects.filter(project=project, user_id=user_id).exists():
             return None
@@ -153,9 +97,6 @@ def _name(user_id: int | None) -> str:
     return user.get_username() if user else "someone"
 
 
-# ----------------------------------------------------------------------------- events
-
-
 def call_created(call: Call, actor_id: int | None) -> None:
     """Members and followers whose interests include the call's interest."""
     project = call.project
@@ -167,7 +108,7 @@ def call_created(call: Call, actor_id: int | None) -> None:
         if call.interest in (p.interests or [])
     }
     for user_id in sorted(interested):
-        notify(
+        notification_send(
             user_id=user_id,
             event="call.created",
             project=project,
@@ -186,7 +127,7 @@ def response_created(response: CallResponse) -> None:
         "user_id", flat=True
     )
     for user_id in leads:
-        notify(
+        notification_send(
             user_id=user_id,
             event="response.created",
             project=call.project,
@@ -201,7 +142,7 @@ def response_created(response: CallResponse) -> None:
 def response_status_changed(response: CallResponse, actor_id: int | None) -> None:
     """The responder hears that their response moved."""
     call = response.call
-    notify(
+    notification_send(
         user_id=response.responder_id,
         event="response.status",
         project=call.project,
@@ -223,7 +164,7 @@ def record_cited(record: Record) -> None:
     """Authors of the records the new record cites (when they can see the new record)."""
     for resource in Record.objects.filter(remix_links__record=record).distinct():
         for user_id in sorted(_authors(resource)):
-            notify(
+            notification_send(
                 user_id=user_id,
                 event="record.cited",
                 project=record.project,
@@ -239,7 +180,7 @@ def snapshot_credited(record: Record) -> None:
     """Authors credited in a new snapshot (except whoever took it)."""
     authors = RecordAuthor.objects.filter(record=record).values_list("user_id", flat=True)
     for user_id in sorted(set(authors)):
-        notify(
+        notification_send(
             user_id=user_id,
             event="snapshot.credited",
             project=record.project,
@@ -254,7 +195,7 @@ def membership_changed(
     *, project: Project, user_id: int, added: bool, actor_id: int | None
 ) -> None:
     """You were added to or removed from a project (the removed still hear of it)."""
-    notify(
+    notification_send(
         user_id=user_id,
         event="membership.added" if added else "membership.removed",
         project=project,
@@ -266,23 +207,7 @@ def membership_changed(
     )
 
 
-# ----------------------------------------------------------------------------- inbox
-
-
-def inbox(user_id: int, *, include_done: bool = False, unread_only: bool = False) -> dict[str, Any]:
-    """Unread count and entries, newest first."""
-    rows = Notification.objects.filter(user_id=user_id).select_related("project")
-    if not include_done:
-        rows = rows.filter(done_at__isnull=True)
-    if unread_only:
-        rows = rows.filter(read_at__isnull=True)
-    return {
-        "unread": unread_count(user_id),
-        "items": [notification_json(n) for n in rows.order_by("-updated_at", "-pk")[:200]],
-    }
-
-
-def mark_read(user_id: int, ids: Iterable[int] | None = None) -> int:
+def notifications_mark_read(user_id: int, ids: Iterable[int] | None = None) -> int:
     """Mark entries (or all) read; returns how many changed. Every open tab is told."""
     rows = Notification.objects.filter(user_id=user_id, read_at__isnull=True)
     if ids is not None:
@@ -293,7 +218,7 @@ def mark_read(user_id: int, ids: Iterable[int] | None = None) -> int:
     return changed
 
 
-def mark_done(user_id: int, notification_id: int) -> int:
+def notification_mark_done(user_id: int, notification_id: int) -> int:
     """Mark an entry done (and read)."""
     now = timezone.now()
     rows = Notification.objects.filter(user_id=user_id, pk=notification_id)
@@ -323,8 +248,3 @@ def interests_set(*, user_id: int, interests: Iterable[str]) -> list[str]:
     pref.interests = sorted(set(interests))
     pref.save(update_fields=["interests"])
     return list(pref.interests)
-
-
-def visible_filter(user_id: int) -> Q:
-    """Projects a user can see."""
-    return Q(visibility=Visibility.PUBLIC) | Q(memberships__user_id=user_id)
