@@ -16,7 +16,6 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.workspace.test_proposals import Clock, Crew, line, make_crew, standard
-from workspace import pages
 from workspace.models import (
     Proposal,
     ProposalAcceptance,
@@ -25,6 +24,7 @@ from workspace.models import (
     ProposalState,
     Visibility,
 )
+from workspace.pages import bundles
 from workspace.proposals import clock as proposal_clock
 from workspace.proposals.rules import PoolSpec, computed_amounts, current_hash
 from workspace.proposals.services import proposal_create, proposal_line_delete, proposal_publish
@@ -513,10 +513,10 @@ def test_page_loads_its_own_small_bundle(
             }
         )
     )
-    monkeypatch.setattr(pages, "MANIFEST", manifest)
+    monkeypatch.setattr(bundles, "MANIFEST", manifest)
     body = client(crew, "viewer").get(page_url(proposal)).content.decode()
     assert re.findall(r'<script[^>]*src="([^"]+)"', body) == ["/static/troupe/proposal-2.js"]
-    monkeypatch.setattr(pages, "MANIFEST", tmp_path / "missing.json")
+    monkeypatch.setattr(bundles, "MANIFEST", tmp_path / "missing.json")
     body = client(crew, "viewer").get(page_url(proposal)).content.decode()
     assert "<script" not in body and "data-deadline" in body
 

@@ -16,7 +16,6 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from workspace import pages
 from workspace.models import (
     Call,
     Interest,
@@ -31,6 +30,7 @@ from workspace.models import (
 )
 from workspace.notifications.selectors import unread_count
 from workspace.notifications.services import interests_set, notification_send
+from workspace.pages import bundles
 from workspace.productions.services import call_create, project_create_from_template
 from workspace.projects.services import membership_set
 
@@ -487,10 +487,10 @@ def test_pages_load_the_app_bundle_when_built(
     manifest.write_text(
         json.dumps({"src/app.ts": {"file": "troupe/app-abc.js", "imports": ["_backoff.js"]}})
     )
-    monkeypatch.setattr(pages, "MANIFEST", manifest)
+    monkeypatch.setattr(bundles, "MANIFEST", manifest)
     page = body(signed_in(person("me")).get("/inbox/"))
     assert '<script type="module" src="/static/troupe/app-abc.js"></script>' in page
-    monkeypatch.setattr(pages, "MANIFEST", tmp_path / "missing.json")
+    monkeypatch.setattr(bundles, "MANIFEST", tmp_path / "missing.json")
     page = body(signed_in(person("me")).get("/inbox/"))
     assert "app-abc" not in page
     assert bell(page)[0] == "0"

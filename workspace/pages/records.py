@@ -1,28 +1,17 @@
-"""Exports of live documents (Fountain, printable HTML, storyboard JSON) and record pages.
-
-Every piece of user text reaches HTML through Django's autoescaping templates; the one
-fragment marked safe is ``crdt.fountain.render_html``'s output, which escapes all user
-text itself.
-"""
+"""The page of one record (``/records/<rid>``): content, credit, citations and its family tree."""
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
-from crdt.documents import content_of
-from crdt.fountain import parse, render_html, to_fountain
-from crdt.snapshots import normalise_panels
-from workspace.documents.selectors import document_loaded
-from workspace.models import Document, Record, RecordKind, Snapshot
+from workspace.documents.exports import format_duration, panel_rows, script_html
+from workspace.models import Record, RecordKind, Snapshot
 from workspace.records.rules import LICENCES
 from workspace.records.selectors import (
     record_export,
@@ -30,12 +19,7 @@ from workspace.records.selectors import (
     record_tree,
     snapshot_content,
 )
-from workspace.views import _document_or_error
 
-EXPORT_FORMATS: dict[str, tuple[str, ...]] = {
-    "script": ("fountain", "html"),
-    "storyboard": ("json", "html"),
-}
 CITATION_FORMATS = (
     ("bibtex", "BibTeX"),
     ("csl-json", "CSL-JSON"),
@@ -44,169 +28,6 @@ CITATION_FORMATS = (
 )
 TREE_DEPTH = 3
 
-
-# ----------------------------------------------------------------------------- storyboards
-
-
-def format_duration(ms: int) -> str:
-    """``m:ss.s`` as the storyboard editor shows durations."""
-    tenths = round(ms / 100)
-    minutes, rest = divmod(tenths, 600)
-    return f"{minutes}:{rest / 10:04.1f}"
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _duration_ms(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0
-    if not math.isfinite(value) or value <= 0:
-        return 0
-    return round(value)
-
-
-@dataclass(frozen=True, slots=True)
-class PanelRow:
-    """One storyboard panel as exported, with its start and the running total."""
-
-    number: int
-    id: str
-    action: str
-    dialogue: str
-    notes: str
-    shot_size: str
-    duration_ms: int
-    starts_at_ms: int
-    running_total_ms: int
-    image: str
-    image_url: str
-
-    @property
-    def duration(self) -> str:
-        return format_duration(self.duration_ms)
-
-    @property
-    def running_total(self) -> str:
-        return format_duration(self.running_total_ms)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "id": self.id,
-            "action": self.action,
-            "dialogue": self.dialogue,
-            "notes": self.notes,
-            "shot_size": self.shot_size,
-            "duration_ms": self.duration_ms,
-            "starts_at_ms": self.starts_at_ms,
-            "image": self.image or None,
-        }
-
-
-def _image_url(image: str) -> str:
-    # Only record ids and http(s) URLs become links: never javascript: or data: URLs.
-    if image.startswith("trp:rec:"):
-        return f"/records/{image}"
-    if image.lower().startswith(("https://", "http://")):
-        return image
-    return ""
-
-
-def panel_rows(panels: list[dict[str, Any]]) -> list[PanelRow]:
-    """The panels in order with numbers, durations and running totals."""
-    rows: list[PanelRow] = []
-    total = 0
-    for n, panel in enumerate(normalise_panels(panels), start=1):
-        if not isinstance(panel, dict):
-            panel = {"action": _text(panel)}
-        duration = _duration_ms(panel.get("duration_ms"))
-        image = _text(panel.get("image") or panel.get("image_url") or "")
-        rows.append(
-            PanelRow(
-                number=n,
-                id=_text(panel.get("id")),
-                action=_text(panel.get("action") or panel.get("caption")),
-                dialogue=_text(panel.get("dialogue")),
-                notes=_text(panel.get("notes")),
-                shot_size=_text(panel.get("shot_size")),
-                duration_ms=duration,
-                starts_at_ms=total,
-                running_total_ms=total + duration,
-                image=image,
-                image_url=_image_url(image),
-            )
-        )
-        total += duration
-    return rows
-
-
-def storyboard_json(title: str, panels: list[dict[str, Any]]) -> dict[str, Any]:
-    """The storyboard export: panels with durations and notes, and the total duration."""
-    rows = panel_rows(panels)
-    total = rows[-1].running_total_ms if rows else 0
-    return {
-        "title": title,
-        "panels": [row.as_json() for row in rows],
-        "panel_count": len(rows),
-        "total_duration_ms": total,
-        "total_duration": format_duration(total),
-    }
-
-
-def script_html(text: str) -> SafeString:
-    """The rendered screenplay; ``render_html`` escapes every piece of user text."""
-    return mark_safe(render_html(parse(text)))  # noqa: S308 - render_html escapes user text
-
-
-# ----------------------------------------------------------------------------- export view
-
-
-def _filename(document: Document, extension: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in document.slug)
-    return f"{safe or 'document'}.{extension}"
-
-
-@require_GET
-def document_export(request: HttpRequest, project: str, document: str) -> HttpResponse:
-    """``?format=``: fountain/html for scripts, json/html for storyboards (readers only)."""
-    found = _document_or_error(request, project, document, write=False)
-    if isinstance(found, JsonResponse):
-        return found
-    kind = found.schema
-    allowed = EXPORT_FORMATS[kind]
-    fmt = request.GET.get("format", "")
-    if fmt not in allowed:
-        return JsonResponse(
-            {"error": f"format must be one of {', '.join(allowed)} for a {kind}"}, status=400
-        )
-    content = content_of(document_loaded(document_id=found.pk, kind=kind).doc, kind)
-    context: dict[str, Any] = {"document": found, "project": found.project}
-    if isinstance(content, str):
-        if fmt == "fountain":
-            response = HttpResponse(
-                to_fountain(parse(content)), content_type="text/plain; charset=utf-8"
-            )
-            response["Content-Disposition"] = (
-                f'attachment; filename="{_filename(found, "fountain")}"'
-            )
-            return response
-        context["script_html"] = script_html(content)
-        return render(request, "workspace/export_script.html", context)
-    if fmt == "json":
-        response = JsonResponse(storyboard_json(found.title, content))
-        response["Content-Disposition"] = f'inline; filename="{_filename(found, "json")}"'
-        return response
-    rows = panel_rows(content)
-    context["rows"] = rows
-    context["total"] = format_duration(rows[-1].running_total_ms if rows else 0)
-    return render(request, "workspace/export_storyboard.html", context)
-
-
-# ----------------------------------------------------------------------------- tree graph
 
 NODE_W = 220
 NODE_H = 48
@@ -324,9 +145,6 @@ def tree_graph(tree: dict[str, Any]) -> TreeGraph:
     ordered = [n for level in levels for n in rows[level]]
     hidden = int(tree.get("counts", {}).get("hidden", 0))
     return TreeGraph(nodes=ordered, edges=edges, width=width, height=height, hidden=hidden)
-
-
-# ----------------------------------------------------------------------------- record page
 
 
 def _viewer(request: HttpRequest) -> User | AnonymousUser:

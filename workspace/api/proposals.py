@@ -1,6 +1,6 @@
 """JSON API of payment-split proposals (mounted on ``workspace.api``; tag ``proposals``).
 
-The page that shows one (``/p/<slug>/proposals/<id>``) is ``workspace.proposal_page``.
+The page that shows one (``/p/<slug>/proposals/<id>``) is ``workspace.pages.proposal``.
 
 Same conventions as the rest of the API: ``{"error": ...}`` with 401 (signed out),
 403 (role too low), 404 (missing or invisible: drafts to non-leads, private projects to

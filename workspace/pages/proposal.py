@@ -24,8 +24,8 @@ from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods
 
-from workspace import pages
 from workspace.models import Project, Proposal, ProposalComment, ProposalLine, ProposalState
+from workspace.pages.bundles import frontend_bundle
 from workspace.proposals import clock, payouts
 from workspace.proposals.rules import LineSpec, ProposalRefused
 from workspace.proposals.selectors import can_see_project, proposal_json, proposal_visible
@@ -412,7 +412,7 @@ def _context(proposal: Proposal, viewer: User | AnonymousUser) -> dict[str, Any]
     ]
     mine = next((a for a in acceptances if a["user"] == me), None)
     deadline = parse_datetime(data["deadline"]) if data["deadline"] else None
-    bundle = pages.frontend_bundle(BUNDLE_ENTRY)
+    bundle = frontend_bundle(BUNDLE_ENTRY)
     return {
         "p": data,
         "profit": money(data["profit_minor"], currency),

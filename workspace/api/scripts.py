@@ -1,114 +1,79 @@
-"""HTTP views: health, the signed-in home page, and the document API for scripts."""
+"""The document API for scripts: plain Django views beside the ninja API.
 
-import asyncio
+Raw update bytes in and out, document content and downloadable exports, and member
+management; ``config.urls`` routes them under ``/api/``. Errors are ``{"error": ...}``
+like the rest of the API.
+"""
+
+from __future__ import annotations
+
 import json
-import logging
-import uuid
-import weakref
+from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crdt.documents import content_of
+from crdt.fountain import parse, to_fountain
+from workspace.documents.exports import (
+    EXPORT_FORMATS,
+    format_duration,
+    panel_rows,
+    script_html,
+    storyboard_json,
+)
 from workspace.documents.selectors import document_access, document_by_path, document_loaded
 from workspace.documents.services import UpdateRefused, document_update_post
-from workspace.models import Document, Membership, Project, Role
+from workspace.models import Document, Project, Role
 from workspace.projects.selectors import project_role
 from workspace.projects.services import membership_remove, membership_set
 
-logger = logging.getLogger(__name__)
 
-
-def _check_database() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
-    return "ok"
-
-
-HEALTH_ROUNDTRIP_TIMEOUT_SECONDS = 5.0
-# One health channel per event loop, reused: on the pub/sub layer a channel is a Redis
-# subscription that only a cancelled receive ends, so a new one per check would leak.
-_health_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = (
-    weakref.WeakKeyDictionary()
-)
-_health_channels: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, str]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _check_channel_layer() -> str:
-    layer = get_channel_layer()
-    if layer is None:
-        raise RuntimeError("no channel layer configured")
-
-    async def roundtrip() -> None:
-        loop = asyncio.get_running_loop()
-        async with _health_locks.setdefault(loop, asyncio.Lock()):
-            channel = _health_channels.get(loop)
-            if channel is None:
-                channel = _health_channels[loop] = await layer.new_channel("healthz.")
-            nonce = uuid.uuid4().hex
-            await layer.send(channel, {"type": "healthz.ping", "nonce": nonce})
-            try:
-                async with asyncio.timeout(HEALTH_ROUNDTRIP_TIMEOUT_SECONDS):
-                    # A ping of an earlier check that timed out may still arrive.
-                    while (await layer.receive(channel)).get("nonce") != nonce:
-                        pass
-            except TimeoutError:
-                # The cancelled receive ended the subscription.
-                _health_channels.pop(loop, None)
-                raise
-
-    async_to_sync(roundtrip)()
-    return "ok"
+def _filename(document: Document, extension: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in document.slug)
+    return f"{safe or 'document'}.{extension}"
 
 
 @require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """200 with each dependency's state, or 503 naming the ones that failed."""
-    checks = {"database": _check_database, "channel_layer": _check_channel_layer}
-    states: dict[str, str] = {}
-    failed = False
-    for name, check in checks.items():
-        try:
-            states[name] = check()
-        except Exception as exc:
-            logger.warning("health check failed", extra={"dependency": name, "error": str(exc)})
-            states[name] = f"error: {type(exc).__name__}: {exc}"
-            failed = True
-    return JsonResponse(
-        {"status": "error" if failed else "ok", **states}, status=503 if failed else 200
-    )
+def document_export(request: HttpRequest, project: str, document: str) -> HttpResponse:
+    """``?format=``: fountain/html for scripts, json/html for storyboards (readers only)."""
+    found = document_or_error(request, project, document, write=False)
+    if isinstance(found, JsonResponse):
+        return found
+    kind = found.schema
+    allowed = EXPORT_FORMATS[kind]
+    fmt = request.GET.get("format", "")
+    if fmt not in allowed:
+        return JsonResponse(
+            {"error": f"format must be one of {', '.join(allowed)} for a {kind}"}, status=400
+        )
+    content = content_of(document_loaded(document_id=found.pk, kind=kind).doc, kind)
+    context: dict[str, Any] = {"document": found, "project": found.project}
+    if isinstance(content, str):
+        if fmt == "fountain":
+            response = HttpResponse(
+                to_fountain(parse(content)), content_type="text/plain; charset=utf-8"
+            )
+            response["Content-Disposition"] = (
+                f'attachment; filename="{_filename(found, "fountain")}"'
+            )
+            return response
+        context["script_html"] = script_html(content)
+        return render(request, "workspace/export_script.html", context)
+    if fmt == "json":
+        response = JsonResponse(storyboard_json(found.title, content))
+        response["Content-Disposition"] = f'inline; filename="{_filename(found, "json")}"'
+        return response
+    rows = panel_rows(content)
+    context["rows"] = rows
+    context["total"] = format_duration(rows[-1].running_total_ms if rows else 0)
+    return render(request, "workspace/export_storyboard.html", context)
 
 
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    """The signed-in user's projects and their documents."""
-    user_id = request.user.pk or 0
-    memberships = (
-        Membership.objects.filter(user_id=user_id)
-        .select_related("project")
-        .order_by("project__title")
-    )
-    documents = Document.objects.filter(
-        project_id__in=[m.project_id for m in memberships]
-    ).order_by("project_id", "slug")
-    return render(
-        request,
-        "workspace/home.html",
-        {"memberships": memberships, "documents": documents},
-    )
-
-
-def _document_or_error(
+def document_or_error(
     request: HttpRequest, project: str, document: str, *, write: bool
 ) -> Document | JsonResponse:
     if not request.user.is_authenticated:
@@ -127,7 +92,7 @@ def _document_or_error(
 @require_GET
 def document_content(request: HttpRequest, project: str, document: str) -> HttpResponse:
     """The document as Fountain text (script) or panels JSON (storyboard)."""
-    found = _document_or_error(request, project, document, write=False)
+    found = document_or_error(request, project, document, write=False)
     if isinstance(found, JsonResponse):
         return found
     doc = document_loaded(document_id=found.pk, kind=found.schema).doc
@@ -140,7 +105,7 @@ def document_content(request: HttpRequest, project: str, document: str) -> HttpR
 @require_http_methods(["GET", "POST"])
 def document_update(request: HttpRequest, project: str, document: str) -> HttpResponse:
     """GET: the full state as a v1 update. POST: apply a binary update (writers only)."""
-    found = _document_or_error(request, project, document, write=request.method == "POST")
+    found = document_or_error(request, project, document, write=request.method == "POST")
     if isinstance(found, JsonResponse):
         return found
     if request.method == "GET":

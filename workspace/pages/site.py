@@ -18,11 +18,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from workspace.forms import InterestsForm, ProjectCreateForm
 from workspace.models import Interest, Membership, Notification, Visibility
 from workspace.notifications.selectors import inbox, unread_count
 from workspace.notifications.services import interests_set, notifications_mark_read
-from workspace.pages import frontend_bundle
+from workspace.pages.bundles import frontend_bundle
+from workspace.pages.forms import InterestsForm, ProjectCreateForm
 from workspace.productions.rules import TEMPLATES, ProductionRefused
 from workspace.productions.services import calls_browse, project_create_from_template
 from workspace.projects.selectors import projects_listing, user_interests
