@@ -451,7 +451,7 @@ class ProjectConsumer(LimitedJsonConsumer):
         )
         hub = get_hub()
         hub.start_ticker()
-        state = await database_sync_to_async(room_state)(self.project_id)
+        state = await database_sync_to_async(room_state)(project_id=self.project_id)
         await hub.projects.join(self.project_id, self, self.entry)
         self.joined = self.admitted = True
         await self.send_json(

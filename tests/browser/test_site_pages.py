@@ -125,7 +125,7 @@ def test_bell_counts_up_live_and_the_inbox_marks_read(browser: BrowserRun) -> No
     viewer = _user(browser, "viewer")
     interests_set(user_id=viewer.pk, interests=["music"])
     # Being added to the project was a notification too: start from an empty count.
-    notifications_mark_read(viewer.pk)
+    notifications_mark_read(user_id=viewer.pk)
     title = f"Score the storm {PAYLOAD}"
     _fresh("inbox.png", "inbox-phone.png")
 

@@ -41,7 +41,7 @@ def list_notifications(
 def read_all_notifications(request: HttpRequest) -> dict[str, Any]:
     """Mark every entry read."""
     user = request_actor(request)
-    changed = notifications_mark_read(user.pk)
+    changed = notifications_mark_read(user_id=user.pk)
     return {"marked": changed, "unread": unread_count(user.pk)}
 
 
@@ -53,7 +53,7 @@ def read_notification(request: HttpRequest, notification_id: int) -> dict[str, A
     user = request_actor(request)
     if not Notification.objects.filter(user=user, pk=notification_id).exists():
         raise ApiError(404, "no such notification")
-    notifications_mark_read(user.pk, [notification_id])
+    notifications_mark_read(user_id=user.pk, ids=[notification_id])
     return {"unread": unread_count(user.pk)}
 
 
@@ -65,7 +65,7 @@ def done_notification(request: HttpRequest, notification_id: int) -> dict[str, A
     user = request_actor(request)
     if not Notification.objects.filter(user=user, pk=notification_id).exists():
         raise ApiError(404, "no such notification")
-    notification_mark_done(user.pk, notification_id)
+    notification_mark_done(user_id=user.pk, notification_id=notification_id)
     return {"unread": unread_count(user.pk)}
 
 

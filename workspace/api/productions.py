@@ -88,7 +88,7 @@ class CallEdit(Schema):
 
 
 def _project_json(project: Project, user: User | AnonymousUser) -> dict[str, Any]:
-    stage = project_stage(project)
+    stage = project_stage(project=project)
 
     def date(value: datetime | None) -> str | None:
         return value.isoformat() if value else None

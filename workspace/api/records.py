@@ -185,7 +185,7 @@ def create_record(request: HttpRequest, body: RecordIn) -> Status[dict[str, Any]
         text=body.text or "",
         blob=blob,
     )
-    record_cited(record)
+    record_cited(record=record)
     return Status(201, _record_json(request, record))
 
 
@@ -325,8 +325,8 @@ def create_snapshot(
         version_label=body.version_label,
         resources=_resources(request, body.resources),
     )
-    record_cited(record)
-    snapshot_credited(record)
+    record_cited(record=record)
+    snapshot_credited(record=record)
     return Status(201, _record_json(request, record))
 
 

@@ -25,7 +25,7 @@ class SessionRefused(Exception):
     """A session action that is not allowed; the message says why."""
 
 
-def room_event(project_id: int, event: dict[str, Any]) -> None:
+def room_event(*, project_id: int, event: dict[str, Any]) -> None:
     """Send an event to every room connection of the project after the commit."""
     emit_on_commit(
         project_presence_group(project_id),
@@ -48,7 +48,10 @@ def session_start(
                 project_id=project_id, lead=lead, title=title[:200], agenda=agenda, started_at=now
             )
             SessionParticipant.objects.create(session=session, user=lead, joined_at=now)
-            room_event(project_id, {"type": "session.started", "session": session_json(session)})
+            room_event(
+                project_id=project_id,
+                event={"type": "session.started", "session": session_json(session)},
+            )
     except IntegrityError as exc:
         raise SessionRefused("a session is already running in this project") from exc
     return session
@@ -65,8 +68,8 @@ def session_join(*, project_id: int, user: User) -> LiveSession:
         )
         if created:
             room_event(
-                project_id,
-                {
+                project_id=project_id,
+                event={
                     "type": "session.joined",
                     "session": session.pk,
                     "user": user.get_username(),
@@ -87,8 +90,8 @@ def session_spotlight(
         session.spotlight = {"document": document, "anchor": anchor}
         session.save(update_fields=["spotlight"])
         room_event(
-            project_id,
-            {
+            project_id=project_id,
+            event={
                 "type": "session.follow_request",
                 "session": session.pk,
                 "by": lead.get_username(),
@@ -109,13 +112,17 @@ def session_end(*, project_id: int) -> LiveSession:
         session.ended_at = timezone.now()
         session.save(update_fields=["ended_at"])
         room_event(
-            project_id,
-            {"type": "session.ended", "session": session.pk, "record": session_record(session)},
+            project_id=project_id,
+            event={
+                "type": "session.ended",
+                "session": session.pk,
+                "record": session_record(session),
+            },
         )
     return session
 
 
-def room_state(project_id: int) -> dict[str, Any]:
+def room_state(*, project_id: int) -> dict[str, Any]:
     """What the room snapshot adds: open calls (deadlines applied) and the live session."""
     calls_close_expired(project=Project.objects.get(pk=project_id))
     calls = (

@@ -97,7 +97,7 @@ def _name(user_id: int | None) -> str:
     return user.get_username() if user else "someone"
 
 
-def call_created(call: Call, actor_id: int | None) -> None:
+def call_created(*, call: Call, actor_id: int | None) -> None:
     """Members and followers whose interests include the call's interest."""
     project = call.project
     people = set(Membership.objects.filter(project=project).values_list("user_id", flat=True))
@@ -120,7 +120,7 @@ def call_created(call: Call, actor_id: int | None) -> None:
         )
 
 
-def response_created(response: CallResponse) -> None:
+def response_created(*, response: CallResponse) -> None:
     """The project's leads hear of a new response to their call."""
     call = response.call
     leads = Membership.objects.filter(project=call.project, role=Role.LEAD).values_list(
@@ -139,7 +139,7 @@ def response_created(response: CallResponse) -> None:
         )
 
 
-def response_status_changed(response: CallResponse, actor_id: int | None) -> None:
+def response_status_changed(*, response: CallResponse, actor_id: int | None) -> None:
     """The responder hears that their response moved."""
     call = response.call
     notification_send(
@@ -160,7 +160,7 @@ def _authors(record: Record) -> set[int]:
     return ids
 
 
-def record_cited(record: Record) -> None:
+def record_cited(*, record: Record) -> None:
     """Authors of the records the new record cites (when they can see the new record)."""
     for resource in Record.objects.filter(remix_links__record=record).distinct():
         for user_id in sorted(_authors(resource)):
@@ -176,7 +176,7 @@ def record_cited(record: Record) -> None:
             )
 
 
-def snapshot_credited(record: Record) -> None:
+def snapshot_credited(*, record: Record) -> None:
     """Authors credited in a new snapshot (except whoever took it)."""
     authors = RecordAuthor.objects.filter(record=record).values_list("user_id", flat=True)
     for user_id in sorted(set(authors)):
@@ -207,7 +207,7 @@ def membership_changed(
     )
 
 
-def notifications_mark_read(user_id: int, ids: Iterable[int] | None = None) -> int:
+def notifications_mark_read(*, user_id: int, ids: Iterable[int] | None = None) -> int:
     """Mark entries (or all) read; returns how many changed. Every open tab is told."""
     rows = Notification.objects.filter(user_id=user_id, read_at__isnull=True)
     if ids is not None:
@@ -218,7 +218,7 @@ def notifications_mark_read(user_id: int, ids: Iterable[int] | None = None) -> i
     return changed
 
 
-def notification_mark_done(user_id: int, notification_id: int) -> int:
+def notification_mark_done(*, user_id: int, notification_id: int) -> int:
     """Mark an entry done (and read)."""
     now = timezone.now()
     rows = Notification.objects.filter(user_id=user_id, pk=notification_id)

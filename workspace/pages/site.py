@@ -231,7 +231,7 @@ def inbox_read(request: HttpRequest, notification_id: int) -> HttpResponse:
     user = _user(request)
     if not Notification.objects.filter(user=user, pk=notification_id).exists():
         raise Http404("no such notification")
-    notifications_mark_read(user.pk, [notification_id])
+    notifications_mark_read(user_id=user.pk, ids=[notification_id])
     return redirect(f"{reverse('inbox')}#n-{notification_id}")
 
 
@@ -239,6 +239,6 @@ def inbox_read(request: HttpRequest, notification_id: int) -> HttpResponse:
 @require_POST
 def inbox_read_all(request: HttpRequest) -> HttpResponse:
     """Mark every entry read."""
-    marked = notifications_mark_read(_user(request).pk)
+    marked = notifications_mark_read(user_id=_user(request).pk)
     messages.success(request, f"Marked {marked} read." if marked else "Nothing was unread.")
     return redirect("inbox")

@@ -80,7 +80,7 @@ def project_create_from_template(
     return project
 
 
-def project_stage(project: Project) -> ProjectStage:
+def project_stage(*, project: Project) -> ProjectStage:
     """The project's stage row (created as ``open`` for projects made before stages)."""
     stage, _ = ProjectStage.objects.get_or_create(
         project=project, defaults={"opened_at": project.created_at}
@@ -91,7 +91,7 @@ def project_stage(project: Project) -> ProjectStage:
 def project_advance(*, project: Project, status: ProjectStatus) -> ProjectStage:
     """Move the project to the next status (forward only, one step), dated now."""
     with transaction.atomic():
-        project_stage(project)
+        project_stage(project=project)
         stage = ProjectStage.objects.select_for_update().get(project=project)
         current = STATUS_ORDER.index(ProjectStatus(stage.status))
         wanted = STATUS_ORDER.index(status)
@@ -219,7 +219,7 @@ def call_create(
             created_by=created_by,
         )
         _call_event(call, "call.created")
-        call_created(call, created_by.pk if created_by else None)
+        call_created(call=call, actor_id=created_by.pk if created_by else None)
     return call
 
 
@@ -289,7 +289,7 @@ def response_create(*, call: Call, record: Record, user: User) -> CallResponse:
             response=response, changed_by=user, from_status="", to_status=response.status
         )
         _response_event(response, "response.created")
-        response_created(response)
+        response_created(response=response)
     return response
 
 
@@ -315,5 +315,5 @@ def response_set_status(
             response=response, changed_by=user, from_status=before, to_status=status
         )
         _response_event(response, "response.updated")
-        response_status_changed(response, user.pk)
+        response_status_changed(response=response, actor_id=user.pk)
     return response
