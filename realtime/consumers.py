@@ -40,7 +40,8 @@ from realtime.hub import RoomLoadFailed, get_hub
 from realtime.limits import DocumentLimitExceeded, RoomFull, TokenBucket
 from realtime.presence import PresenceEntry
 from realtime.room import Room
-from workspace.documents.selectors import document_access, document_for_connection
+from workspace.access import document_access, project_role
+from workspace.documents.selectors import document_for_connection
 from workspace.groups import user_group
 from workspace.identity import user_colour, user_info
 from workspace.live_sessions.services import (
@@ -53,7 +54,7 @@ from workspace.live_sessions.services import (
 )
 from workspace.models import Document, Role
 from workspace.notifications.selectors import inbox_snapshot
-from workspace.projects.selectors import project_role, project_room_access, user_invisible
+from workspace.projects.selectors import project_room_access, user_invisible
 from workspace.projects.services import user_invisible_set
 
 logger = logging.getLogger(__name__)

@@ -8,14 +8,12 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
 from ninja.utils import check_csrf
 
-from workspace.documents.selectors import document_access, document_by_path
+from workspace.access import can_see_project, document_access, is_lead
+from workspace.documents.selectors import document_by_path
 from workspace.models import (
     Document,
     Project,
-    Role,
-    Visibility,
 )
-from workspace.projects.selectors import project_role
 
 
 class ApiError(Exception):
@@ -47,18 +45,15 @@ def request_actor(request: HttpRequest) -> User:
 def visible_project(request: HttpRequest, slug: str) -> Project:
     """A project the caller may see (404 otherwise)."""
     project = Project.objects.filter(slug=slug).first()
-    if project is None:
+    if project is None or not can_see_project(user=request_viewer(request), project=project):
         raise ApiError(404, "no such project")
-    if project.visibility != Visibility.PUBLIC:
-        if project_role(user=request_viewer(request), project_id=project.pk) is None:
-            raise ApiError(404, "no such project")
     return project
 
 
 def led_project(request: HttpRequest, slug: str) -> tuple[Project, User]:
     user = request_actor(request)
     project = visible_project(request, slug)
-    if project_role(user=user, project_id=project.pk) != Role.LEAD:
+    if not is_lead(user=user, project_id=project.pk):
         raise ApiError(403, "only leads do this")
     return project, user
 

@@ -12,6 +12,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
+from workspace.access import can_contribute, project_role
 from workspace.api.common import (
     ApiError,
     InterestName,
@@ -43,10 +44,6 @@ from workspace.productions.services import (
     project_stage,
     response_create,
     response_set_status,
-)
-from workspace.projects.selectors import project_role
-from workspace.records.selectors import (
-    can_contribute,
 )
 
 router = Router()

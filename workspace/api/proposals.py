@@ -18,11 +18,10 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from ninja.utils import check_csrf
 
+from workspace.access import can_see_project, is_lead
 from workspace.models import Project, Proposal, ProposalComment, ProposalLine, Record
 from workspace.proposals.rules import LineSpec, PoolSpec, ProposalRefused
 from workspace.proposals.selectors import (
-    can_see_project,
-    is_lead,
     line_json,
     proposal_json,
     proposal_visible,
@@ -63,7 +62,7 @@ def _actor(request: HttpRequest) -> User:
 
 def _project(request: HttpRequest, slug: str) -> Project:
     project = Project.objects.filter(slug=slug).first()
-    if project is None or not can_see_project(_viewer(request), project):
+    if project is None or not can_see_project(user=_viewer(request), project=project):
         raise ProposalRefused("no such project", 404)
     return project
 
@@ -81,7 +80,7 @@ def _proposal(request: HttpRequest, slug: str, proposal_id: int) -> Proposal:
 
 
 def _lead(user: User, proposal: Proposal) -> None:
-    if not is_lead(user, proposal.project):
+    if not is_lead(user=user, project_id=proposal.project_id):
         raise ProposalRefused("only leads do this", 403)
 
 

@@ -13,6 +13,7 @@ from ninja.files import UploadedFile
 
 from crdt.fountain import parse
 from crdt.snapshots import normalise_panels, script_diff, storyboard_diff
+from workspace.access import can_contribute
 from workspace.api.common import (
     ApiError,
     request_actor,
@@ -39,7 +40,6 @@ from workspace.records.rules import (
     text_content,
 )
 from workspace.records.selectors import (
-    can_contribute,
     record_content_bytes,
     record_export,
     record_readable,

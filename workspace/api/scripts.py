@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from crdt.documents import content_of
 from crdt.fountain import parse, to_fountain
+from workspace.access import document_access, project_role
 from workspace.documents.exports import (
     EXPORT_FORMATS,
     format_duration,
@@ -25,10 +26,9 @@ from workspace.documents.exports import (
     script_html,
     storyboard_json,
 )
-from workspace.documents.selectors import document_access, document_by_path, document_loaded
+from workspace.documents.selectors import document_by_path, document_loaded
 from workspace.documents.services import UpdateRefused, document_update_post
 from workspace.models import Document, Project, Role
-from workspace.projects.selectors import project_role
 from workspace.projects.services import membership_remove, membership_set
 
 

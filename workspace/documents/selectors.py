@@ -14,17 +14,14 @@ from django.db.models import OuterRef, Subquery
 from pycrdt import Doc
 
 from crdt.documents import DocumentKind, load_document_checked
+from workspace.access import can_read_live, can_write
 from workspace.models import (
     ClientBinding,
     Document,
     DocumentState,
     DocumentUpdate,
     Membership,
-    Project,
-    Role,
-    Visibility,
 )
-from workspace.projects.selectors import project_role
 
 
 def document_by_path(*, project_slug: str, document_slug: str) -> Document | None:
@@ -34,24 +31,6 @@ def document_by_path(*, project_slug: str, document_slug: str) -> Document | Non
         .filter(project__slug=project_slug, slug=document_slug)
         .first()
     )
-
-
-def document_access(*, user: User | AnonymousUser, document: Document) -> tuple[bool, bool]:
-    """Whether the user may read and write the document, as ``(can_read, can_write)``.
-
-    Members read; leads and editors write; anyone signed in reads a public project.
-    """
-    role = project_role(user=user, project_id=document.project_id)
-    if role is not None:
-        return True, role in (Role.LEAD, Role.EDITOR)
-    if not user.is_authenticated:
-        return False, False
-    # Read now, not from ``document.project``: a long-lived connection re-checks its
-    # access with the document it loaded when it connected.
-    visibility = (
-        Project.objects.filter(pk=document.project_id).values_list("visibility", flat=True).first()
-    )
-    return visibility == Visibility.PUBLIC, False
 
 
 def document_for_connection(
@@ -72,9 +51,9 @@ def document_for_connection(
         return None
     member_role = getattr(document, "role", None)
     if member_role is not None:
-        return document, True, member_role in (Role.LEAD, Role.EDITOR)
-    public = document.project.visibility == Visibility.PUBLIC
-    return document, bool(user.is_authenticated and public), False
+        return document, True, can_write(member_role)
+    visibility = document.project.visibility
+    return document, can_read_live(user=user, role=None, visibility=visibility), False
 
 
 @dataclass(frozen=True, slots=True)

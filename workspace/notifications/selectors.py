@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from workspace.access import user_can_see_project
 from workspace.models import (
     Notification,
     Project,
@@ -19,9 +20,7 @@ def can_see(user_id: int, project: Project | None) -> bool:
     if project is None:
         return True
     # Read fresh: the visibility may have changed since ``project`` was loaded.
-    return Project.objects.filter(
-        Q(visibility=Visibility.PUBLIC) | Q(memberships__user_id=user_id), pk=project.pk
-    ).exists()
+    return user_can_see_project(user_id=user_id, project_id=project.pk)
 
 
 def notification_json(n: Notification) -> dict[str, Any]:

@@ -24,11 +24,12 @@ from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods
 
+from workspace.access import can_see_project
 from workspace.models import Project, Proposal, ProposalComment, ProposalLine, ProposalState
 from workspace.pages.bundles import frontend_bundle
 from workspace.proposals import clock, payouts
 from workspace.proposals.rules import LineSpec, ProposalRefused
-from workspace.proposals.selectors import can_see_project, proposal_json, proposal_visible
+from workspace.proposals.selectors import proposal_json, proposal_visible
 from workspace.proposals.services import (
     proposal_accept,
     proposal_comment,
@@ -451,7 +452,7 @@ def proposal_page(request: HttpRequest, project: str, proposal_id: int) -> HttpR
     """
     found = Project.objects.filter(slug=project).first()
     viewer = _viewer(request)
-    if found is None or not can_see_project(viewer, found):
+    if found is None or not can_see_project(user=viewer, project=found):
         raise Http404("no such proposal")
     proposal = (
         Proposal.objects.select_related("project", "production")

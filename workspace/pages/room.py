@@ -13,20 +13,18 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from workspace.access import can_contribute, can_read_live, can_write, project_role
 from workspace.identity import user_info
 from workspace.models import (
-    WRITER_ROLES,
     Document,
     DocumentKind,
     Interest,
     Project,
     Role,
-    Visibility,
 )
 from workspace.pages.bundles import frontend_bundle
-from workspace.projects.selectors import project_role, user_invisible
+from workspace.projects.selectors import user_invisible
 from workspace.records.rules import max_upload_bytes
-from workspace.records.selectors import can_contribute
 
 
 def _websocket_base(request: HttpRequest, path: str = "yjs") -> str:
@@ -51,9 +49,9 @@ def project_room(request: HttpRequest, project: str, document: str | None = None
     if found is None or not isinstance(request.user, User):
         raise Http404("No such project")
     role = project_role(user=request.user, project_id=found.pk)
-    if role is None and found.visibility != Visibility.PUBLIC:
+    if not can_read_live(user=request.user, role=role, visibility=found.visibility):
         raise Http404("No such project")
-    can_write = role in WRITER_ROLES
+    may_write = can_write(role)
     documents = list(Document.objects.filter(project=found).order_by("slug"))
     current: Document | None = None
     if document is not None:
@@ -76,7 +74,7 @@ def project_room(request: HttpRequest, project: str, document: str | None = None
             "project": found,
             "role": (role or Role.VIEWER).value,
             "role_label": role.label if role else "Reader",
-            "can_write": can_write,
+            "can_write": may_write,
             "documents": documents,
             "script": script,
             "board": board,

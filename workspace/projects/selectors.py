@@ -7,6 +7,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 
+from workspace.access import can_read_live, project_role
 from workspace.models import (
     ApiToken,
     Membership,
@@ -35,18 +36,6 @@ def user_for_token(*, raw_token: str) -> User | None:
     return token.user
 
 
-def project_role(*, user: User | AnonymousUser, project_id: int) -> Role | None:
-    """The user's role in the project, or None when they are not a member."""
-    if not user.is_authenticated:
-        return None
-    role = (
-        Membership.objects.filter(project_id=project_id, user_id=user.pk)
-        .values_list("role", flat=True)
-        .first()
-    )
-    return Role(role) if role is not None else None
-
-
 @dataclass(frozen=True, slots=True)
 class RoomAccess:
     """What a project room connection may see: the project, the role, the documents."""
@@ -63,9 +52,7 @@ def project_room_access(*, user: User | AnonymousUser, project_slug: str) -> Roo
     if project is None:
         return None
     role = project_role(user=user, project_id=project.pk)
-    can_read = role is not None or (
-        user.is_authenticated and project.visibility == Visibility.PUBLIC
-    )
+    can_read = can_read_live(user=user, role=role, visibility=project.visibility)
     documents = dict(project.documents.values_list("slug", "kind")) if can_read else {}
     return RoomAccess(project.pk, can_read, role.value if role else None, documents)
 

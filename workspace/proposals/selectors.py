@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
+from workspace.access import can_see_project, is_lead
 from workspace.models import (
     Project,
     Proposal,
@@ -14,9 +15,7 @@ from workspace.models import (
     ProposalLine,
     ProposalState,
     Role,
-    Visibility,
 )
-from workspace.projects.selectors import project_role
 from workspace.proposals import payouts
 from workspace.proposals.rules import (
     computed_amounts,
@@ -29,31 +28,19 @@ from workspace.proposals.rules import (
 )
 
 
-def can_see_project(user: User | AnonymousUser, project: Project) -> bool:
-    """Public projects are seen by everyone signed in or not; private ones by members."""
-    if project.visibility == Visibility.PUBLIC:
-        return True
-    return project_role(user=user, project_id=project.pk) is not None
-
-
-def is_lead(user: User | AnonymousUser, project: Project) -> bool:
-    """Whether ``user`` leads ``project``."""
-    return project_role(user=user, project_id=project.pk) == Role.LEAD
-
-
 def proposal_visible(user: User | AnonymousUser, proposal: Proposal) -> bool:
     """Drafts are for leads; published and final proposals for whoever sees the project."""
     if proposal.state == ProposalState.DRAFT:
-        return is_lead(user, proposal.project)
-    return can_see_project(user, proposal.project)
+        return is_lead(user=user, project_id=proposal.project_id)
+    return can_see_project(user=user, project=proposal.project)
 
 
 def proposals_visible(user: User | AnonymousUser, project: Project) -> QuerySet[Proposal]:
     """The project's proposals ``user`` may see, oldest first."""
-    if not can_see_project(user, project):
+    if not can_see_project(user=user, project=project):
         return Proposal.objects.none()
     found = Proposal.objects.filter(project=project)
-    if not is_lead(user, project):
+    if not is_lead(user=user, project_id=project.pk):
         found = found.exclude(state=ProposalState.DRAFT)
     return found.order_by("pk")
 
@@ -129,7 +116,7 @@ def proposal_json(proposal: Proposal, user: User | AnonymousUser) -> dict[str, A
     )
     comments = list(ProposalComment.objects.filter(proposal=proposal).select_related("author"))
     waiting = {c.pk for c in unanswered(proposal)}
-    lead = is_lead(user, proposal.project)
+    lead = is_lead(user=user, project_id=proposal.project_id)
     money = money_of(proposal)
     return {
         "id": proposal.pk,

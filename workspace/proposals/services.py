@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from workspace.access import is_lead
 from workspace.events import emit_on_commit
 from workspace.groups import project_presence_group
 from workspace.models import (
@@ -51,7 +52,6 @@ from workspace.proposals.rules import (
 )
 from workspace.proposals.selectors import (
     included_users,
-    is_lead,
     line_json,
     project_leads,
     proposal_settings_json,
@@ -125,7 +125,7 @@ def _locked(proposal: Proposal) -> Proposal:
 
 
 def _require_lead(user: User, proposal: Proposal) -> None:
-    if not is_lead(user, proposal.project):
+    if not is_lead(user=user, project_id=proposal.project_id):
         raise ProposalRefused("only leads do this", 403)
 
 
@@ -151,7 +151,7 @@ def proposal_create(
     pools: Sequence[PoolSpec] = (),
 ) -> Proposal:
     """A draft proposal (leads). The production must be a record of the project."""
-    if not is_lead(user, project):
+    if not is_lead(user=user, project_id=project.pk):
         raise ProposalRefused("only leads do this", 403)
     if production.project_id != project.pk:
         raise ProposalRefused("the production must be a record of this project")
@@ -495,7 +495,7 @@ def proposal_comment(
             raise ProposalRefused("no such proposal", 404)
         if proposal.state != ProposalState.PUBLISHED:
             raise ProposalRefused("comments are taken while the proposal is published", 409)
-        lead = is_lead(user, proposal.project)
+        lead = is_lead(user=user, project_id=proposal.project_id)
         if not lead and not window_open(proposal):
             raise ProposalRefused("the comment window has closed", 409)
         if parent is not None:

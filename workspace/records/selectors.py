@@ -11,18 +11,16 @@ from django.core.files.storage import default_storage
 from django.db.models import Q
 
 from crdt.attribution import ScriptCredit, StoryboardCredit, script_credit, storyboard_credit
+from workspace.access import can_see_project
 from workspace.models import (
     Blob,
     Document,
     DocumentUpdate,
-    Project,
     Record,
     RecordKind,
-    Role,
     Snapshot,
     Visibility,
 )
-from workspace.projects.selectors import project_role
 from workspace.records.rules import LICENCES
 
 
@@ -33,17 +31,11 @@ def blob_bytes(blob: Blob) -> bytes:
     return data
 
 
-def _project_readable(user: User | AnonymousUser, project: Project | None) -> bool:
-    if project is None or project.visibility == Visibility.PUBLIC:
-        return True
-    return project_role(user=user, project_id=project.pk) is not None
-
-
 def record_readable(*, user: User | AnonymousUser, record: Record) -> bool:
     """Anyone reads records of public projects and personal records; else members only."""
     if user.is_authenticated and record.created_by_id == user.pk:
         return True
-    return _project_readable(user, record.project)
+    return record.project is None or can_see_project(user=user, project=record.project)
 
 
 def records_readable_filter(user: User | AnonymousUser) -> Q:
@@ -52,15 +44,6 @@ def records_readable_filter(user: User | AnonymousUser) -> Q:
     if user.is_authenticated:
         allowed |= Q(created_by_id=user.pk) | Q(project__memberships__user_id=user.pk)
     return allowed
-
-
-def can_contribute(*, user: User | AnonymousUser, project: Project | None) -> bool:
-    """Signed-in users contribute to public projects; to private ones, leads and editors."""
-    if not user.is_authenticated:
-        return False
-    if project is None or project.visibility == Visibility.PUBLIC:
-        return True
-    return project_role(user=user, project_id=project.pk) in (Role.LEAD, Role.EDITOR)
 
 
 def record_content_bytes(record: Record) -> bytes:
