@@ -4,8 +4,8 @@ A project is *public* or *private* (``Visibility``); a member has one role (``Ro
 lead, editor, viewer). Every check of one user against one project or document asks this
 module. The query forms of the same rules (which records, calls, projects or notifications
 a user may list) stay beside their queries: ``records_readable_filter``,
-``productions.services.calls_browse``, ``projects_listing``,
-``founder_metrics.visible_projects`` and ``notifications.selectors.visible_filter``.
+``productions.services.calls_browse``, ``projects_listing`` and
+``founder_metrics.visible_projects``.
 
 ============================================  =========  ============  ======  ======  ====
 May they ...                                  anonymous  signed in,    viewer  editor  lead

@@ -25,6 +25,7 @@ class ApiError(Exception):
 
 
 def request_viewer(request: HttpRequest) -> User | AnonymousUser:
+    """The caller, or an anonymous user."""
     user = request.user
     if isinstance(user, User):
         return user
@@ -51,6 +52,7 @@ def visible_project(request: HttpRequest, slug: str) -> Project:
 
 
 def led_project(request: HttpRequest, slug: str) -> tuple[Project, User]:
+    """A project the signed-in caller leads, and the caller (404 unseen, 403 not a lead)."""
     user = request_actor(request)
     project = visible_project(request, slug)
     if not is_lead(user=user, project_id=project.pk):
@@ -59,6 +61,7 @@ def led_project(request: HttpRequest, slug: str) -> tuple[Project, User]:
 
 
 def request_document(request: HttpRequest, project: str, document: str, *, write: bool) -> Document:
+    """A document the caller may read, or write with ``write`` (401, 404 or 403 otherwise)."""
     user = request_actor(request) if write else request_viewer(request)
     if not user.is_authenticated:
         raise ApiError(401, "authentication required")
@@ -77,6 +80,7 @@ InterestName = Literal["writing", "narration", "illustration", "animation", "mus
 
 
 def signed_in_user(request: HttpRequest) -> User:
+    """The signed-in caller (401 otherwise); no CSRF check, for reads."""
     user = request_viewer(request)
     if not isinstance(user, User) or not user.is_authenticated:
         raise ApiError(401, "authentication required")

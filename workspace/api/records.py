@@ -53,6 +53,7 @@ router = Router()
 
 
 def readable_record(request: HttpRequest, rid: str) -> Record:
+    """The record with this id if the caller may read it (404 otherwise)."""
     record = (
         Record.objects.select_related("project", "work", "blob", "created_by")
         .filter(rid=rid)

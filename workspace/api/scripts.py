@@ -76,6 +76,7 @@ def document_export(request: HttpRequest, project: str, document: str) -> HttpRe
 def document_or_error(
     request: HttpRequest, project: str, document: str, *, write: bool
 ) -> Document | JsonResponse:
+    """The document the caller may read (or write), or the JSON error to answer."""
     if not request.user.is_authenticated:
         return JsonResponse({"error": "authentication required"}, status=401)
     found = document_by_path(project_slug=project, document_slug=document)

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
-
 from workspace.access import user_can_see_project
 from workspace.models import (
     Notification,
     Project,
-    Visibility,
 )
 
 RECENT = 20
 
 
 def can_see(user_id: int, project: Project | None) -> bool:
+    """Whether the user may be told about something in ``project`` (None: personal)."""
     if project is None:
         return True
     # Read fresh: the visibility may have changed since ``project`` was loaded.
@@ -72,8 +70,3 @@ def inbox(user_id: int, *, include_done: bool = False, unread_only: bool = False
         "unread": unread_count(user_id),
         "items": [notification_json(n) for n in rows.order_by("-updated_at", "-pk")[:200]],
     }
-
-
-def visible_filter(user_id: int) -> Q:
-    """Projects a user can see."""
-    return Q(visibility=Visibility.PUBLIC) | Q(memberships__user_id=user_id)

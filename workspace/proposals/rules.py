@@ -33,6 +33,7 @@ class ProposalRefused(Exception):
 
 
 def check_money(currency: str, revenue: Decimal, costs: Decimal) -> None:
+    """Refuse an unknown currency, amounts finer than its minor unit, or too large."""
     try:
         places = payouts.minor_units(currency)
         payouts.Money(currency, revenue, costs)
@@ -65,6 +66,7 @@ def pools_of(proposal: Proposal) -> list[payouts.Pool]:
 
 
 def lines_of(proposal: Proposal) -> list[ProposalLine]:
+    """The proposal's lines in their order, with contributors and records loaded."""
     return list(
         proposal.lines.select_related("contributor")
         .prefetch_related("records")
@@ -79,6 +81,7 @@ def _contributor_label(line: ProposalLine) -> str:
 
 
 def money_line(line: ProposalLine) -> payouts.Line:
+    """The line as the money core sees it."""
     return payouts.Line(
         key=line.key,
         contributor=_contributor_label(line),
@@ -199,6 +202,7 @@ def weights_to_bp(weights: dict[str, Fraction]) -> dict[str, int]:
 
 
 def json_ready(data: object) -> Any:
+    """``data`` with decimals as strings, ready for a JSON field."""
     if isinstance(data, Decimal):
         return str(data)
     if isinstance(data, dict):

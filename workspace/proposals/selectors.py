@@ -51,6 +51,7 @@ def included_users(proposal: Proposal) -> list[User]:
 
 
 def project_leads(project: Project) -> list[User]:
+    """The project's leads."""
     return [m.user for m in project.memberships.filter(role=Role.LEAD).select_related("user")]
 
 

@@ -134,6 +134,7 @@ class AuthorSpec:
 
 
 def author_json(spec: AuthorSpec) -> dict[str, Any]:
+    """An author as the canonical JSON holds them."""
     return {
         "username": spec.user.get_username(),
         "name": spec.user.get_full_name() or spec.user.get_username(),

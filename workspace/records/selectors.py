@@ -54,6 +54,7 @@ def record_content_bytes(record: Record) -> bytes:
 
 
 def credit_as_json(credit: ScriptCredit | StoryboardCredit) -> dict[str, Any]:
+    """A script's or storyboard's credit as JSON, per person by display name."""
     ids: set[int | None] = set()
     if isinstance(credit, ScriptCredit):
         ids |= set(credit.surviving) | set(credit.typed) | set(credit.deleted)
