@@ -186,7 +186,7 @@ class Seed:
     def __init__(self) -> None:
         from django.contrib.auth.models import User
 
-        from workspace.services import project_create, token_issue
+        from workspace.projects.services import project_create, token_issue
 
         user = User.objects.create_user(username="bench", password=secrets.token_urlsafe(16))
         self.user = user
@@ -196,8 +196,8 @@ class Seed:
 
     def document(self, slug: str) -> str:
         """Create an empty script document; return its room path."""
+        from workspace.documents.services import document_create
         from workspace.models import DocumentKind
-        from workspace.services import document_create
 
         document_create(project=self.project, slug=slug, title=slug, kind=DocumentKind.SCRIPT)
         return f"{PROJECT}/{slug}"

@@ -5,14 +5,19 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from realtime.views import metrics_view
-from workspace import exports, pages, site, views
 from workspace.api import api as records_api
+from workspace.api.scripts import document_content, document_export, document_update, project_member
 from workspace.auth import ThrottledAuthenticationForm
-from workspace.proposal_page import proposal_page
+from workspace.health import healthz
+from workspace.pages import site
+from workspace.pages.home import home
+from workspace.pages.proposal import proposal_page
+from workspace.pages.records import record_page
+from workspace.pages.room import project_room
 
 urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
-    path("", views.home, name="home"),
+    path("healthz", healthz, name="healthz"),
+    path("", home, name="home"),
     path("projects/", site.projects_page, name="projects"),
     path("projects/new", site.project_new, name="project-new"),
     path("calls/", site.calls_page, name="calls"),
@@ -20,8 +25,8 @@ urlpatterns = [
     path("inbox/", site.inbox_page, name="inbox"),
     path("inbox/read-all", site.inbox_read_all, name="inbox-read-all"),
     path("inbox/<int:notification_id>/read", site.inbox_read, name="inbox-read"),
-    path("p/<slug:project>/", pages.project_room, name="project-room"),
-    path("p/<slug:project>/d/<slug:document>", pages.project_room, name="project-document"),
+    path("p/<slug:project>/", project_room, name="project-room"),
+    path("p/<slug:project>/d/<slug:document>", project_room, name="project-document"),
     path("p/<slug:project>/proposals/<int:proposal_id>", proposal_page, name="proposal-page"),
     path(
         "accounts/login/",
@@ -31,23 +36,23 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "api/projects/<slug:project>/documents/<slug:document>/content",
-        views.document_content,
+        document_content,
         name="document-content",
     ),
     path(
         "api/projects/<slug:project>/documents/<slug:document>/export",
-        exports.document_export,
+        document_export,
         name="document-export",
     ),
-    path("records/<str:rid>", exports.record_page, name="record-page"),
+    path("records/<str:rid>", record_page, name="record-page"),
     path(
         "api/projects/<slug:project>/documents/<slug:document>/update",
-        views.document_update,
+        document_update,
         name="document-update",
     ),
     path(
         "api/projects/<slug:project>/members/<str:username>",
-        views.project_member,
+        project_member,
         name="project-member",
     ),
     path("api/", records_api.urls),

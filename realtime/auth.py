@@ -19,7 +19,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 from django.http.request import split_domain_port, validate_host
 
-from workspace.selectors import user_for_token
+from workspace.projects.selectors import user_for_token
 
 Scope = dict[str, Any]
 

@@ -24,8 +24,8 @@ from realtime.limits import DocumentFull
 from realtime.live_document import Connection, LiveDocument
 from realtime.persistence import Persister, report_pending
 from realtime.project_rooms import ProjectRooms
+from workspace.documents.selectors import document_loaded
 from workspace.models import Document
-from workspace.selectors import document_loaded
 
 logger = logging.getLogger(__name__)
 

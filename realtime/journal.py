@@ -27,8 +27,8 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import close_old_connections
 
+from workspace.documents.services import PendingBinding, PendingUpdate, document_updates_append
 from workspace.models import Document
-from workspace.services import PendingBinding, PendingUpdate, document_updates_append
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from django.db import IntegrityError, close_old_connections, connections
 
 from realtime import metrics
 from realtime.journal import journal_pending, journal_replay, journal_write, without_the_deleted
-from workspace.services import (
+from workspace.documents.services import (
     Compaction,
     PendingBinding,
     PendingUpdate,
@@ -68,7 +68,7 @@ class UpdateLog(Protocol):
 
 
 class DatabaseLog:
-    """The documents' update logs in the database (``workspace.services``)."""
+    """The documents' update logs in the database (``workspace.documents.services``)."""
 
     def append(self, updates: list[PendingUpdate], bindings: list[PendingBinding]) -> None:
         try:

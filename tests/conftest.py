@@ -12,8 +12,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from tests.support.redis_server import RedisServer
 from tests.support.servers import TroupeServer, scrape_now
 from tests.support.waiting import wait_until
+from workspace.documents.services import document_create
 from workspace.models import Document, DocumentKind, Project, Role, Visibility
-from workspace.services import document_create, membership_set, project_create, token_issue
+from workspace.projects.services import membership_set, project_create, token_issue
 
 IN_CI = os.environ.get("CI") == "true"
 

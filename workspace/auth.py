@@ -9,7 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from workspace.selectors import user_for_token
+from workspace.projects.selectors import user_for_token
 
 
 class BearerTokenMiddleware:

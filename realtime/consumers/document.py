@@ -16,9 +16,10 @@ from realtime.consumers.yjs import YjsProtocolConsumer
 from realtime.hub import DocumentLoadFailed, get_hub
 from realtime.limits import DocumentFull, DocumentLimitExceeded
 from realtime.live_document import LiveDocument
+from workspace.access import document_access
+from workspace.documents.selectors import document_for_connection
 from workspace.identity import user_info
 from workspace.models import Document
-from workspace.selectors import document_access, document_for_connection
 
 
 class DocumentConsumer(YjsProtocolConsumer):

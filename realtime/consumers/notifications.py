@@ -7,8 +7,8 @@ from channels.db import database_sync_to_async
 from realtime.auth import origin_allowed
 from realtime.closecodes import CloseCode
 from realtime.consumers.base import LimitedJsonConsumer
-from workspace import notifications
 from workspace.groups import user_group
+from workspace.notifications.selectors import inbox_snapshot
 
 
 class NotificationConsumer(LimitedJsonConsumer):
@@ -40,7 +40,7 @@ class NotificationConsumer(LimitedJsonConsumer):
         self.user_id = user.pk
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.send_json(await database_sync_to_async(notifications.inbox_snapshot)(user.pk))
+        await self.send_json(await database_sync_to_async(inbox_snapshot)(user.pk))
         self.admitted = True
 
     async def disconnect(self, code: int) -> None:

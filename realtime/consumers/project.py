@@ -16,11 +16,19 @@ from realtime.closecodes import CloseCode
 from realtime.consumers.base import NO_CHANNEL_LAYER, STORAGE_UNAVAILABLE, LimitedJsonConsumer
 from realtime.hub import get_hub
 from realtime.presence import PresenceEntry
-from workspace import sessions
+from workspace.access import project_role
 from workspace.identity import user_colour, user_info
+from workspace.live_sessions.services import (
+    SessionRefused,
+    room_state,
+    session_end,
+    session_join,
+    session_spotlight,
+    session_start,
+)
 from workspace.models import Role
-from workspace.selectors import project_role, project_room_access, user_invisible
-from workspace.services import user_invisible_set
+from workspace.projects.selectors import project_room_access, user_invisible
+from workspace.projects.services import user_invisible_set
 
 
 class ProjectConsumer(LimitedJsonConsumer):
@@ -60,7 +68,7 @@ class ProjectConsumer(LimitedJsonConsumer):
         )
         hub = get_hub()
         hub.start_ticker()
-        state = await database_sync_to_async(sessions.room_state)(self.project_id)
+        state = await database_sync_to_async(room_state)(project_id=self.project_id)
         await hub.projects.join(self.project_id, self, self.entry)
         self.joined = self.admitted = True
         await self.send_json(
@@ -208,10 +216,10 @@ class ProjectConsumer(LimitedJsonConsumer):
             await self.error("'title' and 'agenda' are strings", "session.start")
             return
         try:
-            session = await database_sync_to_async(sessions.session_start)(
+            session = await database_sync_to_async(session_start)(
                 project=self.project_id, lead=self.user, title=title, agenda=agenda
             )
-        except sessions.SessionRefused as exc:
+        except SessionRefused as exc:
             await self.error(str(exc), "session.start")
             return
         self.session_id = session.pk
@@ -219,10 +227,10 @@ class ProjectConsumer(LimitedJsonConsumer):
     async def on_session_join(self, content: dict[str, Any]) -> None:
         """``{"type": "session.join"}``: join the running session."""
         try:
-            session = await database_sync_to_async(sessions.session_join)(
+            session = await database_sync_to_async(session_join)(
                 project_id=self.project_id, user=self.user
             )
-        except sessions.SessionRefused as exc:
+        except SessionRefused as exc:
             await self.error(str(exc), "session.join")
             return
         self.session_id = session.pk
@@ -240,10 +248,10 @@ class ProjectConsumer(LimitedJsonConsumer):
             await self.error('anchor is {"scene": int} or {"panel": str}', "session.spotlight")
             return
         try:
-            await database_sync_to_async(sessions.session_spotlight)(
+            await database_sync_to_async(session_spotlight)(
                 project_id=self.project_id, lead=self.user, document=document, anchor=anchor
             )
-        except sessions.SessionRefused as exc:
+        except SessionRefused as exc:
             await self.error(str(exc), "session.spotlight")
 
     async def on_session_follow(self, content: dict[str, Any]) -> None:
@@ -275,8 +283,8 @@ class ProjectConsumer(LimitedJsonConsumer):
         if not await self._lead("session.end"):
             return
         try:
-            await database_sync_to_async(sessions.session_end)(project_id=self.project_id)
-        except sessions.SessionRefused as exc:
+            await database_sync_to_async(session_end)(project_id=self.project_id)
+        except SessionRefused as exc:
             await self.error(str(exc), "session.end")
 
     def _move(self, spot: dict[str, Any]) -> None:

@@ -9,8 +9,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.conftest import ProjectRoom
-from workspace import pages
 from workspace.models import Visibility
+from workspace.pages import bundles
 
 
 def _attrs(body: str) -> dict[str, str]:
@@ -95,7 +95,7 @@ def test_home_links_each_document_to_its_room(project_room: ProjectRoom) -> None
 def test_missing_frontend_build_is_said_plainly(
     project_room: ProjectRoom, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(pages, "MANIFEST", tmp_path / "missing.json")
+    monkeypatch.setattr(bundles, "MANIFEST", tmp_path / "missing.json")
     body = _client(project_room, "lead").get(f"/p/{project_room.project.slug}/").content.decode()
     assert "make frontend" in body
     assert "<script" not in body

@@ -10,10 +10,10 @@ from django.utils import timezone
 from tests.browser.conftest import ARTIFACTS, BrowserRun
 from tests.conftest import ProjectRoom
 from tests.workspace.test_snapshots import Writer
-from workspace import proposals
 from workspace.models import Proposal, ProposalAcceptance, ProposalComment
-from workspace.proposals import LineSpec
-from workspace.records import snapshot_create
+from workspace.proposals.rules import LineSpec, current_hash
+from workspace.proposals.services import proposal_create, proposal_line_add, proposal_publish
+from workspace.records.services import snapshot_create
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -32,7 +32,7 @@ def published_proposal(room: ProjectRoom) -> Proposal:
     lead = _user(room, "lead")
     Writer(lead, room.script, 901).insert(0, "INT. HOUSE - DAY\n\nRose hums.\n")
     snap = snapshot_create(document=room.script, user=lead, title="Lullaby")
-    proposal = proposals.proposal_create(
+    proposal = proposal_create(
         project=room.project,
         user=lead,
         production=snap,
@@ -54,8 +54,8 @@ def published_proposal(room: ProjectRoom) -> Proposal:
             share_bp=bp,
             reasoning=f"{role} of the short",
         )
-        proposals.line_add(proposal=proposal, user=lead, spec=spec)
-    return proposals.publish(proposal=proposal, user=lead)
+        proposal_line_add(proposal=proposal, user=lead, spec=spec)
+    return proposal_publish(proposal=proposal, user=lead)
 
 
 def test_countdown_comment_answer_accept_and_stale(browser: BrowserRun) -> None:
@@ -116,7 +116,7 @@ def test_countdown_comment_answer_accept_and_stale(browser: BrowserRun) -> None:
     assert result["afterEdit"]["button"] == 1
     assert "reasoning: writer of the short → Rewrote the second act." in result["logText"]
     acceptance = ProposalAcceptance.objects.get(user=viewer)
-    assert acceptance.proposal_hash != proposals.current_hash(proposal)
+    assert acceptance.proposal_hash != current_hash(proposal)
     # The countdown reaches zero: closed, comment forms off, finalise on (for the lead).
     assert result["beforeClose"]["state"] == "open"
     assert result["beforeClose"]["left"].startswith("00:00:0")

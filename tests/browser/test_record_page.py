@@ -5,7 +5,8 @@ from django.contrib.auth.models import User
 from tests.browser.conftest import ARTIFACTS, BrowserRun
 from tests.workspace.test_snapshots import Writer
 from workspace.models import RecordKind
-from workspace.records import record_create, snapshot_create, text_content
+from workspace.records.rules import text_content
+from workspace.records.services import record_create, snapshot_create
 
 PAYLOAD = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 SCRIPT = (

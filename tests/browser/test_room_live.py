@@ -8,8 +8,8 @@ import pytest
 
 from tests.browser.conftest import BrowserRun, stored_content
 from tests.support.servers import TroupeServer
-from workspace import notifications
 from workspace.models import Call, Preference, Record, RecordKind
+from workspace.notifications.services import interests_set
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -36,7 +36,7 @@ def test_a_call_posted_by_the_lead_appears_in_a_contributors_page_and_bell(
     browser: BrowserRun,
 ) -> None:
     editor = browser.room.members["editor"].user
-    notifications.interests_set(user_id=editor.pk, interests=["illustration"])
+    interests_set(user_id=editor.pk, interests=["illustration"])
     title = "Storyboard artist <b>wanted</b>"
     result = browser(
         "callslive", callTitle=title, callInstructions="Two panels of the harbour at dawn."

@@ -7,9 +7,10 @@ import pytest
 from django.contrib.auth.models import User
 
 from tests.browser.conftest import ARTIFACTS, BrowserRun
-from workspace import notifications
 from workspace.models import Call, Interest, Notification, Preference, Project, Visibility
-from workspace.productions import call_create, project_create_from_template
+from workspace.notifications.selectors import unread_count
+from workspace.notifications.services import interests_set, notifications_mark_read
+from workspace.productions.services import call_create, project_create_from_template
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -122,9 +123,9 @@ def test_calls_page_filters_by_interest_and_keeps_payloads_inert(browser: Browse
 def test_bell_counts_up_live_and_the_inbox_marks_read(browser: BrowserRun) -> None:
     room = browser.room
     viewer = _user(browser, "viewer")
-    notifications.interests_set(user_id=viewer.pk, interests=["music"])
+    interests_set(user_id=viewer.pk, interests=["music"])
     # Being added to the project was a notification too: start from an empty count.
-    notifications.mark_read(viewer.pk)
+    notifications_mark_read(user_id=viewer.pk)
     title = f"Score the storm {PAYLOAD}"
     _fresh("inbox.png", "inbox-phone.png")
 
@@ -171,7 +172,7 @@ def test_bell_counts_up_live_and_the_inbox_marks_read(browser: BrowserRun) -> No
     for probe in ("xssLive", "xssInbox"):
         assert result[probe] == INERT, probe
     assert result["inboxPhoneOverflow"] <= 0
-    assert notifications.unread_count(viewer.pk) == 0
+    assert unread_count(viewer.pk) == 0
     assert call.pk == int(Notification.objects.get(user=viewer, event="call.created").object_id)
     assert "dialog" not in result
     assert result["errors"] == []

@@ -11,11 +11,19 @@ from tests.browser.conftest import BrowserRun
 from tests.browser.test_room import XSS_PAYLOADS
 from tests.conftest import ProjectRoom
 from tests.workspace.test_snapshots import Writer
-from workspace import notifications, proposals
 from workspace.models import Interest, Notification, RecordKind
-from workspace.productions import call_create, response_create
-from workspace.proposals import LineSpec
-from workspace.records import record_create, snapshot_create, text_content
+from workspace.notifications.services import interests_set
+from workspace.productions.services import call_create, response_create
+from workspace.proposals.rules import LineSpec
+from workspace.proposals.services import (
+    proposal_accept,
+    proposal_comment,
+    proposal_create,
+    proposal_line_add,
+    proposal_publish,
+)
+from workspace.records.rules import text_content
+from workspace.records.services import record_create, snapshot_create
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -55,7 +63,7 @@ def seed(room: ProjectRoom) -> dict[str, str]:
             Map({"id": "xss1", "action": PAYLOAD, "dialogue": PAYLOAD, "notes": PAYLOAD})
         )
     )
-    notifications.interests_set(user_id=viewer.pk, interests=["writing"])
+    interests_set(user_id=viewer.pk, interests=["writing"])
     call = call_create(
         project=project,
         title=PAYLOAD,
@@ -77,7 +85,7 @@ def seed(room: ProjectRoom) -> dict[str, str]:
         document=room.script, user=lead, title=PAYLOAD, description=PAYLOAD, resources=[text]
     )
     sheet = snapshot_create(document=room.storyboard, user=editor, title=PAYLOAD)
-    proposal = proposals.proposal_create(
+    proposal = proposal_create(
         project=project,
         user=lead,
         production=script,
@@ -94,12 +102,12 @@ def seed(room: ProjectRoom) -> dict[str, str]:
             share_bp=bp,
             reasoning=PAYLOAD,
         )
-        proposals.line_add(proposal=proposal, user=lead, spec=spec)
-    proposals.publish(proposal=proposal, user=lead)
+        proposal_line_add(proposal=proposal, user=lead, spec=spec)
+    proposal_publish(proposal=proposal, user=lead)
     line = proposal.lines.get(contributor=viewer)
-    question = proposals.comment(proposal=proposal, user=viewer, body=PAYLOAD, line=line)
-    proposals.comment(proposal=proposal, user=lead, body=PAYLOAD, parent=question)
-    proposals.accept(proposal=proposal, user=viewer)
+    question = proposal_comment(proposal=proposal, user=viewer, body=PAYLOAD, line=line)
+    proposal_comment(proposal=proposal, user=lead, body=PAYLOAD, parent=question)
+    proposal_accept(proposal=proposal, user=viewer)
     slug = project.slug
     return {
         "home": "/",

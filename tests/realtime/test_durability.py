@@ -16,8 +16,8 @@ from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
 from tests.support.waiting import eventually
 from tests.support.yraw import RawYClient
+from workspace.documents.selectors import document_stored
 from workspace.models import Document, DocumentKind, DocumentState, DocumentUpdate
-from workspace.selectors import document_stored
 
 pytestmark = [pytest.mark.live]
 

@@ -16,8 +16,8 @@ from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer, scrape
 from tests.support.waiting import eventually
 from tests.support.yraw import RawYClient
+from workspace.documents.services import PendingUpdate, document_updates_append
 from workspace.models import DocumentUpdate
-from workspace.services import PendingUpdate, document_updates_append
 
 pytestmark = [pytest.mark.live]
 

@@ -25,14 +25,10 @@ from realtime.journal import journal_pending, journal_read, journal_replay, jour
 from realtime.live_document import LiveDocument
 from realtime.persistence import Persister
 from tests.realtime.unit.fakes import FakeRelay, FakeStore
+from workspace.documents.selectors import document_stored
+from workspace.documents.services import PendingBinding, PendingUpdate, document_create
 from workspace.models import DocumentKind
-from workspace.selectors import document_stored
-from workspace.services import (
-    PendingBinding,
-    PendingUpdate,
-    document_create,
-    project_create,
-)
+from workspace.projects.services import project_create
 
 
 def typed(doc: Doc[Any], text: str) -> bytes:

@@ -15,8 +15,8 @@ from channels.db import database_sync_to_async
 from tests.conftest import ProjectRoom
 from tests.realtime.test_project_rooms import RoomSocket, room_socket
 from tests.support.servers import TroupeServer
-from workspace import notifications
 from workspace.models import LiveSession
+from workspace.notifications.services import interests_set
 
 pytestmark = [pytest.mark.live]
 
@@ -53,7 +53,7 @@ async def test_a_call_reaches_every_room_and_inbox_socket_on_two_processes(
     slug = project_room.project.slug
     lead, editor, viewer = (project_room.members[n] for n in ("lead", "editor", "viewer"))
     for member in (lead, editor, viewer):
-        await database_sync_to_async(notifications.interests_set)(
+        await database_sync_to_async(interests_set)(
             user_id=member.user.pk, interests=["illustration"]
         )
     async with (
@@ -102,9 +102,7 @@ async def test_offline_user_finds_it_in_the_snapshot_and_the_room_lists_calls_an
 ) -> None:
     slug = project_room.project.slug
     lead, editor = project_room.members["lead"], project_room.members["editor"]
-    await database_sync_to_async(notifications.interests_set)(
-        user_id=editor.user.pk, interests=["illustration"]
-    )
+    await database_sync_to_async(interests_set)(user_id=editor.user.pk, interests=["illustration"])
     call = await post_call(live, slug, lead.token, title="Panels")
     async with inbox_socket(live, editor.token) as inbox:
         snapshot = await inbox.wait("notifications.snapshot")

@@ -2,7 +2,7 @@
 
 Fault tests check what *storage* holds, not what a server still has in memory: the
 document is rebuilt from its state row and log by a fresh Python process, through the same
-code path a server takes when it loads a room (``workspace.selectors.document_loaded``,
+code path a server takes when it loads a room (``workspace.documents.selectors.document_loaded``,
 which streams the log into ``crdt.documents.load_document``). Nothing is cached between
 the servers and the check, so a missing log entry shows as missing text.
 
@@ -106,8 +106,9 @@ def load_script(database_url: str, document_id: int) -> StoredScript:
 def _seed(writers: list[str]) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
 
+    from workspace.documents.services import document_create
     from workspace.models import DocumentKind, Role, Visibility
-    from workspace.services import document_create, membership_set, project_create, token_issue
+    from workspace.projects.services import membership_set, project_create, token_issue
 
     suffix = uuid.uuid4().hex[:8]
     users = [
@@ -138,8 +139,8 @@ def _seed(writers: list[str]) -> dict[str, Any]:
 
 def _load(document_id: int) -> dict[str, Any]:
     from crdt.documents import script_text
+    from workspace.documents.selectors import document_loaded
     from workspace.models import DocumentState
-    from workspace.selectors import document_loaded
 
     loaded = document_loaded(document_id=document_id, kind="script")
     return {

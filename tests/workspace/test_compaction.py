@@ -10,15 +10,15 @@ from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
 from crdt.documents import InvalidUpdate, load_document, script_text
-from workspace.models import DocumentKind, DocumentState, DocumentUpdate
-from workspace.selectors import LOG_STREAM_CHUNK_ROWS, document_loaded, document_stored
-from workspace.services import (
+from workspace.documents.selectors import LOG_STREAM_CHUNK_ROWS, document_loaded, document_stored
+from workspace.documents.services import (
     PendingUpdate,
     document_compact,
     document_create,
     document_updates_append,
-    project_create,
 )
+from workspace.models import DocumentKind, DocumentState, DocumentUpdate
+from workspace.projects.services import project_create
 
 pytestmark = [pytest.mark.django_db]
 
@@ -146,7 +146,7 @@ def test_reading_the_log_inside_a_transaction_leaves_the_planner_as_it_was() -> 
 def test_updates_posted_over_http_are_compacted_as_the_log_grows(
     settings: Any,
 ) -> None:
-    from workspace.services import document_update_post
+    from workspace.documents.services import document_update_post
 
     settings.TROUPE = {**settings.TROUPE, "COMPACT_EVERY_UPDATES": 5}
     user = get_user_model().objects.create_user(username="poster")

@@ -14,9 +14,11 @@ from pycrdt import Map
 
 from crdt.fountain import parse
 from tests.workspace.test_snapshots import Writer
+from workspace.documents.services import document_create
 from workspace.models import DocumentKind, Record, RecordKind, Role, Visibility
-from workspace.records import AuthorSpec, record_create, snapshot_create, text_content
-from workspace.services import document_create, membership_set, project_create
+from workspace.projects.services import membership_set, project_create
+from workspace.records.rules import AuthorSpec, text_content
+from workspace.records.services import record_create, snapshot_create
 
 pytestmark = [pytest.mark.django_db]
 
@@ -281,7 +283,8 @@ def test_storyboard_snapshot_page_shows_the_sheet_escaped(team: dict[str, Any]) 
 
 
 def test_media_records_preview_with_img_audio_video(team: dict[str, Any]) -> None:
-    from workspace.records import blob_content, blob_store
+    from workspace.records.rules import blob_content
+    from workspace.records.services import blob_store
 
     png = blob_store(
         data=b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, declared_type="image/png", user=team["lead"]

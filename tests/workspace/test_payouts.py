@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workspace.payouts import (
+from workspace.proposals.payouts import (
     MINOR_UNITS,
     InsufficientProfitError,
     Line,

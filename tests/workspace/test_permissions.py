@@ -12,10 +12,11 @@ from django.test import Client
 from pycrdt import Doc, Text
 
 from tests.workspace.test_records import PNG, Api
+from workspace.documents.services import document_update_post
 from workspace.models import Call, DocumentKind, Role, Visibility
-from workspace.productions import project_create_from_template
-from workspace.records import snapshot_create
-from workspace.services import document_update_post, membership_set, token_issue
+from workspace.productions.services import project_create_from_template
+from workspace.projects.services import membership_set, token_issue
+from workspace.records.services import snapshot_create
 
 pytestmark = [pytest.mark.django_db]
 

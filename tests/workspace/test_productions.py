@@ -23,7 +23,7 @@ from workspace.models import (
     Snapshot,
     Work,
 )
-from workspace.services import token_issue
+from workspace.projects.services import token_issue
 
 pytestmark = [pytest.mark.django_db]
 

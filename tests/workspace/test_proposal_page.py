@@ -16,7 +16,6 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.workspace.test_proposals import Clock, Crew, line, make_crew, standard
-from workspace import pages, proposals
 from workspace.models import (
     Proposal,
     ProposalAcceptance,
@@ -25,7 +24,10 @@ from workspace.models import (
     ProposalState,
     Visibility,
 )
-from workspace.proposals import PoolSpec
+from workspace.pages import bundles
+from workspace.proposals import clock as proposal_clock
+from workspace.proposals.rules import PoolSpec, computed_amounts, current_hash
+from workspace.proposals.services import proposal_create, proposal_line_delete, proposal_publish
 
 pytestmark = [pytest.mark.django_db]
 
@@ -36,7 +38,7 @@ VOID = {"area", "br", "col", "embed", "hr", "img", "input", "link", "meta", "sou
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     found = Clock()
-    monkeypatch.setattr(proposals, "now", found)
+    monkeypatch.setattr(proposal_clock, "now", found)
     return found
 
 
@@ -131,7 +133,7 @@ def client(crew: Crew, who: str, *, csrf: bool = False) -> Client:
 
 def published(crew: Crew) -> tuple[Proposal, dict[str, ProposalLine]]:
     proposal, lines = standard(crew)
-    proposals.publish(proposal=proposal, user=crew.users["lead"])
+    proposal_publish(proposal=proposal, user=crew.users["lead"])
     proposal.refresh_from_db()
     return proposal, lines
 
@@ -151,7 +153,7 @@ def test_who_sees_the_page_and_its_forms(clock: Clock) -> None:
     for who in ("editor", "viewer", "outsider"):
         assert client(crew, who).get(url).status_code == 404, who  # a draft
     assert Client().get(url).status_code == 404
-    proposals.publish(proposal=proposal, user=crew.users["lead"])
+    proposal_publish(proposal=proposal, user=crew.users["lead"])
     assert client(crew, "outsider").get(url).status_code == 404  # a private project
     assert Client().get(url).status_code == 404
     assert client(crew, "lead").get(f"/p/{crew.project.slug}/proposals/999999").status_code == 404
@@ -197,8 +199,8 @@ def test_non_leads_are_refused_lead_forms_with_the_error_shown(clock: Clock) -> 
     assert post(editor, proposal, action="finalise").status_code == 403
     stale = post(editor, proposal, action="accept", hash="x")
     assert stale.status_code == 409 and "changed after you opened it" in stale.content.decode()
-    proposals.line_delete(proposal=proposal, user=crew.users["lead"], line=lines["editor"])
-    digest = proposals.current_hash(proposal) or ""
+    proposal_line_delete(proposal=proposal, user=crew.users["lead"], line=lines["editor"])
+    digest = current_hash(proposal) or ""
     assert post(editor, proposal, action="accept", hash=digest).status_code == 403  # no line
     assert not ProposalAcceptance.objects.exists()
     assert post(editor, proposal, action="nonsense").status_code == 400
@@ -210,7 +212,7 @@ def test_forms_need_the_csrf_token(clock: Clock) -> None:
     viewer = client(crew, "viewer", csrf=True)
     form = viewer.get(page_url(proposal))
     token = form.cookies["csrftoken"].value
-    digest = proposals.current_hash(proposal) or ""
+    digest = current_hash(proposal) or ""
     assert post(viewer, proposal, action="accept", hash=digest).status_code == 403
     assert not ProposalAcceptance.objects.exists()
     done = post(viewer, proposal, action="accept", hash=digest, csrfmiddlewaretoken=token)
@@ -223,7 +225,7 @@ def test_forms_need_the_csrf_token(clock: Clock) -> None:
 
 def test_lines_per_pool_with_percentages_and_amounts(clock: Clock) -> None:
     crew = make_crew()
-    proposal = proposals.proposal_create(
+    proposal = proposal_create(
         project=crew.project,
         user=crew.users["lead"],
         production=crew.snapshot,
@@ -237,7 +239,7 @@ def test_lines_per_pool_with_percentages_and_amounts(clock: Clock) -> None:
     second = line(crew, proposal, "editor", 6_667)
     third = line(crew, proposal, "viewer", 10_000, pool="music")
     tree = dom(client(crew, "lead").get(page_url(proposal)))
-    amounts = proposals.computed_amounts(proposal)
+    amounts = computed_amounts(proposal)
     assert amounts is not None
     artists = tree.find("pool-artists")
     music = tree.find("pool-music")
@@ -296,7 +298,7 @@ def test_lead_adds_edits_and_removes_lines_through_the_forms(clock: Clock) -> No
 
 def test_terms_prefill_publish_and_finalise_through_the_forms(clock: Clock) -> None:
     crew = make_crew()
-    proposal = proposals.proposal_create(
+    proposal = proposal_create(
         project=crew.project,
         user=crew.users["lead"],
         production=crew.snapshot,
@@ -427,7 +429,7 @@ def test_accept_binds_to_the_hash_and_goes_stale_after_an_edit(clock: Clock) -> 
     viewer = client(crew, "viewer")
     seen = dom(viewer.get(page_url(proposal)))
     digest = seen.find("accept").all("input")[-1].attrs["value"]
-    assert digest == proposals.current_hash(proposal)
+    assert digest == current_hash(proposal)
     assert "have not accepted" in seen.find("my-acceptance").text()
     accepted = post(viewer, proposal, action="accept", hash=digest)
     assert accepted.status_code == 302 and accepted["Location"].endswith("#acceptances")
@@ -479,7 +481,7 @@ def test_countdown_carries_the_deadline_and_the_servers_clock(clock: Clock) -> N
     crew = make_crew()
     proposal, _ = standard(crew)
     assert not dom(client(crew, "lead").get(page_url(proposal))).has("countdown")  # a draft
-    proposals.publish(proposal=proposal, user=crew.users["lead"])
+    proposal_publish(proposal=proposal, user=crew.users["lead"])
     proposal.refresh_from_db()
     assert proposal.closes_at is not None
     clock.advance(days=3, seconds=1.5)
@@ -511,10 +513,10 @@ def test_page_loads_its_own_small_bundle(
             }
         )
     )
-    monkeypatch.setattr(pages, "MANIFEST", manifest)
+    monkeypatch.setattr(bundles, "MANIFEST", manifest)
     body = client(crew, "viewer").get(page_url(proposal)).content.decode()
     assert re.findall(r'<script[^>]*src="([^"]+)"', body) == ["/static/troupe/proposal-2.js"]
-    monkeypatch.setattr(pages, "MANIFEST", tmp_path / "missing.json")
+    monkeypatch.setattr(bundles, "MANIFEST", tmp_path / "missing.json")
     body = client(crew, "viewer").get(page_url(proposal)).content.decode()
     assert "<script" not in body and "data-deadline" in body
 
@@ -531,7 +533,7 @@ def test_everything_users_write_is_escaped(clock: Clock) -> None:
         user.save(update_fields=["first_name", "last_name"])
     crew.project.title = payload
     crew.project.save(update_fields=["title"])
-    proposal = proposals.proposal_create(
+    proposal = proposal_create(
         project=crew.project,
         user=crew.users["lead"],
         production=crew.snapshot,
@@ -545,13 +547,13 @@ def test_everything_users_write_is_escaped(clock: Clock) -> None:
     line(crew, proposal, None, 5_000, role="x", reasoning="y")
     ProposalLine.objects.filter(proposal=proposal, contributor=None).update(held_name=payload)
     line(crew, proposal, "lead", 10_000, pool=payload[:60], reasoning=payload)
-    proposals.publish(proposal=proposal, user=crew.users["lead"])
+    proposal_publish(proposal=proposal, user=crew.users["lead"])
     viewer = client(crew, "viewer")
     key = proposal.lines.get(contributor=crew.users["viewer"]).key
     post(viewer, proposal, action="comment", line=key, body=payload)
     asked = ProposalComment.objects.get()
     post(client(crew, "lead"), proposal, action="comment", parent=str(asked.pk), body=payload)
-    post(viewer, proposal, action="accept", hash=proposals.current_hash(proposal) or "")
+    post(viewer, proposal, action="accept", hash=current_hash(proposal) or "")
     bad = post(viewer, proposal, action="comment", line=key, body=" ")  # error page, echoes input
     for response in (viewer.get(page_url(proposal)), bad):
         body = response.content.decode()

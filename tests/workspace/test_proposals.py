@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from tests.workspace.test_records import Api
 from tests.workspace.test_snapshots import Writer
-from workspace import events, payouts, proposals
+from workspace import events
+from workspace.documents.services import document_create
 from workspace.models import (
     DocumentKind,
     Notification,
@@ -34,9 +35,35 @@ from workspace.models import (
     Role,
     Visibility,
 )
-from workspace.proposals import LineSpec, PoolSpec, ProposalRefused
-from workspace.records import record_create, snapshot_create, text_content
-from workspace.services import document_create, membership_set, project_create, token_issue
+from workspace.projects.services import membership_set, project_create, token_issue
+from workspace.proposals import clock as proposal_clock
+from workspace.proposals import payouts
+from workspace.proposals.rules import (
+    LineSpec,
+    PoolSpec,
+    ProposalRefused,
+    computed_amounts,
+    current_hash,
+    money_of,
+    pools_of,
+    problems,
+    weights_to_bp,
+)
+from workspace.proposals.selectors import line_json, proposal_json, unanswered
+from workspace.proposals.services import (
+    proposal_accept,
+    proposal_comment,
+    proposal_create,
+    proposal_finalise,
+    proposal_line_add,
+    proposal_line_delete,
+    proposal_line_edit,
+    proposal_prefill,
+    proposal_publish,
+    proposal_settings_edit,
+)
+from workspace.records.rules import text_content
+from workspace.records.services import record_create, snapshot_create
 
 pytestmark = [pytest.mark.django_db]
 
@@ -57,7 +84,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     found = Clock()
-    monkeypatch.setattr(proposals, "now", found)
+    monkeypatch.setattr(proposal_clock, "now", found)
     return found
 
 
@@ -123,7 +150,7 @@ def draft(crew: Crew, **extra: Any) -> Proposal:
         "costs": Decimal("100.01"),
         **extra,
     }
-    return proposals.proposal_create(
+    return proposal_create(
         project=crew.project, user=crew.users["lead"], production=crew.snapshot, **fields
     )
 
@@ -137,7 +164,7 @@ def line(crew: Crew, proposal: Proposal, who: str | None, bp: int, **extra: Any)
         reasoning=extra.pop("reasoning", f"{who or 'Rose'} did things"),
         **extra,
     )
-    return proposals.line_add(proposal=proposal, user=crew.users["lead"], spec=spec)
+    return proposal_line_add(proposal=proposal, user=crew.users["lead"], spec=spec)
 
 
 def standard(crew: Crew) -> tuple[Proposal, dict[str, ProposalLine]]:
@@ -322,35 +349,35 @@ def test_window_enforced_by_the_clock_and_unanswered_comments(clock: Clock, sett
     proposal, lines = standard(crew)
     lead, viewer = crew.users["lead"], crew.users["viewer"]
     with pytest.raises(ProposalRefused, match="only a published"):
-        proposals.finalise(proposal=proposal, user=lead)
-    proposals.publish(proposal=proposal, user=lead)
+        proposal_finalise(proposal=proposal, user=lead)
+    proposal_publish(proposal=proposal, user=lead)
     proposal.refresh_from_db()
     assert proposal.closes_at == clock.at + timedelta(days=14)
 
-    question = proposals.comment(
+    question = proposal_comment(
         proposal=proposal, user=viewer, body="And Rose?", line=lines["held"]
     )
     clock.advance(days=14, seconds=-1)
     with pytest.raises(ProposalRefused, match="window is open") as refused:
-        proposals.finalise(proposal=proposal, user=lead)
+        proposal_finalise(proposal=proposal, user=lead)
     assert refused.value.status == 409
     clock.advance(seconds=1)  # the deadline itself: the window is closed
     with pytest.raises(ProposalRefused, match="window has closed"):
-        proposals.comment(proposal=proposal, user=viewer, body="one more", line=lines["held"])
+        proposal_comment(proposal=proposal, user=viewer, body="one more", line=lines["held"])
     with pytest.raises(ProposalRefused, match="window has closed"):
-        proposals.line_edit(
+        proposal_line_edit(
             proposal=proposal,
             user=lead,
             line=lines["held"],
             spec=LineSpec(None, "Rose Alvarez", "x", 1_000),
         )
     with pytest.raises(ProposalRefused, match="1 comment"):
-        proposals.finalise(proposal=proposal, user=lead)
+        proposal_finalise(proposal=proposal, user=lead)
     # a non-lead reply does not answer it; a lead's does, even after the window
-    proposals.comment(
+    proposal_comment(
         proposal=proposal, user=crew.users["lead"], body="Held for her.", parent=question
     )
-    final = proposals.finalise(proposal=proposal, user=lead)
+    final = proposal_finalise(proposal=proposal, user=lead)
     assert final.state == ProposalState.FINAL
     assert final.finalised_at == clock.at
 
@@ -358,14 +385,14 @@ def test_window_enforced_by_the_clock_and_unanswered_comments(clock: Clock, sett
 def test_a_reply_by_a_non_lead_does_not_answer(clock: Clock) -> None:
     crew = make_crew()
     proposal, lines = standard(crew)
-    proposals.publish(proposal=proposal, user=crew.users["lead"])
-    first = proposals.comment(
+    proposal_publish(proposal=proposal, user=crew.users["lead"])
+    first = proposal_comment(
         proposal=proposal, user=crew.users["viewer"], body="?", line=lines["viewer"]
     )
-    plus = proposals.comment(proposal=proposal, user=crew.users["editor"], body="+1", parent=first)
-    assert len(proposals.unanswered(proposal)) == 2
-    proposals.comment(proposal=proposal, user=crew.users["lead"], body="ok", parent=first)
-    assert [c.pk for c in proposals.unanswered(proposal)] == [plus.pk]
+    plus = proposal_comment(proposal=proposal, user=crew.users["editor"], body="+1", parent=first)
+    assert len(unanswered(proposal)) == 2
+    proposal_comment(proposal=proposal, user=crew.users["lead"], body="ok", parent=first)
+    assert [c.pk for c in unanswered(proposal)] == [plus.pk]
 
 
 # ----------------------------------------------------------------------------- edit log
@@ -375,17 +402,17 @@ def test_every_edit_is_logged_and_told_to_whose_line_changed(clock: Clock) -> No
     crew = make_crew()
     proposal, lines = standard(crew)
     lead = crew.users["lead"]
-    proposals.publish(proposal=proposal, user=lead)
+    proposal_publish(proposal=proposal, user=lead)
     clock.advance(days=2)
-    before = proposals.line_json(lines["viewer"])
+    before = line_json(lines["viewer"])
     # the composer's 2,000 bp move to the editor: both lines changed, both are told
-    proposals.line_edit(
+    proposal_line_edit(
         proposal=proposal,
         user=lead,
         line=lines["viewer"],
         spec=LineSpec(crew.users["viewer"], "", "composer", 1_500, "shorter score"),
     )
-    proposals.line_edit(
+    proposal_line_edit(
         proposal=proposal,
         user=lead,
         line=lines["editor"],
@@ -404,14 +431,14 @@ def test_every_edit_is_logged_and_told_to_whose_line_changed(clock: Clock) -> No
     assert "changed your line" in notices.first().reason  # type: ignore[union-attr]
 
     # the held line changing tells nobody (no account); reassigning tells old and new
-    proposals.line_edit(
+    proposal_line_edit(
         proposal=proposal,
         user=lead,
         line=lines["held"],
         spec=LineSpec(None, "Rose Alvarez", "editors' influence", 1_000, "notes"),
     )
     assert notices.count() == 2
-    proposals.line_edit(
+    proposal_line_edit(
         proposal=proposal,
         user=lead,
         line=lines["viewer"],
@@ -422,22 +449,22 @@ def test_every_edit_is_logged_and_told_to_whose_line_changed(clock: Clock) -> No
     assert notices.count() == 3
     # an edit that changes nothing is not logged
     count = ProposalEdit.objects.count()
-    proposals.line_edit(
+    proposal_line_edit(
         proposal=proposal,
         user=lead,
         line=lines["held"],
         spec=LineSpec(None, "Rose Alvarez", "editors' influence", 1_000, "notes"),
     )
     assert ProposalEdit.objects.count() == count
-    delete = proposals.line_delete
+    delete = proposal_line_delete
     delete(proposal=proposal, user=lead, line=lines["held"])
     gone = ProposalEdit.objects.filter(action="delete").get()
     assert gone.before is not None and gone.before["held_name"] == "Rose Alvarez"
     assert gone.after is None
     # the split is now 9,000 bp: nothing can be accepted or finalised until it adds up
-    assert proposals.current_hash(proposal) is None
+    assert current_hash(proposal) is None
     with pytest.raises(ProposalRefused, match="not valid"):
-        proposals.accept(proposal=proposal, user=crew.users["editor"])
+        proposal_accept(proposal=proposal, user=crew.users["editor"])
 
 
 def test_acceptances_go_stale_after_any_edit_and_bind_to_the_hash(clock: Clock) -> None:
@@ -445,20 +472,20 @@ def test_acceptances_go_stale_after_any_edit_and_bind_to_the_hash(clock: Clock) 
     proposal, lines = standard(crew)
     lead = crew.users["lead"]
     with pytest.raises(ProposalRefused, match="no such proposal"):  # drafts are for leads
-        proposals.accept(proposal=proposal, user=crew.users["editor"])
-    proposals.publish(proposal=proposal, user=lead)
-    first = proposals.current_hash(proposal)
-    accepted = proposals.accept(proposal=proposal, user=crew.users["editor"])
+        proposal_accept(proposal=proposal, user=crew.users["editor"])
+    proposal_publish(proposal=proposal, user=lead)
+    first = current_hash(proposal)
+    accepted = proposal_accept(proposal=proposal, user=crew.users["editor"])
     assert accepted.proposal_hash == first
     with pytest.raises(ProposalRefused, match="no such proposal") as refused:
-        proposals.accept(proposal=proposal, user=crew.users["outsider"])
+        proposal_accept(proposal=proposal, user=crew.users["outsider"])
     assert refused.value.status == 404
     membership_set(project=crew.project, user=crew.users["outsider"], role=Role.VIEWER)
     with pytest.raises(ProposalRefused, match="only contributors") as refused:
-        proposals.accept(proposal=proposal, user=crew.users["outsider"])
+        proposal_accept(proposal=proposal, user=crew.users["outsider"])
     assert refused.value.status == 403
     # changing only the credited records of a line changes the hash as well
-    proposals.line_edit(
+    proposal_line_edit(
         proposal=proposal,
         user=lead,
         line=lines["viewer"],
@@ -466,17 +493,15 @@ def test_acceptances_go_stale_after_any_edit_and_bind_to_the_hash(clock: Clock) 
             crew.users["viewer"], "", "composer", 2_000, "viewer did things", (crew.cited,)
         ),
     )
-    second = proposals.current_hash(proposal)
+    second = current_hash(proposal)
     assert second not in (None, first)
-    shown = proposals.proposal_json(proposal, lead)["acceptances"]
+    shown = proposal_json(proposal, lead)["acceptances"]
     assert [(a["hash"], a["stale"]) for a in shown] == [(first, True)]
-    proposals.accept(proposal=proposal, user=crew.users["editor"])
+    proposal_accept(proposal=proposal, user=crew.users["editor"])
     assert ProposalAcceptance.objects.get(user=crew.users["editor"]).proposal_hash == second
     # money edits during the window also make acceptances stale and tell everyone included
-    proposal = proposals.proposal_settings_edit(
-        proposal=proposal, user=lead, revenue=Decimal("2000")
-    )
-    assert proposals.proposal_json(proposal, lead)["acceptances"][0]["stale"] is True
+    proposal = proposal_settings_edit(proposal=proposal, user=lead, revenue=Decimal("2000"))
+    assert proposal_json(proposal, lead)["acceptances"][0]["stale"] is True
     assert notified(proposal, "proposal.edited") == ids(crew, "editor", "viewer")
 
 
@@ -487,7 +512,7 @@ def test_prefill_from_credit_of_the_snapshot_and_the_records_it_cites(clock: Clo
     crew = make_crew()
     proposal = draft(crew)
     line(crew, proposal, None, 10_000)
-    made = proposals.prefill(proposal=proposal, user=crew.users["lead"])
+    made = proposal_prefill(proposal=proposal, user=crew.users["lead"])
     by_user = {ln.contributor_id: ln for ln in made}
     assert set(by_user) == ids(crew, "lead", "editor", "viewer")
     assert sum(ln.share_bp for ln in made) == 10_000
@@ -500,27 +525,27 @@ def test_prefill_from_credit_of_the_snapshot_and_the_records_it_cites(clock: Clo
     )
     assert "author of “Lullaby lyrics”" in by_user[crew.users["viewer"].pk].reasoning
     assert list(by_user[crew.users["viewer"].pk].records.all()) == [crew.cited]
-    assert proposals.problems(proposal) == []
+    assert problems(proposal) == []
     assert ProposalEdit.objects.filter(proposal=proposal, action="prefill").count() == 3
-    proposals.publish(proposal=proposal, user=crew.users["lead"])
+    proposal_publish(proposal=proposal, user=crew.users["lead"])
     with pytest.raises(ProposalRefused, match="only a draft"):
-        proposals.prefill(proposal=proposal, user=crew.users["lead"])
+        proposal_prefill(proposal=proposal, user=crew.users["lead"])
 
 
 def test_weights_to_bp_is_exact() -> None:
-    assert proposals.weights_to_bp({"a": Fraction(1), "b": Fraction(1), "c": Fraction(1)}) == {
+    assert weights_to_bp({"a": Fraction(1), "b": Fraction(1), "c": Fraction(1)}) == {
         "a": 3_334,
         "b": 3_333,
         "c": 3_333,
     }
     with pytest.raises(ProposalRefused):
-        proposals.weights_to_bp({})
+        weights_to_bp({})
 
 
 @given(st.lists(st.integers(1, 10**9), min_size=1, max_size=12))
 @hsettings(max_examples=50, deadline=None)
 def test_weights_to_bp_always_totals_10000(raw: list[int]) -> None:
-    shares = proposals.weights_to_bp({f"k{i}": Fraction(w) for i, w in enumerate(raw)})
+    shares = weights_to_bp({f"k{i}": Fraction(w) for i, w in enumerate(raw)})
     assert sum(shares.values()) == 10_000
     total = sum(raw)
     for i, w in enumerate(raw):
@@ -535,17 +560,17 @@ def test_fixed_pool_and_validation(clock: Clock) -> None:
     proposal = draft(crew, pools=[PoolSpec("budget", amount_minor=10_000)])
     line(crew, proposal, "lead", 10_000)
     with pytest.raises(ProposalRefused, match="pool 'budget' line shares total 0"):
-        proposals.publish(proposal=proposal, user=crew.users["lead"])
+        proposal_publish(proposal=proposal, user=crew.users["lead"])
     line(crew, proposal, "editor", 10_000, pool="budget", role="fixed budget: sound")
-    proposals.publish(proposal=proposal, user=crew.users["lead"])
-    amounts = proposals.computed_amounts(proposal)
+    proposal_publish(proposal=proposal, user=crew.users["lead"])
+    amounts = computed_amounts(proposal)
     assert amounts is not None
     # profit 89,999 - fixed 10,000 = 79,999; the artists get half, rounded down
     assert sorted(amounts.values()) == [10_000, 39_999]
     with pytest.raises(ProposalRefused, match="more decimals"):
         draft(crew, costs=Decimal("0.001"))
     with pytest.raises(ProposalRefused, match="unknown currency"):
-        proposals.proposal_create(
+        proposal_create(
             project=crew.project,
             user=crew.users["lead"],
             production=crew.snapshot,
@@ -555,7 +580,7 @@ def test_fixed_pool_and_validation(clock: Clock) -> None:
             costs=Decimal(0),
         )
     with pytest.raises(ProposalRefused, match="only leads"):
-        proposals.proposal_create(
+        proposal_create(
             project=crew.project,
             user=crew.users["editor"],
             production=crew.snapshot,
@@ -582,19 +607,17 @@ def test_payouts_sum_exactly_to_the_pool_through_the_service(clock: Clock) -> No
         with transaction.atomic():
             lead = crew.users["lead"]
             proposal = draft(crew, artists_share_bp=artists_bp, revenue=revenue, costs=costs)
-            shares = proposals.weights_to_bp(
-                {f"{i:02}": Fraction(w) for i, w in enumerate(weights) if w}
-            )
+            shares = weights_to_bp({f"{i:02}": Fraction(w) for i, w in enumerate(weights) if w})
             for key, bp in sorted(shares.items()):
                 spec = LineSpec(None, f"person {key}", "role", bp)
-                proposals.line_add(proposal=proposal, user=lead, spec=spec)
-            proposals.publish(proposal=proposal, user=lead)
+                proposal_line_add(proposal=proposal, user=lead, spec=spec)
+            proposal_publish(proposal=proposal, user=lead)
             clock.advance(days=15)
-            proposals.finalise(proposal=proposal, user=lead)
+            proposal_finalise(proposal=proposal, user=lead)
             stored = ProposalLine.objects.filter(proposal=proposal).values_list(
                 "amount_minor", flat=True
             )
-            pool = payouts.pool_amounts(proposals.money_of(proposal), proposals.pools_of(proposal))
+            pool = payouts.pool_amounts(money_of(proposal), pools_of(proposal))
             assert sum(a or 0 for a in stored) == pool["artists"]
             profit = max(revenue - costs, Decimal(0))
             assert pool["artists"] == int(profit * 100) * artists_bp // 10_000

@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from tests.workspace.test_proposals import Clock, Crew, make_crew
-from workspace import proposals
 from workspace.models import Proposal, ProposalComment, Visibility
+from workspace.proposals import clock as proposal_clock
 
 pytestmark = [pytest.mark.django_db]
 
@@ -20,7 +20,7 @@ CALLERS = ["anonymous", "outsider", "viewer", "editor", "lead"]
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     found = Clock()
-    monkeypatch.setattr(proposals, "now", found)
+    monkeypatch.setattr(proposal_clock, "now", found)
     return found
 
 

@@ -17,8 +17,8 @@ from django.core.files.storage import default_storage
 from django.test import Client
 
 from workspace.models import Blob, Record, Role, Visibility
-from workspace.records import canonical_json
-from workspace.services import membership_set, project_create, token_issue
+from workspace.projects.services import membership_set, project_create, token_issue
+from workspace.records.rules import canonical_json
 
 pytestmark = [pytest.mark.django_db]
 

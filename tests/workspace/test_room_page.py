@@ -11,7 +11,7 @@ from django.test import Client
 
 from tests.conftest import ProjectRoom
 from workspace.models import Visibility
-from workspace.services import user_invisible_set
+from workspace.projects.services import user_invisible_set
 
 pytestmark = [pytest.mark.django_db]
 

@@ -11,7 +11,13 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from tests.workspace.test_records import Api
-from workspace import notifications, sessions
+from workspace.live_sessions.selectors import live_session, session_record
+from workspace.live_sessions.services import (
+    SessionRefused,
+    session_end,
+    session_join,
+    session_start,
+)
 from workspace.models import (
     Call,
     Document,
@@ -22,8 +28,10 @@ from workspace.models import (
     Project,
     Role,
 )
-from workspace.productions import call_create, call_edit
-from workspace.services import membership_remove, membership_set, token_issue
+from workspace.notifications.selectors import inbox_snapshot
+from workspace.notifications.services import interests_set
+from workspace.productions.services import call_create, call_edit
+from workspace.projects.services import membership_remove, membership_set, token_issue
 
 pytestmark = [pytest.mark.django_db]
 
@@ -163,8 +171,8 @@ def test_new_call_notifies_interested_members_and_followers_only() -> None:
     member, _ = person("member")
     membership_set(project=project, user=member, role=Role.EDITOR, actor=lead)
     for user in (fan, member, lead):
-        notifications.interests_set(user_id=user.pk, interests=["illustration"])
-    notifications.interests_set(user_id=bored.pk, interests=["music"])
+        interests_set(user_id=user.pk, interests=["illustration"])
+    interests_set(user_id=bored.pk, interests=["music"])
     fan_api.send("PUT", f"/api/projects/{slug}/follow")
     bored_api.send("PUT", f"/api/projects/{slug}/follow")
     call_create(project=project, title="Draw", interest=Interest.ILLUSTRATION, created_by=lead)
@@ -174,7 +182,7 @@ def test_new_call_notifies_interested_members_and_followers_only() -> None:
     assert not inbox(bored), "interest does not match"
     assert not inbox(lead), "not to the actor"
     outsider, _ = person("outsider")
-    notifications.interests_set(user_id=outsider.pk, interests=["illustration"])
+    interests_set(user_id=outsider.pk, interests=["illustration"])
     assert not inbox(outsider), "neither member nor follower"
 
 
@@ -183,7 +191,7 @@ def test_never_for_what_the_recipient_cannot_see() -> None:
     slug = make_project(lead_api, "public")
     project = Project.objects.get(slug=slug)
     fan, fan_api = person("fan")
-    notifications.interests_set(user_id=fan.pk, interests=["writing"])
+    interests_set(user_id=fan.pk, interests=["writing"])
     fan_api.send("PUT", f"/api/projects/{slug}/follow")
     lead_api.send("PATCH", f"/api/projects/{slug}", {"visibility": "private"})
     call_create(project=project, title="Write", interest=Interest.WRITING, created_by=lead)
@@ -252,7 +260,7 @@ def test_membership_added_and_removed_and_the_inbox_api() -> None:
     assert len(newbie_api.get("/api/notifications", done=1).json()["items"]) == 2
     assert lead_api.post(f"/api/notifications/{first}/read").status_code == 404, "not yours"
     assert Api(None).get("/api/notifications").status_code == 401
-    snapshot = notifications.inbox_snapshot(newbie.pk)
+    snapshot = inbox_snapshot(newbie.pk)
     assert snapshot["type"] == "notifications.snapshot" and snapshot["unread"] == 0
 
 
@@ -279,24 +287,24 @@ def test_session_record_lists_participants_documents_snapshots_and_calls() -> No
     )
     before = call_create(project=project, title="Before", interest=Interest.MUSIC)
     Call.objects.filter(pk=before.pk).update(created_at=timezone.now() - timedelta(hours=1))
-    session = sessions.session_start(project=project, lead=lead, title="Table read", agenda="Act 1")
-    with pytest.raises(sessions.SessionRefused):
-        sessions.session_start(project=project, lead=lead, title="Twice")
-    sessions.session_join(project_id=project.pk, user=editor)
+    session = session_start(project=project, lead=lead, title="Table read", agenda="Act 1")
+    with pytest.raises(SessionRefused):
+        session_start(project=project, lead=lead, title="Twice")
+    session_join(project_id=project.pk, user=editor)
     DocumentUpdate.objects.create(
         document=script, update=b"\x00\x00", user=editor, created_at=timezone.now()
     )
     during = call_create(
         project=project, title="During", interest=Interest.WRITING, created_by=lead
     )
-    ended = sessions.session_end(project_id=project.pk)
-    record = sessions.session_record(ended)
+    ended = session_end(project_id=project.pk)
+    record = session_record(ended)
     assert record["title"] == "Table read" and record["agenda"] == "Act 1"
     assert record["participants"] == sorted([lead.username, editor.username])
     assert record["documents_touched"] == ["script"]
     assert record["calls"] == [{"id": during.pk, "title": "During"}]
     assert record["duration_seconds"] >= 0 and record["ended_at"]
-    assert sessions.live_session(project.pk) is None
+    assert live_session(project.pk) is None
     via_api = lead_api.get(f"/api/projects/{slug}/sessions/{session.pk}").json()
     assert via_api["participants"] == record["participants"]
     assert call_edit(call=during, filled=True).filled_at is not None

@@ -16,7 +16,6 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from workspace import notifications, pages
 from workspace.models import (
     Call,
     Interest,
@@ -29,8 +28,11 @@ from workspace.models import (
     Role,
     Visibility,
 )
-from workspace.productions import call_create, project_create_from_template
-from workspace.services import membership_set
+from workspace.notifications.selectors import unread_count
+from workspace.notifications.services import interests_set, notification_send
+from workspace.pages import bundles
+from workspace.productions.services import call_create, project_create_from_template
+from workspace.projects.services import membership_set
 
 pytestmark = [pytest.mark.django_db]
 
@@ -313,7 +315,7 @@ def test_calls_filter_narrows_by_interest_and_ignores_unknown_ones() -> None:
 
 def test_calls_page_offers_saved_interests_and_saves_new_ones() -> None:
     me = person("me")
-    notifications.interests_set(user_id=me.pk, interests=["narration"])
+    interests_set(user_id=me.pk, interests=["narration"])
     client = signed_in(me)
     page = body(client.get("/calls/?interest=music"))
     narration = re.search(r'data-interest="narration">.*?</label>', page, re.S)
@@ -382,7 +384,7 @@ def test_api_calls_still_lists_public_projects_only() -> None:
 
 
 def notify(user: User, reason: str, *, project_: Project | None = None, **kw: Any) -> Notification:
-    entry = notifications.notify(
+    entry = notification_send(
         user_id=user.pk,
         event=kw.pop("event", "test.event"),
         project=project_,
@@ -469,7 +471,7 @@ def test_marking_read_needs_the_csrf_token() -> None:
     client = signed_in(me, csrf=True)
     assert client.post(f"/inbox/{entry.pk}/read").status_code == 403
     assert client.post("/inbox/read-all").status_code == 403
-    assert notifications.unread_count(me.pk) == 1
+    assert unread_count(me.pk) == 1
 
 
 def test_usernames_are_escaped_in_the_header() -> None:
@@ -485,10 +487,10 @@ def test_pages_load_the_app_bundle_when_built(
     manifest.write_text(
         json.dumps({"src/app.ts": {"file": "troupe/app-abc.js", "imports": ["_backoff.js"]}})
     )
-    monkeypatch.setattr(pages, "MANIFEST", manifest)
+    monkeypatch.setattr(bundles, "MANIFEST", manifest)
     page = body(signed_in(person("me")).get("/inbox/"))
     assert '<script type="module" src="/static/troupe/app-abc.js"></script>' in page
-    monkeypatch.setattr(pages, "MANIFEST", tmp_path / "missing.json")
+    monkeypatch.setattr(bundles, "MANIFEST", tmp_path / "missing.json")
     page = body(signed_in(person("me")).get("/inbox/"))
     assert "app-abc" not in page
     assert bell(page)[0] == "0"

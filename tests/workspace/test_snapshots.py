@@ -12,15 +12,10 @@ from pycrdt import Array, Doc, Map, Text
 from crdt.documents import content_of, load_document
 from tests.workspace.test_records import Api
 from workspace import events
+from workspace.documents.selectors import document_stored
+from workspace.documents.services import document_create, document_update_post
 from workspace.models import ClientBinding, DocumentKind, DocumentUpdate, Role, Snapshot
-from workspace.selectors import document_stored
-from workspace.services import (
-    document_create,
-    document_update_post,
-    membership_set,
-    project_create,
-    token_issue,
-)
+from workspace.projects.services import membership_set, project_create, token_issue
 
 pytestmark = [pytest.mark.django_db]
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from realtime import persistence
 from realtime.journal import journal_read
 from realtime.persistence import Persister
-from workspace.services import Compaction, PendingBinding, PendingUpdate
+from workspace.documents.services import Compaction, PendingBinding, PendingUpdate
 
 
 class FakeLog:

@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from workspace.services import token_issue
+from workspace.projects.services import token_issue
 
 
 class Command(BaseCommand):

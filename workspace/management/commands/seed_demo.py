@@ -5,8 +5,9 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from workspace.documents.services import document_create
 from workspace.models import Document, DocumentKind, Project, Role, Visibility
-from workspace.services import demo_user, document_create, membership_set, project_create
+from workspace.projects.services import demo_user, membership_set, project_create
 
 DEMO_PASSWORD = "troupe-demo"  # noqa: S105 - the documented demo password
 DEMO_USERS = (("alice", Role.LEAD), ("bob", Role.EDITOR), ("vera", Role.VIEWER))

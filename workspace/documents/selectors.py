@@ -1,0 +1,173 @@
+"""Reads of documents: lookup, who may read or write one, and what storage holds."""
+
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import count
+from operator import itemgetter
+from typing import Any, cast
+
+import psycopg
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
+from pycrdt import Doc
+
+from crdt.documents import DocumentKind, load_document_checked
+from workspace.access import can_read_live, can_write
+from workspace.models import (
+    ClientBinding,
+    Document,
+    DocumentState,
+    DocumentUpdate,
+    Membership,
+)
+
+
+def document_by_path(*, project_slug: str, document_slug: str) -> Document | None:
+    """The document addressed as ``<project-slug>/<document-slug>``, with its project."""
+    return (
+        Document.objects.select_related("project")
+        .filter(project__slug=project_slug, slug=document_slug)
+        .first()
+    )
+
+
+def document_for_connection(
+    *, user: User | AnonymousUser, project_slug: str, document_slug: str
+) -> tuple[Document, bool, bool] | None:
+    """The document and the user's ``(can_read, can_write)``, in one query, or None.
+
+    Used for every websocket connect, where each round trip counts.
+    """
+    role = Membership.objects.filter(project_id=OuterRef("project_id"), user_id=user.pk or 0)
+    document = (
+        Document.objects.select_related("project")
+        .annotate(role=Subquery(role.values("role")[:1]))
+        .filter(project__slug=project_slug, slug=document_slug)
+        .first()
+    )
+    if document is None:
+        return None
+    member_role = getattr(document, "role", None)
+    if member_role is not None:
+        return document, True, can_write(member_role)
+    visibility = document.project.visibility
+    return document, can_read_live(user=user, role=None, visibility=visibility), False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """What storage holds for a document: the compacted state and the newer log entries."""
+
+    state: bytes | None
+    updates: list[bytes]
+    last_update_id: int
+    bindings: dict[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedDocument:
+    """A document rebuilt from storage, with the last log entry it includes."""
+
+    doc: Doc[Any]
+    last_update_id: int
+    bindings: dict[int, int]
+    log_entries_replayed: int
+    # Stored updates (merged runs of log entries, or the state row) whose dependencies
+    # storage lacks: applied, but pending in ``doc`` (see crdt.documents.settle).
+    pending: list[bytes]
+
+
+def document_stored(*, document_id: int) -> StoredDocument:
+    """Everything storage holds to rebuild a document: the state row and the log after it."""
+    with _document_storage(document_id=document_id) as (state, entries, last, bindings):
+        return StoredDocument(state, list(entries), last, bindings)
+
+
+def document_loaded(*, document_id: int, kind: DocumentKind) -> LoadedDocument:
+    """The document rebuilt from its state row and log, the log streamed into Yrs as read.
+
+    Rows arrive in chunks while Yrs integrates the previous ones, so the database's work
+    overlaps the merging (100,000 entries: ~105 ms instead of ~135 ms read then merged).
+    """
+    with _document_storage(document_id=document_id) as (state, entries, last, bindings):
+        # zip stops at the last entry before drawing from the counter: next() is the count.
+        counter = count()
+        doc, pending = load_document_checked(
+            kind, state, map(itemgetter(0), zip(entries, counter, strict=False))
+        )
+        return LoadedDocument(doc, last, bindings, next(counter), pending)
+
+
+@contextmanager
+def _document_storage(
+    *, document_id: int
+) -> Iterator[tuple[bytes | None, Iterator[bytes], int, dict[int, int]]]:
+    """The state row, an iterator over the log entries after it, the last entry's id and
+    the client bindings; the entries can be read while the context is open."""
+    state_row = DocumentState.objects.filter(document_id=document_id).first()
+    through = state_row.through_update_id if state_row else 0
+    last = (
+        DocumentUpdate.objects.filter(document_id=document_id, id__gt=through)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    ) or through
+    bindings = dict(
+        ClientBinding.objects.filter(document_id=document_id).values_list("client_id", "user_id")
+    )
+    state = bytes(state_row.state) if state_row else None
+    with _log_entries(document_id=document_id, after=through, through=last) as entries:
+        yield state, entries, last, bindings
+
+
+LOG_STREAM_CHUNK_ROWS = 1024
+
+
+@contextmanager
+def _log_entries(*, document_id: int, after: int, through: int) -> Iterator[Iterator[bytes]]:
+    """The log entries with ``after < id <= through``, oldest first, as they arrive.
+
+    A log can hold many thousands of rows, so this is plain SQL: the ORM's row handling
+    doubles the time. On PostgreSQL the rows come in psycopg's binary format, which skips
+    bytea's hex text encoding, in chunks of ``LOG_STREAM_CHUNK_ROWS`` (libpq's chunked
+    rows mode) so the server sends while the client works, and the scan follows the log's
+    index, already in order: with statistics that predate a bulk import the planner
+    otherwise picks a bitmap scan and an on-disk sort (100,000 entries read into a list:
+    ~20 ms streamed, ~40 ms fetched at once, ~120 ms with the planner's choice).
+    """
+    if through <= after:
+        yield iter(())
+        return
+    sql = (
+        f'SELECT "update" FROM "{DocumentUpdate._meta.db_table}" '  # noqa: S608
+        'WHERE "document_id" = %s AND "id" > %s AND "id" <= %s ORDER BY "id"'
+    )
+    params = [document_id, after, through]
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            yield (bytes(row[0]) for row in cursor.fetchall())
+        return
+    nested = connection.in_atomic_block
+    with transaction.atomic(), psycopg.Cursor(connection.connection) as raw:
+        # Django's own cursors bind parameters client-side, which rules out binary rows.
+        raw.execute(_INDEX_ORDER_ONLY)
+        # stream() is a generator (typed as an Iterator): closing it ends the query,
+        # discarding unread rows, before the connection is used again.
+        rows = cast(
+            "Generator[tuple[bytes]]",
+            raw.stream(sql, params, binary=True, size=LOG_STREAM_CHUNK_ROWS),
+        )
+        try:
+            yield map(itemgetter(0), rows)
+        finally:
+            rows.close()
+        if nested:
+            raw.execute(_PLANNER_DEFAULTS)
+
+
+# SET LOCAL lasts until the transaction ends: restored when the read ran inside another.
+_INDEX_ORDER_ONLY = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
+_PLANNER_DEFAULTS = "SET LOCAL enable_bitmapscan TO DEFAULT; SET LOCAL enable_sort TO DEFAULT"

@@ -1,0 +1,116 @@
+"""Reads of projects, members and users: roles, room access, listings, tokens."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils import timezone
+
+from workspace.access import can_read_live, project_role
+from workspace.models import (
+    ApiToken,
+    Membership,
+    Preference,
+    Project,
+    ProjectStatus,
+    Role,
+    Visibility,
+)
+from workspace.projects.tokens import TOKEN_PREFIX, token_hash
+
+# last_used_at is a hint for people reviewing tokens; writing it on every request is waste.
+_TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
+
+
+def user_for_token(*, raw_token: str) -> User | None:
+    """The active user a raw API token belongs to, or None for an unknown token."""
+    if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 100:
+        return None
+    token = ApiToken.objects.select_related("user").filter(key_hash=token_hash(raw_token)).first()
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > _TOKEN_TOUCH_INTERVAL:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+@dataclass(frozen=True, slots=True)
+class RoomAccess:
+    """What a project room connection may see: the project, the role, the documents."""
+
+    project_id: int
+    can_read: bool
+    role: str | None
+    documents: dict[str, str]
+
+
+def project_room_access(*, user: User | AnonymousUser, project_slug: str) -> RoomAccess | None:
+    """Access to a project's room, or None when the project does not exist."""
+    project = Project.objects.filter(slug=project_slug).first()
+    if project is None:
+        return None
+    role = project_role(user=user, project_id=project.pk)
+    can_read = can_read_live(user=user, role=role, visibility=project.visibility)
+    documents = dict(project.documents.values_list("slug", "kind")) if can_read else {}
+    return RoomAccess(project.pk, can_read, role.value if role else None, documents)
+
+
+def user_invisible(*, user: User | AnonymousUser) -> bool:
+    """Whether the user chose to be present without being listed."""
+    return bool(
+        Preference.objects.filter(user_id=user.pk or 0).values_list("invisible", flat=True).first()
+    )
+
+
+def user_interests(*, user_id: int) -> list[str]:
+    """The interests the user saved (empty before their first choice)."""
+    saved = Preference.objects.filter(user_id=user_id).values_list("interests", flat=True).first()
+    return [str(i) for i in saved or []]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRow:
+    """A project as the projects page lists it: the viewer's role (if any) and its status."""
+
+    project: Project
+    role: Role | None
+    status: ProjectStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectListing:
+    """The viewer's projects (by title) and public projects they are not in (newest first)."""
+
+    mine: list[ProjectRow]
+    public: list[ProjectRow]
+
+
+PUBLIC_PROJECTS_LISTED = 100
+
+
+def projects_listing(*, user_id: int) -> ProjectListing:
+    """What ``/projects/`` shows; projects made before stages existed count as open."""
+
+    def status(project: Project) -> ProjectStatus:
+        try:
+            return ProjectStatus(project.stage.status)
+        except ObjectDoesNotExist:
+            return ProjectStatus.OPEN
+
+    memberships = (
+        Membership.objects.filter(user_id=user_id)
+        .select_related("project", "project__stage")
+        .order_by("project__title", "project__slug")
+    )
+    public = (
+        Project.objects.filter(visibility=Visibility.PUBLIC)
+        .exclude(memberships__user_id=user_id)
+        .select_related("stage")
+        .order_by("-created_at", "-pk")[:PUBLIC_PROJECTS_LISTED]
+    )
+    return ProjectListing(
+        mine=[ProjectRow(m.project, Role(m.role), status(m.project)) for m in memberships],
+        public=[ProjectRow(p, None, status(p)) for p in public],
+    )
