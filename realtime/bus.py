@@ -40,6 +40,7 @@ from django.conf import settings
 from crdt.documents import diff_update
 from realtime import metrics
 from realtime.live_document import LiveDocument
+from workspace.events import ACCESS_CHANGED, DOC_EXTERNAL, PROJECT_EVENT
 from workspace.groups import document_group, project_access_group
 
 logger = logging.getLogger(__name__)
@@ -336,10 +337,12 @@ class Bus:
                 logger.exception("cross-process message failed", extra={"kind": kind})
 
     async def _dispatch(self, kind: str, message: dict[str, Any]) -> None:
-        if kind == "access.changed":
+        # The workspace's events (built in ``workspace.events``) come first: they come
+        # from this process as well as from others.
+        if kind == ACCESS_CHANGED:
             await self.access_changed(message["project_id"], message["user_id"])
             return
-        if kind == "project.event":
+        if kind == PROJECT_EVENT:
             self.projects.deliver(message["project_id"], message["event"])
             return
         if message.get("origin") == self.origin:
@@ -373,7 +376,7 @@ class Bus:
             )
         elif kind == "doc.stored":
             live.relay_stored(message["origin"], int(message["committed"]))
-        elif kind == "doc.external":
+        elif kind == DOC_EXTERNAL:
             live.receive_remote(message["update"], {})
         elif kind == "doc.awareness":
             live.receive_remote_awareness(message["update"])

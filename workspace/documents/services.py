@@ -13,6 +13,7 @@ from django.utils import timezone
 from crdt.documents import apply_update, load_document_checked, state_with_pending
 from crdt.encoding import MalformedMessage
 from crdt.updates import decode_state_vector, update_client_clocks
+from workspace import events
 from workspace.documents.selectors import document_loaded
 from workspace.events import emit_on_commit
 from workspace.groups import document_group
@@ -227,12 +228,7 @@ def document_update_post(*, document: Document, update: bytes, user: User) -> No
         )
         emit_on_commit(
             document_group(document.pk),
-            {
-                "type": "doc.external",
-                "document_id": document.pk,
-                "update": update,
-                "user_id": user.pk,
-            },
+            events.doc_external(document_id=document.pk, update=update, user_id=user.pk),
         )
     if stored.log_entries_replayed + 1 >= int(settings.TROUPE["COMPACT_EVERY_UPDATES"]):
         document_compact(document_id=document.pk)

@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from workspace import events
 from workspace.events import emit_on_commit
 from workspace.groups import project_presence_group
 from workspace.live_sessions.selectors import live_session, session_json, session_record
@@ -29,7 +30,7 @@ def room_event(*, project_id: int, event: dict[str, Any]) -> None:
     """Send an event to every room connection of the project after the commit."""
     emit_on_commit(
         project_presence_group(project_id),
-        {"type": "project.event", "project_id": project_id, "event": event},
+        events.project_event(project_id=project_id, event=event),
     )
 
 

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from workspace import events
 from workspace.events import emit_on_commit
 from workspace.groups import user_group
 from workspace.models import (
@@ -81,11 +82,9 @@ def notification_send(
             )
         emit_on_commit(
             user_group(user_id),
-            {
-                "type": "notification.deliver",
-                "notification": notification_json(entry),
-                "unread": unread_count(user_id),
-            },
+            events.notification_deliver(
+                notification=notification_json(entry), unread=unread_count(user_id)
+            ),
         )
     return entry
 
@@ -228,9 +227,7 @@ def notification_mark_done(*, user_id: int, notification_id: int) -> int:
 
 
 def _unread_changed(user_id: int) -> None:
-    emit_on_commit(
-        user_group(user_id), {"type": "notification.read", "unread": unread_count(user_id)}
-    )
+    emit_on_commit(user_group(user_id), events.notification_read(unread=unread_count(user_id)))
 
 
 def project_mute(*, project: Project, user_id: int, mute: bool) -> bool:

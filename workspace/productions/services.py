@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from workspace import events
 from workspace.documents.services import document_create
 from workspace.events import emit_on_commit
 from workspace.groups import project_access_group, project_presence_group
@@ -132,7 +133,7 @@ def project_edit(
         # Readers who are not members may have lost access: every open socket re-checks.
         emit_on_commit(
             project_access_group(project.pk),
-            {"type": "access.changed", "project_id": project.pk, "user_id": None},
+            events.access_changed(project_id=project.pk, user_id=None),
         )
     return project
 
@@ -172,11 +173,9 @@ def calls_browse(
 def _call_event(call: Call, kind: str) -> None:
     emit_on_commit(
         project_presence_group(call.project_id),
-        {
-            "type": "project.event",
-            "project_id": call.project_id,
-            "event": {"type": kind, "call": call_json(call)},
-        },
+        events.project_event(
+            project_id=call.project_id, event={"type": kind, "call": call_json(call)}
+        ),
     )
 
 
@@ -267,11 +266,10 @@ def call_edit(
 def _response_event(response: CallResponse, kind: str) -> None:
     emit_on_commit(
         project_presence_group(response.call.project_id),
-        {
-            "type": "project.event",
-            "project_id": response.call.project_id,
-            "event": {"type": kind, "response": response_json(response)},
-        },
+        events.project_event(
+            project_id=response.call.project_id,
+            event={"type": kind, "response": response_json(response)},
+        ),
     )
 
 

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from workspace import events
 from workspace.events import emit_on_commit
 from workspace.groups import project_access_group
 from workspace.models import (
@@ -59,7 +60,7 @@ def membership_set(
             )
         emit_on_commit(
             project_access_group(project.pk),
-            {"type": "access.changed", "project_id": project.pk, "user_id": user.pk},
+            events.access_changed(project_id=project.pk, user_id=user.pk),
         )
     return membership
 
@@ -78,7 +79,7 @@ def membership_remove(*, project: Project, user: User, actor: User | None = None
             )
         emit_on_commit(
             project_access_group(project.pk),
-            {"type": "access.changed", "project_id": project.pk, "user_id": user.pk},
+            events.access_changed(project_id=project.pk, user_id=user.pk),
         )
 
 

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from workspace import events
 from workspace.access import is_lead
 from workspace.events import emit_on_commit
 from workspace.groups import project_presence_group
@@ -108,11 +109,10 @@ def _emit(proposal: Proposal, kind: str, **fields: Any) -> None:
         return
     emit_on_commit(
         project_presence_group(proposal.project_id),
-        {
-            "type": "project.event",
-            "project_id": proposal.project_id,
-            "event": {"type": kind, "proposal_id": proposal.pk, **fields},
-        },
+        events.project_event(
+            project_id=proposal.project_id,
+            event={"type": kind, "proposal_id": proposal.pk, **fields},
+        ),
     )
 
 

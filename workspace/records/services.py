@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crdt.snapshots import normalised_content, restore_update, state_contains
+from workspace import events
 from workspace.documents.selectors import document_loaded
 from workspace.documents.services import PendingBinding, PendingUpdate, document_updates_append
 from workspace.events import emit_on_commit
@@ -324,11 +325,6 @@ def document_restore(*, document: Document, record: Record, user: User) -> bytes
         )
         emit_on_commit(
             document_group(document.pk),
-            {
-                "type": "doc.external",
-                "document_id": document.pk,
-                "update": update,
-                "user_id": user.pk,
-            },
+            events.doc_external(document_id=document.pk, update=update, user_id=user.pk),
         )
     return update

@@ -7,15 +7,17 @@ documents are real, with a fake store. No Redis, no database.
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 from pycrdt import Doc, Text
 
 from crdt.documents import load_document, new_document, script_text
 from realtime.bus import PROCESS_CHANNEL_PREFIX, Bus
+from realtime.consumers.notifications import NotificationConsumer
 from realtime.live_document import LiveDocument
 from tests.realtime.unit.fakes import FakeStore
+from workspace import events
 from workspace.groups import document_group
 
 DOCUMENT_ID = 7
@@ -277,3 +279,61 @@ async def test_published_updates_are_numbered_per_document(wiring: Wiring) -> No
     assert [m["seq"] for _, m in sent] == [1, 2]
     assert {target for target, _ in sent} == {document_group(DOCUMENT_ID)}
     assert sent[0][1]["mark"] == 3
+
+
+# -- the workspace's events: each has a builder, and each reaches what handles it ------------
+
+
+def workspace_events() -> dict[str, events.Event]:
+    """One message of each kind ``workspace.events`` builds."""
+    return {
+        "access.changed": events.access_changed(project_id=1, user_id=4),
+        "project.event": events.project_event(project_id=1, event={"type": "session.ended"}),
+        "doc.external": events.doc_external(
+            document_id=DOCUMENT_ID, update=typed(Doc(), "from http "), user_id=3
+        ),
+        "notification.deliver": events.notification_deliver(notification={"id": 9}, unread=2),
+        "notification.read": events.notification_read(unread=0),
+    }
+
+
+def test_every_workspace_event_kind_has_a_builder_filling_its_typed_dict() -> None:
+    built = workspace_events()
+    assert set(built) == set(events.EVENT_TYPES), "a kind without a builder, or one not tried"
+    for kind, message in built.items():
+        assert message["type"] == kind
+        assert set(message) == set(get_type_hints(events.EVENT_TYPES[kind])), kind
+
+
+async def test_every_workspace_event_reaches_its_handler(wiring: Wiring) -> None:
+    built = workspace_events()
+    handled: set[str] = set()
+
+    await wiring.receive(dict(built["access.changed"]))
+    assert wiring.access == [(1, 4)]
+    handled.add("access.changed")
+
+    await wiring.receive(dict(built["project.event"]))
+    assert wiring.projects.calls == [("deliver", (1, {"type": "session.ended"}))]
+    handled.add("project.event")
+
+    await wiring.receive(dict(built["doc.external"]))
+    assert str(wiring.live.live_doc.get("content", type=Text)) == "from http "
+    handled.add("doc.external")
+
+    sent: list[dict[str, Any]] = []
+    inbox = NotificationConsumer()
+
+    async def send_json(content: dict[str, Any], close: bool = False) -> None:
+        sent.append(content)
+
+    inbox.send_json = send_json
+    for kind in ("notification.deliver", "notification.read"):
+        # Channels calls the method named after the type, dots as underscores.
+        await getattr(inbox, kind.replace(".", "_"))(dict(built[kind]))
+        handled.add(kind)
+    assert sent == [
+        {"type": "notification", "notification": {"id": 9}, "unread": 2},
+        {"type": "notifications.read", "unread": 0},
+    ]
+    assert handled == set(events.EVENT_TYPES)
