@@ -171,6 +171,61 @@ def test_random_concurrent_sessions_sum_to_the_length(seed: int) -> None:
     assert sum(credit.typed.values()) - deleted == credit.length
 
 
+def random_session(rng: random.Random) -> tuple[bytes, list[tuple[int | None, bytes]]]:
+    """Three writers typing, deleting and syncing at random: the state and the log."""
+    log: list[tuple[int | None, bytes]] = []
+    editors = [Editor(cid, cid * 10, log) for cid in (1, 2, 3)]
+    for _ in range(25):
+        ed = rng.choice(editors)
+        current = str(ed.text)
+        if current and rng.random() < 0.35:
+            i = rng.randrange(len(current))
+            ed.delete(i, rng.randint(1, min(4, len(current) - i)))
+        else:
+            piece = "".join(rng.choice("ab \nINT. é") for _ in range(rng.randint(1, 6)))
+            ed.insert(rng.randint(0, len(current)), piece)
+        if rng.random() < 0.5:
+            rng.choice(editors).sync_from(ed)
+    for ed in editors:
+        for other in editors:
+            ed.sync_from(other)
+    return bytes(editors[0].doc.get_update()), log
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), copies=st.lists(st.integers(0, 10**6), max_size=12))
+def test_a_second_copy_of_a_stored_update_moves_no_credit(seed: int, copies: list[int]) -> None:
+    """A holder storing a relayed update its origin also committed, or a journal replayed
+    after a commit that did finish, puts a second copy of an update in the log, under the
+    same author. Stored after the first copy, it changes no credit at all; stored before it
+    (the holder's commit won), the same units are credited, typed and deleted, and each
+    deletion is still counted once."""
+    rng = random.Random(seed)
+    state, log = random_session(rng)
+    bindings = {1: 10, 2: 20, 3: 30}
+    before = script_credit(state, bindings, log)
+    later, anywhere = list(log), list(log)
+    for pick in copies:
+        if not log:
+            break
+        original = pick % len(log)
+        entry = log[original]
+        # After the first copy (``later``: its position among the entries that follow).
+        at = later.index(entry) + 1
+        later.insert(at + pick % (len(later) - at + 1), entry)
+        anywhere.insert(pick % (len(anywhere) + 1), entry)
+    assert script_credit(state, bindings, later) == before
+    moved = script_credit(state, bindings, anywhere)
+    assert (moved.length, moved.surviving, moved.by_scene, moved.typed) == (
+        before.length,
+        before.surviving,
+        before.by_scene,
+        before.typed,
+    )
+    total = sum(d.total for d in moved.deleted.values())
+    assert total == sum(d.total for d in before.deleted.values())
+
+
 def test_storyboard_credit_panels_fields_and_deletions() -> None:
     log: list[tuple[int | None, bytes]] = []
     a, b = Editor(1, ALICE, log), Editor(2, BOB, log)
