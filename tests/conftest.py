@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.test import override_settings
 
 from tests.support.redis_server import RedisServer
 from tests.support.servers import TroupeServer, scrape_now
@@ -17,6 +18,14 @@ from workspace.models import Document, DocumentKind, Project, Role, Visibility
 from workspace.projects.services import membership_set, project_create, token_issue
 
 IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashing() -> Iterator[None]:
+    """Users made by the tests hash their passwords once, not 1.5 M times (see
+    ``tests.support.hashers``)."""
+    with override_settings(PASSWORD_HASHERS=["tests.support.hashers.OneIterationPBKDF2"]):
+        yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
