@@ -1,21 +1,15 @@
 """Shared fixtures: services (PostgreSQL, Redis), users with tokens, live daphne servers."""
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.test import override_settings
 
+from tests.support.factories import ProjectRoom, project_room_make
 from tests.support.redis_server import RedisServer
 from tests.support.servers import TroupeServer, scrape_now
 from tests.support.waiting import wait_until
-from workspace.documents.services import document_create
-from workspace.models import Document, DocumentKind, Project, Role, Visibility
-from workspace.projects.services import membership_set, project_create, token_issue
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -66,64 +60,10 @@ def own_redis() -> Iterator[RedisServer]:
     server.stop()
 
 
-@dataclass
-class Member:
-    """A user of a test project with an API token."""
-
-    user: AbstractBaseUser
-    token: str
-    role: Role | None
-
-
-@dataclass
-class ProjectRoom:
-    """A fresh project with a script and a storyboard, and its members."""
-
-    project: Project
-    script: Document
-    storyboard: Document
-    members: dict[str, Member]
-
-    def room(self, document: Document) -> str:
-        return f"{self.project.slug}/{document.slug}"
-
-    def add(self, name: str, role: Role | None) -> Member:
-        user = get_user_model().objects.create_user(
-            username=f"{name}-{uuid.uuid4().hex[:6]}", password="correct-horse-battery"
-        )
-        if role is not None:
-            membership_set(project=self.project, user=user, role=role)
-        member = Member(user=user, token=token_issue(user=user), role=role)
-        self.members[name] = member
-        return member
-
-
 @pytest.fixture
 def project_room(transactional_db: None) -> ProjectRoom:
     """A unique project (lead, editor, viewer, outsider) committed for live servers to see."""
-    lead = get_user_model().objects.create_user(
-        username=f"lead-{uuid.uuid4().hex[:6]}", password="correct-horse-battery"
-    )
-    project = project_create(
-        slug=f"p-{uuid.uuid4().hex[:10]}",
-        title="Test",
-        created_by=lead,
-        visibility=Visibility.PRIVATE,
-    )
-    room = ProjectRoom(
-        project=project,
-        script=document_create(
-            project=project, slug="script", title="Script", kind=DocumentKind.SCRIPT
-        ),
-        storyboard=document_create(
-            project=project, slug="board", title="Board", kind=DocumentKind.STORYBOARD
-        ),
-        members={"lead": Member(user=lead, token=token_issue(user=lead), role=Role.LEAD)},
-    )
-    room.add("editor", Role.EDITOR)
-    room.add("viewer", Role.VIEWER)
-    room.add("outsider", None)
-    return room
+    return project_room_make()
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import IN_CI, ProjectRoom
+from tests.conftest import IN_CI
+from tests.support.factories import PASSWORD, ProjectRoom
 from tests.support.servers import TroupeServer
 from tests.support.waiting import wait_until
 
@@ -30,7 +31,6 @@ DIST = FRONTEND / "dist"
 MANIFEST = DIST / ".vite" / "manifest.json"
 SCENARIOS = Path(__file__).with_name("scenarios.mjs")
 ARTIFACTS = ROOT / "artifacts"
-PASSWORD = "correct-horse-battery"
 SCENARIO_TIMEOUT_SECONDS = 120
 
 # Figures collected during the run, printed in the terminal summary and written to

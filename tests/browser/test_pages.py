@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 from workspace.models import Visibility
 from workspace.pages import bundles
 

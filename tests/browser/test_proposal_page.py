@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from tests.browser.conftest import ARTIFACTS, BrowserRun
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 from tests.workspace.test_snapshots import Writer
 from workspace.models import Proposal, ProposalAcceptance, ProposalComment
 from workspace.proposals.rules import LineSpec, current_hash

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from tests.browser.conftest import METRICS, BrowserRun, bundle_sizes, stored_content
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ from pycrdt import Map
 
 from tests.browser.conftest import BrowserRun
 from tests.browser.test_room import XSS_PAYLOADS
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 from tests.workspace.test_snapshots import Writer
 from workspace.models import Interest, Notification, RecordKind
 from workspace.notifications.services import interests_set

@@ -25,7 +25,7 @@ from crdt.protocol import (
 )
 from realtime.closecodes import CloseCode
 from realtime.hub import forget_hub
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

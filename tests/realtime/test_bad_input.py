@@ -21,7 +21,7 @@ from crdt.protocol import (
     encode_sync_update,
     parse_message,
 )
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
 from tests.support.wire import WireClient, client_frame

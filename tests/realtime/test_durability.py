@@ -11,7 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from crdt.documents import load_document, script_text
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
 from tests.support.waiting import eventually

@@ -34,7 +34,7 @@ from crdt.protocol import (
 )
 from realtime.closecodes import CloseCode
 from realtime.hub import forget_hub
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 from tests.support.servers import TroupeServer
 from tests.support.waiting import eventually
 from tests.support.yraw import RawYClient

@@ -25,7 +25,7 @@ import pytest
 from crdt.protocol import encode_sync_update
 from realtime import metrics
 from realtime.consumers.yjs import YjsProtocolConsumer
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 from tests.support.servers import TroupeServer, scrape
 from tests.support.waiting import eventually
 from tests.support.yraw import RawYClient

@@ -11,7 +11,7 @@ from django.utils import timezone
 from pycrdt import Doc, Text
 
 from crdt.protocol import MSG_AWARENESS, encode_query_awareness
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer, scrape
 from tests.support.waiting import eventually

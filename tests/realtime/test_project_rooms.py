@@ -11,7 +11,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 from tests.support.servers import TroupeServer
 from tests.support.yraw import RawYClient
 

@@ -12,8 +12,8 @@ import pytest
 import websockets
 from channels.db import database_sync_to_async
 
-from tests.conftest import ProjectRoom
 from tests.realtime.test_project_rooms import RoomSocket, room_socket
+from tests.support.factories import ProjectRoom
 from tests.support.servers import TroupeServer
 from workspace.models import LiveSession
 from workspace.notifications.services import interests_set

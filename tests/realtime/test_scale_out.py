@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.redis_server import RedisServer
 from tests.support.servers import TroupeServer

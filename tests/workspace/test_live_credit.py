@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ProjectRoom
+from tests.support.factories import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
 from tests.support.waiting import eventually
