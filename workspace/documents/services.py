@@ -55,11 +55,8 @@ class PendingBinding:
 
 def document_updates_append(
     *, updates: Sequence[PendingUpdate], bindings: Sequence[PendingBinding]
-) -> dict[int, int]:
-    """Append a batch of accepted updates and bindings in one transaction (group commit).
-
-    Returns, per document, how many log entries now wait for compaction.
-    """
+) -> None:
+    """Append a batch of accepted updates and bindings in one transaction (group commit)."""
     with transaction.atomic():
         _lock_logs(sorted({u.document_id for u in updates}), exclusive=False)
         if bindings:
@@ -73,10 +70,6 @@ def document_updates_append(
                 ignore_conflicts=True,
             )
         _log_append(updates)
-    counts: dict[int, int] = {}
-    for u in updates:
-        counts[u.document_id] = counts.get(u.document_id, 0) + 1
-    return counts
 
 
 def _lock_logs(document_ids: Sequence[int], *, exclusive: bool) -> None:
