@@ -84,8 +84,8 @@ SLOW_READER_ABORT_SECONDS = 5.0
 before the abort. Once the frames not begun are dropped (``_drop_unstarted_frames``) what
 waits is the frame in progress and the kernel's buffers, so a longer wait costs little
 memory; at 1 s (autobahn's wait for the answer to any close frame) a reader that resumed
-at once on a busy 2-core machine was reset before it had read the kernel's 4 MiB in 2 of
-17 runs."""
+at once on a busy 2-core machine was reset before it had read the kernel's 4 MiB (1 run in
+5 with the whole backlog queued, 1 in 6 with only what was begun)."""
 
 
 def _malloc_trim() -> Callable[[int], int] | None:

@@ -92,9 +92,7 @@ class SharedServer:
 
     def take(self) -> TroupeServer:
         server = self.server
-        if server is None or server.process is None or server.process.poll() is not None:
-            if server is not None:
-                server.stop()
+        if server is None or server.exited:
             server = self.server = TroupeServer().start()
         return server
 
@@ -106,7 +104,7 @@ class SharedServer:
         running at that moment deadlocked with it (seen once in CI), and an update
         committed after it would name a document that no longer exists."""
         server = self.server
-        if server is None or server.process is None or server.process.poll() is not None:
+        if server is None or server.exited:
             return
 
         def quiet() -> bool:
