@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, Text
+from pycrdt import Doc, Map, Text
 
 from crdt.encoding import Decoder, MalformedMessage, encode_var_string
 from crdt.fountain import parse
+from crdt.storyboard import BOARD, TEXT_FIELDS, ordered_panels
 from crdt.updates import _scan, decode_update
 
 __all__ = [
@@ -410,76 +411,161 @@ class _Index:
 
 @dataclass(slots=True)
 class PanelCredit:
-    """A surviving panel: its ``id`` field (or item ID), creator and who set each field."""
+    """A surviving panel: its id, creator, who wrote its text and who set its fields."""
 
     panel: str
     created_by: Owner
+    # field -> owner -> surviving UTF-16 units of that field they wrote
+    text: dict[str, dict[Owner, int]]
+    # shot_size / duration_ms / image -> who set the surviving value
     fields: dict[str, Owner]
+    image: str | None
 
 
 @dataclass(slots=True)
 class StoryboardCredit:
-    """Per user: panels made, fields set (surviving values) and panels deleted first."""
+    """Per user: panel text written (surviving, typed, deleted), panels made and deleted,
+    fields set. ``length`` is the UTF-16 length of all panel text; ``surviving`` sums to it.
+    Moves (``order`` values) count for nobody."""
 
+    length: int
     panels: list[PanelCredit]
+    surviving: dict[Owner, int]
+    typed: dict[Owner, int]
+    deleted: dict[Owner, DeletionCredit]
     panels_created: dict[Owner, int]
     fields_set: dict[Owner, int]
     panels_deleted: dict[Owner, int]
 
 
+CREDITED_FIELDS = ("shot_size", "duration_ms", "image")
+
+
+def masked_document(state: bytes, bindings: Mapping[int, int]) -> tuple[Doc[Any], list[Owner]]:
+    """``state`` rebuilt with every character replaced by its owner's private-use character,
+    and the owners in character order (``owners[ord(c) - 0xE000]``)."""
+    items, _ = walk_update(state)
+    owners: list[Owner] = sorted(
+        {bindings.get(i.client) for i in items if i.span is not None},
+        key=lambda o: -1 if o is None else o,
+    )
+    if len(owners) > _PUA_SIZE:
+        raise ValueError("too many distinct authors to attribute")
+    char_of_owner = {owner: chr(_PUA_START + n) for n, owner in enumerate(owners)}
+    char_of = {i.client: char_of_owner[bindings.get(i.client)] for i in items if i.span}
+    masked: Doc[Any] = Doc()
+    masked.apply_update(_pua_update(state, items, char_of))
+    return masked, owners
+
+
 def storyboard_credit(
-    state: bytes,
-    bindings: Mapping[int, int],
-    log: Iterable[tuple[Owner, bytes]],
-    array_name: str = "panels",
+    state: bytes, bindings: Mapping[int, int], log: Iterable[tuple[Owner, bytes]]
 ) -> StoryboardCredit:
-    """Credit for a storyboard: panel creators, field setters, and panel deletions."""
+    """Credit for a storyboard at field level, from its state and attributed log.
+
+    Text is attributed per UTF-16 unit as in scripts (the masked document is read through
+    the same panel maps). A panel's creator is whoever wrote the ``Y.Map`` now under its
+    id; a field's setter whoever wrote its surviving value. ``typed`` counts only units a
+    user sent themselves (a restore's or migration's copy, written for the original
+    authors, is not typing).
+    """
     log = list(log)
+    real: Doc[Any] = Doc()
+    real.apply_update(state)
+    masked, owners = masked_document(state, bindings)
+    masked_board = masked.get(BOARD, type=Map)
     items, delete_set = walk_update(state)
     deleted = _delete_set_of(delete_set)
     index = _Index(items)
-
-    def alive(item: Item) -> bool:
-        return item.kind == "item" and not deleted.contains(item.client, item.clock)
-
-    panels: dict[ID, PanelCredit] = {}
+    creators: dict[str, Owner] = {}
+    setters: dict[ID, dict[str, Owner]] = {}
+    panel_items: dict[str, ID] = {}
     for item in items:
-        if item.content == "type" and alive(item) and index.parent(item)[0] == array_name:
-            name = f"{item.client}:{item.clock}"
-            panels[(item.client, item.clock)] = PanelCredit(name, bindings.get(item.client), {})
-    for item in items:
-        if not alive(item) or item.content == "deleted":
+        if item.kind != "item" or item.content == "deleted":
+            continue
+        if deleted.contains(item.client, item.clock):
             continue
         parent, key = index.parent(item)
-        if isinstance(parent, tuple) and parent in panels and key is not None:
-            panel = panels[parent]
-            panel.fields[key] = bindings.get(item.client)
-            if key == "id" and item.values and isinstance(item.values[-1], str):
-                panel.panel = item.values[-1]
+        if parent == BOARD and item.content == "type" and key is not None:
+            creators[key] = bindings.get(item.client)
+            panel_items[key] = (item.client, item.clock)
+        elif isinstance(parent, tuple) and key in CREDITED_FIELDS:
+            setters.setdefault(parent, {})[key] = bindings.get(item.client)
+    panels: list[PanelCredit] = []
+    surviving: Counter[Owner] = Counter()
+    length = 0
+    for panel_id, panel in ordered_panels(real):
+        masked_panel = masked_board.get(panel_id)
+        text: dict[str, dict[Owner, int]] = {}
+        for name in TEXT_FIELDS:
+            value = masked_panel.get(name) if isinstance(masked_panel, Map) else None
+            if not isinstance(value, Text):
+                continue
+            counts = Counter(owners[ord(c) - _PUA_START] for c in str(value))
+            length += sum(counts.values())
+            surviving.update(counts)
+            text[name] = dict(counts)
+        image = panel.get("image")
+        fields = setters.get(panel_items.get(panel_id, (-1, -1)), {})
+        panels.append(
+            PanelCredit(
+                panel=panel_id,
+                created_by=creators.get(panel_id),
+                text=text,
+                fields={k: fields[k] for k in CREDITED_FIELDS if k in fields},
+                image=image if isinstance(image, str) and image else None,
+            )
+        )
     history = _Index(i for _, update in log for i in walk_update(update)[0])
 
-    def panel_units(client: int, lo: int, hi: int) -> int:
-        count = 0
-        clock = lo
-        while clock < hi:
-            found = history.find((client, clock))
-            if found is None:
-                clock += 1
-                continue
-            if found.content == "type" and history.parent(found)[0] == array_name:
-                count += 1
-            clock = found.clock + found.length
-        return count
+    def text_units(client: int, lo: int, hi: int) -> int:
+        return _units_of(history, client, lo, hi, lambda found: found.content == "string")
 
+    def panel_units(client: int, lo: int, hi: int) -> int:
+        return _units_of(
+            history,
+            client,
+            lo,
+            hi,
+            lambda found: found.content == "type" and history.parent(found)[0] == BOARD,
+        )
+
+    typed: Counter[Owner] = Counter()
+    for user, update in log:
+        for item in walk_update(update)[0]:
+            if item.content == "string" and user is not None:
+                if bindings.get(item.client) == user:
+                    typed[user] += item.length
     panels_deleted = {
         user: credit.total
         for user, credit in _deletions(log, bindings, count_unit=panel_units).items()
     }
-    created = Counter(p.created_by for p in panels.values())
-    fields_set = Counter(owner for p in panels.values() for owner in p.fields.values())
     return StoryboardCredit(
-        panels=list(panels.values()),
-        panels_created=dict(created),
-        fields_set=dict(fields_set),
+        length=length,
+        panels=panels,
+        surviving=dict(surviving),
+        typed=dict(typed),
+        deleted=_deletions(log, bindings, count_unit=text_units),
+        panels_created=dict(Counter(p.created_by for p in panels)),
+        fields_set=dict(Counter(o for p in panels for o in p.fields.values())),
         panels_deleted=panels_deleted,
     )
+
+
+def _units_of(
+    history: _Index, client: int, lo: int, hi: int, counted: Callable[[Item], bool]
+) -> int:
+    # How many units of [lo, hi) of ``client`` belong to items that ``counted`` accepts;
+    # only the first unit of a non-string item counts (a panel is one unit).
+    count = 0
+    clock = lo
+    while clock < hi:
+        found = history.find((client, clock))
+        if found is None:
+            clock += 1
+            continue
+        end = min(hi, found.clock + found.length)
+        if counted(found):
+            count += end - clock if found.content == "string" else 1
+        clock = end
+    return count

@@ -1,7 +1,8 @@
 """Document schemas and state operations over pycrdt, the one place Yjs documents are built.
 
 A script is the ``Y.Text`` named ``content`` holding Fountain text; a storyboard is the
-``Y.Array`` named ``panels`` of ``Y.Map``s. Everything here is pure: no I/O, no Django.
+``Y.Map`` named ``board`` of panels (``crdt.storyboard``). Everything here is pure: no I/O,
+no Django.
 """
 
 import json
@@ -9,15 +10,15 @@ from collections.abc import Iterable, Sequence
 from itertools import batched
 from typing import Any, Literal
 
-from pycrdt import Array, Doc, Map, Text, get_state, merge_updates
+from pycrdt import Doc, Map, Text, get_state, merge_updates
 from pycrdt import get_update as diff_updates
 
 from crdt.encoding import MalformedMessage
+from crdt.storyboard import BOARD, storyboard_panels
 from crdt.updates import decode_state_vector, update_reach
 
 DocumentKind = Literal["script", "storyboard"]
 SCRIPT_TEXT = "content"
-STORYBOARD_PANELS = "panels"
 # No structs, no deletions: an update that changes nothing.
 EMPTY_UPDATE = b"\x00\x00"
 
@@ -32,7 +33,7 @@ def new_document(kind: DocumentKind) -> Doc[Any]:
     if kind == "script":
         doc.get(SCRIPT_TEXT, type=Text)
     else:
-        doc.get(STORYBOARD_PANELS, type=Array)
+        doc.get(BOARD, type=Map)
     return doc
 
 
@@ -211,18 +212,6 @@ def state_vector_of_update(update: bytes) -> bytes:
 def script_text(doc: Doc[Any]) -> str:
     """The Fountain text of a script document."""
     return str(doc.get(SCRIPT_TEXT, type=Text))
-
-
-def storyboard_panels(doc: Doc[Any]) -> list[dict[str, Any]]:
-    """The panels of a storyboard as plain JSON values, in order."""
-    panels = doc.get(STORYBOARD_PANELS, type=Array)
-    out: list[dict[str, Any]] = []
-    for panel in panels:
-        if isinstance(panel, Map):
-            out.append(json.loads(json.dumps(panel.to_py(), default=str)))
-        else:
-            out.append({"value": panel})
-    return out
 
 
 def content_of(doc: Doc[Any], kind: DocumentKind) -> str | list[dict[str, Any]]:
