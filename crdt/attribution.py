@@ -536,16 +536,21 @@ def storyboard_credit(
             if item.content == "string" and user is not None:
                 if bindings.get(item.client) == user:
                     typed[user] += item.length
+    # Entries of no user are the server's own edits (a schema migration emptying the
+    # first schema's array): nobody's deletions.
     panels_deleted = {
         user: credit.total
         for user, credit in _deletions(log, bindings, count_unit=panel_units).items()
+        if user is not None
     }
+    text_deleted = _deletions(log, bindings, count_unit=text_units)
+    text_deleted.pop(None, None)
     return StoryboardCredit(
         length=length,
         panels=panels,
         surviving=dict(surviving),
         typed=dict(typed),
-        deleted=_deletions(log, bindings, count_unit=text_units),
+        deleted=text_deleted,
         panels_created=dict(Counter(p.created_by for p in panels)),
         fields_set=dict(Counter(o for p in panels for o in p.fields.values())),
         panels_deleted=panels_deleted,

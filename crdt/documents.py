@@ -5,7 +5,6 @@ A script is the ``Y.Text`` named ``content`` holding Fountain text; a storyboard
 no Django.
 """
 
-import json
 from collections.abc import Iterable, Sequence
 from itertools import batched
 from typing import Any, Literal

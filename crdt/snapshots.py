@@ -1,4 +1,5 @@
-"""Frozen document states: normalised content, lineage proofs, diffs and restore updates.
+"""Frozen document states: normalised content, lineage proofs and diffs (restores that
+keep credit are ``crdt.authored``).
 
 Pure (no Django). A snapshot's normalised content is the Fountain text of a script or
 the canonical JSON of a storyboard's panels; its hash is SHA-256 of those UTF-8 bytes.
@@ -11,23 +12,15 @@ import hashlib
 import json
 from typing import Any
 
-from pycrdt import Array, Doc, Map, Text
+from pycrdt import Doc
 
-from crdt.documents import (
-    SCRIPT_TEXT,
-    STORYBOARD_PANELS,
-    DocumentKind,
-    apply_update,
-    content_of,
-    new_document,
-)
+from crdt.documents import DocumentKind, apply_update, content_of
 from crdt.fountain import parse
 from crdt.updates import decode_state_vector, decode_update
 
 __all__ = [
     "normalise_panels",
     "normalised_content",
-    "restore_update",
     "script_diff",
     "state_contains",
     "storyboard_diff",
@@ -182,115 +175,3 @@ def storyboard_diff(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> lis
     for key, (j, before) in old_by.items():
         out.append({"panel": key, "status": "removed", "from_index": j, "fields": before})
     return out
-
-
-def _utf8_offsets(text: str) -> list[int]:
-    offsets = [0]
-    for ch in text:
-        offsets.append(offsets[-1] + len(ch.encode("utf-8")))
-    return offsets
-
-
-def _restore_script(doc: Doc[Any], target: str) -> None:
-    text = doc.get(SCRIPT_TEXT, type=Text)
-    current = str(text)
-    at = _utf8_offsets(current)  # pycrdt indexes Text in UTF-8 bytes
-    # The common prefix and suffix stay untouched (difflib alone may re-type a character
-    # next to a cut, moving its credit to the restorer), then difflib edits the middle.
-    head = 0
-    limit = min(len(current), len(target))
-    while head < limit and current[head] == target[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and current[-1 - tail] == target[-1 - tail]:
-        tail += 1
-    middle_a, middle_b = current[head : len(current) - tail], target[head : len(target) - tail]
-    ops = difflib.SequenceMatcher(None, middle_a, middle_b, autojunk=False).get_opcodes()
-    for tag, i1, i2, j1, j2 in reversed(ops):
-        if tag in ("replace", "delete"):
-            del text[at[head + i1] : at[head + i2]]
-        if tag in ("replace", "insert"):
-            text.insert(at[head + i1], middle_b[j1:j2])
-
-
-def _restore_storyboard(doc: Doc[Any], target: list[dict[str, Any]]) -> None:
-    panels = doc.get(STORYBOARD_PANELS, type=Array)
-    current = normalise_panels(content_of(doc, "storyboard"))  # type: ignore[arg-type]
-    cur_keys = [_panel_key(p, i) for i, p in enumerate(current)]
-    new_keys = [_panel_key(p, i) for i, p in enumerate(target)]
-    ops = difflib.SequenceMatcher(None, cur_keys, new_keys, autojunk=False).get_opcodes()
-    for tag, i1, i2, j1, j2 in reversed(ops):
-        if tag == "equal":
-            for offset in range(i2 - i1):
-                item = panels[i1 + offset]
-                wanted = target[j1 + offset]
-                if not isinstance(item, Map):
-                    del panels[i1 + offset]
-                    panels.insert(i1 + offset, Map(wanted))
-                    continue
-                for key in [k for k in item.keys() if k not in wanted]:
-                    del item[key]
-                for key, value in wanted.items():
-                    if _normal(item.get(key)) != value:
-                        item[key] = value
-            continue
-        if i2 > i1:
-            del panels[i1:i2]
-        for offset, wanted in enumerate(target[j1:j2]):
-            panels.insert(i1 + offset, Map(wanted))
-
-
-def restore_update(
-    kind: DocumentKind,
-    state: bytes,
-    target: str | list[dict[str, Any]],
-    client_id: int,
-) -> bytes:
-    """An update, written by ``client_id``, that makes the document's content ``target``.
-
-    Only what differs is edited (unchanged text and panels keep their authors). Raises
-    ValueError if the result does not equal ``target``. Returns b"" when nothing differs.
-    """
-    doc: Doc[Any] = Doc(client_id=client_id)
-    scratch = new_document(kind)
-    if state:
-        apply_update(scratch, state)
-    apply_update(doc, bytes(scratch.get_update()))
-    if kind == "script":
-        doc.get(SCRIPT_TEXT, type=Text)
-    else:
-        doc.get(STORYBOARD_PANELS, type=Array)
-    wanted: Any = target if kind == "script" else normalise_panels(target)  # type: ignore[arg-type]
-
-    def now() -> Any:
-        got = content_of(doc, kind)
-        return got if isinstance(got, str) else normalise_panels(got)
-
-    if now() == wanted:
-        return b""
-    before = doc.get_state()
-    with doc.transaction():
-        if kind == "script":
-            if not isinstance(target, str):
-                raise ValueError("a script restores to text")
-            _restore_script(doc, target)
-        else:
-            if not isinstance(target, list):
-                raise ValueError("a storyboard restores to a panel list")
-            _restore_storyboard(doc, normalise_panels(target))
-    if now() != wanted:
-        raise ValueError("restore did not reproduce the snapshot content")
-    if bytes(doc.get_state()) == bytes(before):
-        # Deletions alone do not move the state vector, and a peer that compares state
-        # vectors to decide whether an update is news would drop it: write one unit and
-        # delete it again so the update always carries a struct.
-        with doc.transaction():
-            if kind == "script":
-                text = doc.get(SCRIPT_TEXT, type=Text)
-                text.insert(0, "\u2060")
-                del text[0 : len("\u2060".encode())]
-            else:
-                panels = doc.get(STORYBOARD_PANELS, type=Array)
-                panels.insert(0, Map({}))
-                del panels[0]
-    return bytes(doc.get_update(before))

@@ -30,6 +30,7 @@ from pycrdt import Array, Doc, Map, Text
 BOARD: Final = "board"
 LEGACY_PANELS: Final = "panels"
 TEXT_FIELDS: Final = ("action", "dialogue", "notes")
+SCALAR_FIELDS: Final = ("order", "duration_ms", "shot_size", "image")
 SHOT_SIZES: Final = ("EWS", "WS", "MS", "MCU", "CU", "ECU")
 # A day: a panel that long is a mistake, and a bound keeps running totals exact floats.
 MAX_DURATION_MS: Final = 86_400_000
@@ -60,7 +61,7 @@ def valid_order_key(key: object) -> bool:
 
 def _scaled(key: str, digits: int, *, up: bool) -> int:
     # floor (or ceil, ``up``) of key * BASE**digits.
-    value = 0
+    value: int = 0
     for c in key[:digits]:
         value = value * BASE + _DIGIT_VALUE[c]
     value *= BASE ** max(0, digits - len(key))
@@ -112,7 +113,8 @@ def order_keys(count: int, randbelow: Callable[[int], int] = secrets.randbelow) 
 
 def board_of(doc: Doc[Any]) -> Map[Any]:
     """The ``board`` root map of a storyboard."""
-    return doc.get(BOARD, type=Map)
+    board: Map[Any] = doc.get(BOARD, type=Map)
+    return board
 
 
 def _sort_key(panel_id: str, panel: Any) -> tuple[str, str]:
@@ -220,3 +222,8 @@ def panel_problem(key: str, value: Any) -> str | None:
     if key in TEXT_FIELDS:
         return f"{key} must be a Y.Text"
     return f"a panel has no field {key!r}"
+
+
+def has_legacy_panels(doc: Doc[Any]) -> bool:
+    """Whether the first schema's ``panels`` array still holds anything."""
+    return LEGACY_PANELS in doc.keys() and len(doc.get(LEGACY_PANELS, type=Array)) > 0

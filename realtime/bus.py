@@ -377,7 +377,8 @@ class Bus:
         elif kind == "doc.stored":
             live.relay_stored(message["origin"], int(message["committed"]))
         elif kind == DOC_EXTERNAL:
-            live.receive_remote(message["update"], {})
+            bindings = message.get("bindings", {})
+            live.receive_remote(message["update"], {int(k): v for k, v in bindings.items()})
         elif kind == "doc.awareness":
             live.receive_remote_awareness(message["update"])
         elif kind == "doc.state":

@@ -20,5 +20,7 @@ class CloseCode(IntEnum):
     FORGED_CLIENT_ID = 4409
     # An awareness state, or the document itself, over its configured size or growth limit.
     TOO_LARGE = 4413
+    # An update writing what the storyboard schema does not allow (see README).
+    SCHEMA_VIOLATION = 4422
     RATE_LIMITED = 4429
     ROOM_FULL = 4503

@@ -24,7 +24,7 @@ from realtime.limits import DocumentFull
 from realtime.live_document import Connection, LiveDocument
 from realtime.persistence import Persister, report_pending
 from realtime.project_rooms import ProjectRooms
-from workspace.documents.selectors import document_loaded
+from workspace.documents.services import document_opened
 from workspace.models import Document
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class Hub:
             # The log is streamed into Yrs as it is read, on the database thread: a
             # 100,000-entry log holds it 0.1-0.2 s (only after a bulk import; in service the
             # log is compacted every COMPACT_EVERY_UPDATES entries).
-            stored = await database_sync_to_async(document_loaded)(
+            stored = await database_sync_to_async(document_opened)(
                 document_id=live.document_id, kind=live.kind
             )
         except Exception as exc:
@@ -154,7 +154,7 @@ class Hub:
             # Joiners receive the exception; mark it retrieved for the no-joiner case.
             live.loaded.exception()
             return
-        live.loaded_from(stored.doc, stored.bindings)
+        live.loaded_from(stored.doc, stored.bindings, stored.pending)
         report_pending(live.document_id, "load", len(stored.pending))
         metrics.DOCUMENT_LOAD_SECONDS.observe(time.perf_counter() - started)
         metrics.DOCUMENT_LOAD_LOG_ENTRIES.observe(stored.log_entries_replayed)

@@ -28,6 +28,7 @@ from crdt.awareness import (
 )
 from crdt.documents import DocumentKind, apply_update, diff_update, merge
 from crdt.protocol import encode_awareness, encode_sync_step1, encode_sync_step2, encode_sync_update
+from crdt.storyboard_guard import BoardGuard
 from crdt.updates import (
     decode_state_vector,
     strip_clients,
@@ -152,6 +153,8 @@ class LiveDocument:
         self.connections: dict[Connection, set[int]] = {}
         self.awareness = AwarenessRegistry()
         self.bindings: dict[int, int] = {}
+        # The schema check of a storyboard's incoming updates (None for scripts).
+        self.guard: BoardGuard | None = None
         self._awareness_owner: dict[int, Connection] = {}
         self.loaded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.unloading: asyncio.Future[None] | None = None
@@ -173,10 +176,18 @@ class LiveDocument:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def loaded_from(self, doc: Doc[Any], bindings: dict[int, int]) -> None:
-        """Install the document rebuilt from storage; joiners waiting on ``loaded`` go on."""
+    def loaded_from(
+        self, doc: Doc[Any], bindings: dict[int, int], pending: Iterable[bytes] = ()
+    ) -> None:
+        """Install the document rebuilt from storage (and the stored updates it holds only
+        pending); joiners waiting on ``loaded`` go on."""
         self.doc = doc
         self.bindings = bindings
+        if self.kind == "storyboard":
+            self.guard = BoardGuard()
+            self.guard.absorb(bytes(doc.get_update()))
+            for update in pending:
+                self.guard.absorb(update)
         self.budget = DocumentBudget.for_document(doc)
         self.loaded.set_result(None)
 
@@ -228,7 +239,12 @@ class LiveDocument:
         changes nothing (the empty step2 every client sends on connect, or a reconnecting
         client's known content) is neither stored nor broadcast: connecting stays O(1).
         An update that would pass the document's size or growth limit raises
-        ``DocumentLimitExceeded`` and changes nothing.
+        ``DocumentLimitExceeded``, one that breaks a storyboard's schema ``SchemaViolation``;
+        either changes nothing.
+
+        A client ID is bound to the first user writing under it only if the document
+        holds nothing of it yet: content the server wrote for someone (a restore for a
+        deleted account, say) is never claimed by whoever sends the next struct after it.
         """
         if update == EMPTY_UPDATE:
             return True
@@ -250,10 +266,19 @@ class LiveDocument:
                 if end > known.get(client_id, 0):
                     forged = forged or set()
                     forged.add(client_id)
+        if new_clients:
+            known = decode_state_vector(doc.get_state())
+            # Unbound but held: new structs are forged; a re-send of held ones is harmless.
+            claimed = {c for c in new_clients if 0 < known.get(c, 0) < clocks[c]}
+            if claimed:
+                forged = (forged or set()) | claimed
+            new_clients = [c for c in new_clients if known.get(c, 0) == 0]
         if forged:
             metrics.FORGERIES.inc()
             update = strip_clients(update, forged)
             clocks = {c: e for c, e in clocks.items() if c not in forged}
+        if self.guard is not None:
+            self.guard.check(update)
         # Size and growth limits: raises DocumentLimitExceeded (the consumer closes 4413)
         # before anything is applied, stored or broadcast.
         size = len(update)
@@ -268,6 +293,8 @@ class LiveDocument:
             elif not self._apply_if_effective(update):
                 return not forged
         self.budget.charge(size)
+        if self.guard is not None:
+            self.guard.absorb(update)
         for client_id in new_clients:
             bindings[client_id] = user_id
             self._outgoing_bindings[client_id] = user_id
@@ -314,6 +341,8 @@ class LiveDocument:
             self.bindings.setdefault(client_id, user_id)
         before = self.live_doc.get_state()
         apply_update(self.live_doc, update)
+        if self.guard is not None:
+            self.guard.absorb(update)
         self.budget.absorb(len(update), received)
         if mark and origin is not None:
             parts = [(user, part or update) for user, part in authors or [(None, None)]]

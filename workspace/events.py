@@ -51,7 +51,10 @@ class DocExternal(TypedDict):
     type: Literal["doc.external"]
     document_id: int
     update: bytes
-    user_id: int
+    user_id: int | None  # None: the server's own edit (a schema migration)
+    # Client IDs the update writes under, bound to their users (a restore writes for
+    # several people); string keys, as the channel layer's msgpack needs.
+    bindings: dict[str, int]
 
 
 class NotificationDeliver(TypedDict):
@@ -90,8 +93,20 @@ def project_event(*, project_id: int, event: dict[str, Any]) -> ProjectEvent:
     return {"type": PROJECT_EVENT, "project_id": project_id, "event": event}
 
 
-def doc_external(*, document_id: int, update: bytes, user_id: int) -> DocExternal:
-    return {"type": DOC_EXTERNAL, "document_id": document_id, "update": update, "user_id": user_id}
+def doc_external(
+    *,
+    document_id: int,
+    update: bytes,
+    user_id: int | None,
+    bindings: dict[int, int] | None = None,
+) -> DocExternal:
+    return {
+        "type": DOC_EXTERNAL,
+        "document_id": document_id,
+        "update": update,
+        "user_id": user_id,
+        "bindings": {str(k): v for k, v in (bindings or {}).items()},
+    }
 
 
 def notification_deliver(*, notification: dict[str, Any], unread: int) -> NotificationDeliver:

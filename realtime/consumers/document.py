@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 
 from crdt.awareness import largest_state_bytes
+from crdt.storyboard_guard import SchemaViolation
 from realtime import metrics
 from realtime.auth import origin_allowed
 from realtime.closecodes import CloseCode
@@ -106,6 +107,12 @@ class DocumentConsumer(YjsProtocolConsumer):
         except DocumentLimitExceeded as exc:
             # Nothing of the update was applied, stored or broadcast.
             self.close_soon(CloseCode.TOO_LARGE, str(exc))
+            return
+        except SchemaViolation as exc:
+            # Checked before anything applied: nothing of it was stored or broadcast.
+            self.close_soon(
+                CloseCode.SCHEMA_VIOLATION, f"update breaks the storyboard schema: {exc}"
+            )
             return
         if not accepted:
             self.forgeries += 1

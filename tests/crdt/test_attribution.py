@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pycrdt import Array, Doc, Map, Text
+from pycrdt import Doc, Text
 
 from crdt.attribution import (
     IdSet,
@@ -20,14 +20,15 @@ from crdt.attribution import (
     script_credit,
     storyboard_credit,
 )
+from crdt.authored import script_restore, storyboard_restore
 from crdt.documents import content_of, load_document
 from crdt.snapshots import (
     normalise_panels,
-    restore_update,
     script_diff,
     state_contains,
     storyboard_diff,
 )
+from crdt.storyboard import board_of, key_between, ordered_panels, panels_write
 from crdt.updates import decode_state_vector
 
 ALICE, BOB = 10, 20
@@ -44,7 +45,6 @@ class Editor:
     def __init__(self, client_id: int, user: int, log: list[tuple[int | None, bytes]]) -> None:
         self.doc: Doc[Any] = Doc(client_id=client_id)
         self.text = self.doc.get("content", type=Text)
-        self.panels = self.doc.get("panels", type=Array)
         self.user = user
         self.log = log
 
@@ -226,48 +226,82 @@ def test_a_second_copy_of_a_stored_update_moves_no_credit(seed: int, copies: lis
     assert total == sum(d.total for d in before.deleted.values())
 
 
-def test_storyboard_credit_panels_fields_and_deletions() -> None:
+def _board_edit(editor: Editor, change: Any) -> None:
+    editor.edit(lambda: change(board_of(editor.doc)))
+
+
+def test_storyboard_credit_panels_text_fields_and_deletions() -> None:
     log: list[tuple[int | None, bytes]] = []
     a, b = Editor(1, ALICE, log), Editor(2, BOB, log)
-    a.edit(lambda: a.panels.append(Map({"id": "p1", "action": "Wide", "duration_ms": 2000})))
-    a.edit(lambda: a.panels.append(Map({"id": "p2", "action": "Close"})))
+    a.edit(lambda: panels_write(a.doc, [{"id": "p1", "action": "Wide"}, {"id": "p2"}]))
     b.sync_from(a)
-    b.edit(lambda: b.panels.append(Map({"id": "p3", "action": "Pan"})))
-    b.edit(lambda: b.panels[0].__setitem__("notes", "slow push"))
-    b.edit(lambda: b.panels[0].__setitem__("action", "Very wide"))
-    b.edit(lambda: b.panels.__delitem__(1))  # Bob deletes Alice's p2
+    b.edit(lambda: panels_write(b.doc, [{"id": "p3", "action": "Pan"}]))
+    _board_edit(b, lambda board: board["p1"]["notes"].insert(0, "slow push"))
+    _board_edit(b, lambda board: board["p1"].__setitem__("shot_size", "EWS"))
+    _board_edit(b, lambda board: board.pop("p2"))  # Bob deletes Alice's p2
     a.sync_from(b)
     credit = storyboard_credit(bytes(a.doc.get_update()), BINDINGS, log)
     panels = {p.panel: p for p in credit.panels}
-    assert set(panels) == {"p1", "p3"}
+    assert list(panels) == ["p1", "p3"]
     assert panels["p1"].created_by == ALICE
-    assert panels["p1"].fields == {"id": ALICE, "duration_ms": ALICE, "action": BOB, "notes": BOB}
+    assert panels["p1"].text == {"action": {ALICE: 4}, "dialogue": {}, "notes": {BOB: 9}}
+    assert panels["p1"].fields == {"shot_size": BOB, "duration_ms": ALICE}
     assert panels["p3"].created_by == BOB
+    assert credit.surviving == {ALICE: 4, BOB: 12}
+    assert credit.length == 16
+    assert credit.typed == {ALICE: 4, BOB: 12}
     assert credit.panels_created == {ALICE: 1, BOB: 1}
-    assert credit.fields_set == {ALICE: 2, BOB: 4}
+    assert credit.fields_set == {ALICE: 1, BOB: 3}
     assert credit.panels_deleted == {BOB: 1}
 
 
-def test_state_contains_and_restore_script() -> None:
+def test_moves_credit_nobody() -> None:
     log: list[tuple[int | None, bytes]] = []
-    a = Editor(1, ALICE, log)
+    a, b = Editor(1, ALICE, log), Editor(2, BOB, log)
+    a.edit(lambda: panels_write(a.doc, [{"id": f"p{n}", "notes": "x" * n} for n in range(5)]))
+    b.sync_from(a)
+    before = storyboard_credit(bytes(b.doc.get_update()), BINDINGS, log)
+    for _ in range(3):  # Bob presses the down button on the first panel three times
+        order = [p.get("order") for _, p in ordered_panels(b.doc)]
+        first = ordered_panels(b.doc)[0][0]
+        key = key_between(order[1], order[2] if len(order) > 2 else None)
+        _board_edit(b, lambda board, pid=first, key=key: board[pid].__setitem__("order", key))
+    after = storyboard_credit(bytes(b.doc.get_update()), BINDINGS, log)
+    assert [p.panel for p in after.panels] != [p.panel for p in before.panels]
+    assert (after.surviving, after.panels_created, after.fields_set, after.deleted) == (
+        before.surviving,
+        before.panels_created,
+        before.fields_set,
+        before.deleted,
+    )
+    assert after.panels_deleted == before.panels_deleted == {}
+
+
+def test_state_contains_and_restore_script_keeps_the_authors() -> None:
+    log: list[tuple[int | None, bytes]] = []
+    a, b = Editor(1, ALICE, log), Editor(2, BOB, log)
     a.insert(0, "INT. A - DAY\n\nHello é😀.\n\nEXT. B - NIGHT\n\nBye.\n")
+    b.sync_from(a)
+    b.insert(14, "Bob: ")
+    a.sync_from(b)
     old = bytes(a.doc.get_update())
+    old_credit = script_credit(old, BINDINGS, log)
     a.insert(len(str(a.text)), "More.\n")
     a.delete(0, 3)
+    a.delete(14, 3)
     new = bytes(a.doc.get_update())
     assert state_contains(new, old)
     assert not state_contains(old, new)
     assert state_contains(new, new)
     old_text = str(load_document("script", old, []).get("content", type=Text))
-    update = restore_update("script", new, old_text, client_id=99)
-    restored = load_document("script", new, [update])
+    edit = script_restore(new, old, BINDINGS, restorer=BOB)
+    restored = load_document("script", new, [edit.update])
     assert content_of(restored, "script") == old_text
-    assert 99 in decode_state_vector(restored.get_state())
-    # unchanged text keeps its author: only what differs is rewritten
-    credit = script_credit(bytes(restored.get_update()), {1: ALICE, 99: BOB}, [])
-    assert credit.surviving[BOB] == 3  # the "INT" put back
-    assert restore_update("script", old, old_text, client_id=98) == b""
+    assert set(edit.bindings.values()) == {ALICE, BOB}
+    credit = script_credit(bytes(restored.get_update()), {**BINDINGS, **edit.bindings}, [])
+    # Bob pressed Restore: Alice's "INT" and Bob's "Bob" go back to who wrote them.
+    assert credit.surviving == old_credit.surviving
+    assert script_restore(old, old, BINDINGS, restorer=BOB).update == b""
 
 
 def test_deletion_only_restore_still_moves_the_state_vector() -> None:
@@ -276,8 +310,8 @@ def test_deletion_only_restore_still_moves_the_state_vector() -> None:
     old = bytes(a.doc.get_update())
     a.insert(4, " and drop")
     new = bytes(a.doc.get_update())
-    update = restore_update("script", new, "keep", client_id=77)
-    restored = load_document("script", new, [update])
+    edit = script_restore(new, old, BINDINGS, restorer=ALICE)
+    restored = load_document("script", new, [edit.update])
     assert content_of(restored, "script") == "keep"
     assert decode_state_vector(restored.get_state()) != decode_state_vector(
         load_document("script", new, []).get_state()
@@ -286,24 +320,32 @@ def test_deletion_only_restore_still_moves_the_state_vector() -> None:
 
 
 def test_restore_storyboard_and_panel_diff() -> None:
-    a = Editor(2, BOB, [])
-    a.edit(lambda: a.panels.append(Map({"id": "p1", "d": 2000})))
-    a.edit(lambda: a.panels.append(Map({"id": "p2", "x": "a"})))
+    log: list[tuple[int | None, bytes]] = []
+    a, b = Editor(1, ALICE, log), Editor(2, BOB, log)
+    a.edit(lambda: panels_write(a.doc, [{"id": "p1", "duration_ms": 2000}, {"id": "p2"}]))
+    b.sync_from(a)
+    _board_edit(b, lambda board: board["p2"]["dialogue"].insert(0, "Hi there"))
+    a.sync_from(b)
     old = bytes(a.doc.get_update())
-    a.edit(lambda: a.panels[0].__setitem__("d", 3))
-    a.edit(lambda: a.panels.append(Map({"id": "p3"})))
-    a.edit(lambda: a.panels.__delitem__(1))
+    old_credit = storyboard_credit(old, BINDINGS, log)
+    _board_edit(a, lambda board: board["p1"].__setitem__("duration_ms", 3))
+    a.edit(lambda: panels_write(a.doc, [{"id": "p3"}]))
+    _board_edit(a, lambda board: board.pop("p2"))
     new = bytes(a.doc.get_update())
     before = normalise_panels(content_of(load_document("storyboard", old, []), "storyboard"))  # type: ignore[arg-type]
     after = normalise_panels(content_of(load_document("storyboard", new, []), "storyboard"))  # type: ignore[arg-type]
     changes = {c["panel"]: c for c in storyboard_diff(before, after)}
     assert changes["p1"]["status"] == "changed"
-    assert changes["p1"]["fields"] == {"d": {"before": 2000, "after": 3}}
+    assert changes["p1"]["fields"] == {"duration_ms": {"before": 2000, "after": 3}}
     assert changes["p2"]["status"] == "removed"
     assert changes["p3"]["status"] == "added"
-    update = restore_update("storyboard", new, before, client_id=55)
-    restored = load_document("storyboard", new, [update])
+    edit = storyboard_restore(new, before, old, BINDINGS, restorer=ALICE)
+    restored = load_document("storyboard", new, [edit.update])
     assert normalise_panels(content_of(restored, "storyboard")) == before  # type: ignore[arg-type]
+    credit = storyboard_credit(bytes(restored.get_update()), {**BINDINGS, **edit.bindings}, [])
+    # Alice restored Bob's deleted panel text: it is Bob's again.
+    assert credit.surviving == old_credit.surviving == {BOB: 8}
+    assert credit.panels_created == old_credit.panels_created
 
 
 def test_script_diff_by_scene() -> None:

@@ -119,7 +119,7 @@ def document_update(request: HttpRequest, project: str, document: str) -> HttpRe
     try:
         document_update_post(document=found, update=request.body, user=request.user)
     except UpdateRefused as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
+        return JsonResponse({"error": str(exc)}, status=exc.status)
     return JsonResponse({"status": "applied"}, status=202)
 
 

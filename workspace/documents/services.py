@@ -10,11 +10,15 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crdt.authored import legacy_first_creators, storyboard_migration
+from crdt.documents import DocumentKind as SchemaKind
 from crdt.documents import apply_update, load_document_checked, state_with_pending
 from crdt.encoding import MalformedMessage
+from crdt.storyboard import has_legacy_panels
+from crdt.storyboard_guard import BoardGuard, SchemaViolation
 from crdt.updates import decode_state_vector, update_client_clocks
 from workspace import events
-from workspace.documents.selectors import document_loaded
+from workspace.documents.selectors import LoadedDocument, document_loaded
 from workspace.events import emit_on_commit
 from workspace.groups import document_group
 from workspace.models import (
@@ -184,6 +188,14 @@ def document_compact(*, document_id: int) -> Compaction:
 class UpdateRefused(Exception):
     """An HTTP-posted update that cannot be accepted; the message says why."""
 
+    status = 400
+
+
+class UpdateBreaksSchema(UpdateRefused):
+    """An HTTP-posted update writing what the storyboard schema does not allow."""
+
+    status = 422
+
 
 def document_update_post(*, document: Document, update: bytes, user: User) -> None:
     """Accept a binary update sent over HTTP: validate, store attributed, broadcast live.
@@ -195,33 +207,92 @@ def document_update_post(*, document: Document, update: bytes, user: User) -> No
     leave every later load (and every later post) replaying the whole log.
     """
     try:
-        stored = document_loaded(document_id=document.pk, kind=document.schema)
+        stored = document_opened(document_id=document.pk, kind=document.schema)
         doc = stored.doc
         clocks = update_client_clocks(update)
         known = decode_state_vector(doc.get_state())
+        if document.schema == "storyboard":
+            guard = BoardGuard()
+            guard.absorb(bytes(doc.get_update()))
+            for held in stored.pending:
+                guard.absorb(held)
+            guard.check(update)
         apply_update(doc, update)
     except MalformedMessage as exc:
         raise UpdateRefused(f"not a valid Yjs update: {exc}") from exc
+    except SchemaViolation as exc:
+        raise UpdateBreaksSchema(f"the update breaks the storyboard schema: {exc}") from exc
+    # A client ID the document already holds content of is never bound to a newcomer.
     forged = [
         cid
         for cid, end in clocks.items()
-        if end > known.get(cid, 0) and stored.bindings.get(cid, user.pk) != user.pk
+        if end > known.get(cid, 0)
+        and stored.bindings.get(cid, user.pk if not known.get(cid) else None) != user.pk
     ]
     if forged:
         raise UpdateRefused(f"client IDs {forged} belong to other users")
     now = timezone.now()
+    bound = [cid for cid in clocks if cid not in stored.bindings and not known.get(cid)]
     with transaction.atomic():
         document_updates_append(
             updates=[PendingUpdate(document.pk, update, user.pk, now)],
-            bindings=[
-                PendingBinding(document.pk, cid, user.pk)
-                for cid in clocks
-                if cid not in stored.bindings
-            ],
+            bindings=[PendingBinding(document.pk, cid, user.pk) for cid in bound],
         )
         emit_on_commit(
             document_group(document.pk),
-            events.doc_external(document_id=document.pk, update=update, user_id=user.pk),
+            events.doc_external(
+                document_id=document.pk,
+                update=update,
+                user_id=user.pk,
+                bindings={cid: user.pk for cid in bound},
+            ),
         )
     if stored.log_entries_replayed + 1 >= int(settings.TROUPE["COMPACT_EVERY_UPDATES"]):
         document_compact(document_id=document.pk)
+
+
+def storyboard_migrate(*, document_id: int) -> bytes:
+    """Move a storyboard of the first schema (the ``panels`` array) to the board, as a
+    forward edit appended to the log by the server (no user), keeping every panel's
+    creator, text authors and field setters (``crdt.authored.storyboard_migration``).
+
+    Idempotent: returns b"" when there is nothing left to move. The document row is
+    locked meanwhile, so two processes opening it at once migrate it once.
+    """
+    with transaction.atomic():
+        Document.objects.select_for_update().filter(pk=document_id).first()
+        stored = document_loaded(document_id=document_id, kind="storyboard")
+        if not has_legacy_panels(stored.doc):
+            return b""
+        log = DocumentUpdate.objects.filter(document_id=document_id).order_by("id")
+        creators = legacy_first_creators(
+            (bytes(update) for update in log.values_list("update", flat=True).iterator()),
+            stored.bindings,
+        )
+        edit = storyboard_migration(
+            state_with_pending(stored.doc, stored.pending), stored.bindings, creators
+        )
+        if edit is None or not edit.update:
+            return b""
+        document_updates_append(
+            updates=[PendingUpdate(document_id, edit.update, None, timezone.now())],
+            bindings=[PendingBinding(document_id, c, u) for c, u in edit.bindings.items()],
+        )
+        emit_on_commit(
+            document_group(document_id),
+            events.doc_external(
+                document_id=document_id, update=edit.update, user_id=None, bindings=edit.bindings
+            ),
+        )
+    logger.info("storyboard moved to the board schema", extra={"document_id": document_id})
+    return edit.update
+
+
+def document_opened(*, document_id: int, kind: SchemaKind) -> LoadedDocument:
+    """The document rebuilt from storage, a storyboard of the first schema migrated first
+    (every path that edits or freezes a document opens it through here)."""
+    stored = document_loaded(document_id=document_id, kind=kind)
+    if kind == "storyboard" and has_legacy_panels(stored.doc):
+        storyboard_migrate(document_id=document_id)
+        stored = document_loaded(document_id=document_id, kind=kind)
+    return stored

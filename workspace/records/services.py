@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,10 +12,16 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from crdt.snapshots import normalised_content, restore_update, state_contains
+from crdt.authored import script_restore, storyboard_restore
+from crdt.documents import apply_update, state_with_pending
+from crdt.snapshots import normalised_content, state_contains
 from workspace import events
-from workspace.documents.selectors import document_loaded
-from workspace.documents.services import PendingBinding, PendingUpdate, document_updates_append
+from workspace.documents.services import (
+    PendingBinding,
+    PendingUpdate,
+    document_opened,
+    document_updates_append,
+)
 from workspace.events import emit_on_commit
 from workspace.groups import document_group
 from workspace.models import (
@@ -244,7 +249,7 @@ def snapshot_create(
     The record links to the document's previous snapshot and says whether the new state
     contains it (every insert and deletion of the old state is in the new one).
     """
-    stored = document_loaded(document_id=document.pk, kind=document.schema)
+    stored = document_opened(document_id=document.pk, kind=document.schema)
     doc = stored.doc
     state = bytes(doc.get_update())
     state_vector = bytes(doc.get_state())
@@ -301,30 +306,50 @@ def snapshot_create(
 def document_restore(*, document: Document, record: Record, user: User) -> bytes:
     """Make the document's content equal to a snapshot's, as a new forward edit.
 
-    The edit is written under a fresh client ID bound to ``user``, appended to the log
-    attributed to them and sent live to every process holding the document. Returns the
-    update (b"" when the document already equals the snapshot).
+    What the restore puts back is written for the people who made it in the snapshot,
+    each under a fresh client ID bound to them (``crdt.authored``), so restored work stays
+    credited to its authors; what it removes is removed by ``user``, to whom the log entry
+    is attributed. The update goes live to every process holding the document. Returns
+    the update (b"" when the document already equals the snapshot).
     """
     snap = Snapshot.objects.filter(record=record).select_related("document").first()
     if snap is None or snap.document_id != document.pk:
         raise RecordRefused("that record is not a snapshot of this document")
-    stored = document_loaded(document_id=document.pk, kind=document.schema)
-    doc = stored.doc
-    client_id = secrets.randbelow(2**31 - 1) + 1
-    while client_id in stored.bindings:
-        client_id = secrets.randbelow(2**31 - 1) + 1
-    update = restore_update(
-        document.schema, bytes(doc.get_update()), snapshot_content(record), client_id
-    )
-    if not update:
+    stored = document_opened(document_id=document.pk, kind=document.schema)
+    state = state_with_pending(stored.doc, stored.pending)
+    try:
+        if document.schema == "script":
+            edit = script_restore(state, bytes(snap.state), stored.bindings, restorer=user.pk)
+        else:
+            panels = snapshot_content(record)
+            if not isinstance(panels, list):
+                raise ValueError("a storyboard snapshot holds panels")
+            edit = storyboard_restore(
+                state, panels, bytes(snap.state), stored.bindings, restorer=user.pk
+            )
+    except ValueError as exc:
+        raise RecordRefused(f"this snapshot cannot be restored: {exc}", 409) from exc
+    if not edit.update:
         return b""
+    check = stored.doc
+    apply_update(check, edit.update)
+    if normalised_content(check, document.schema)[2] != record.content_sha256:
+        raise RecordRefused("the restore did not reproduce the snapshot's content", 409)
     with transaction.atomic():
         document_updates_append(
-            updates=[PendingUpdate(document.pk, update, user.pk, timezone.now())],
-            bindings=[PendingBinding(document.pk, client_id, user.pk)],
+            updates=[PendingUpdate(document.pk, edit.update, user.pk, timezone.now())],
+            bindings=[
+                PendingBinding(document.pk, client_id, owner)
+                for client_id, owner in edit.bindings.items()
+            ],
         )
         emit_on_commit(
             document_group(document.pk),
-            events.doc_external(document_id=document.pk, update=update, user_id=user.pk),
+            events.doc_external(
+                document_id=document.pk,
+                update=edit.update,
+                user_id=user.pk,
+                bindings=edit.bindings,
+            ),
         )
-    return update
+    return edit.update

@@ -1,0 +1,548 @@
+"""Edits the server makes for people: restores and schema migrations that keep credit.
+
+Credit is read from who wrote each struct (its client ID's binding). A restore or a
+migration that re-typed text under one client ID would move every restored character to
+whoever pressed Restore. Here each person's part is written under a fresh client ID
+bound to *them* (``OnBehalf``): the restored characters stay with their authors, the
+panels with their creators, the fields with their setters; what the edit deletes is
+deleted by whoever asked for it (the log entry's user). The log keeps the edit as one
+entry attributed to the person who asked, so ``typed`` (units a user sent themselves)
+does not count a copy as typing.
+
+Restores compare ``(character, owner)`` pairs, not characters: a character that is the
+same letter but someone else's is replaced, so after a restore every unit of the content
+has exactly the owner it had in the snapshot (the property tests check this).
+"""
+
+from __future__ import annotations
+
+import difflib
+import secrets
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pycrdt import Array, Doc, Map, Text
+
+from crdt.attribution import (
+    _PUA_START,
+    ID,
+    Owner,
+    _delete_set_of,
+    _Index,
+    masked_document,
+    walk_update,
+)
+from crdt.documents import SCRIPT_TEXT, DocumentKind, apply_update, merge
+from crdt.storyboard import (
+    BOARD,
+    LEGACY_PANELS,
+    SCALAR_FIELDS,
+    TEXT_FIELDS,
+    board_of,
+    key_between,
+    ordered_panels,
+    panel_problem,
+)
+from crdt.updates import decode_state_vector
+
+__all__ = [
+    "AuthoredEdit",
+    "OnBehalf",
+    "PanelOwners",
+    "legacy_first_creators",
+    "panel_owners",
+    "script_restore",
+    "storyboard_migration",
+    "storyboard_restore",
+]
+
+Runs = list[tuple[str, Owner]]  # (character, owner) per code point
+
+
+@dataclass(frozen=True, slots=True)
+class AuthoredEdit:
+    """One update written for several people, and the client IDs it binds to whom."""
+
+    update: bytes
+    bindings: dict[int, int]  # client ID -> user id (owners None stay unbound)
+
+
+class OnBehalf:
+    """Writes edits for several owners on one document, each under their own client ID.
+
+    Every owner gets a pycrdt document of their own, synchronised from the others' edits
+    before each of theirs, so edits of different owners can interleave in any order.
+    """
+
+    def __init__(
+        self,
+        state: bytes,
+        taken: Collection[int],
+        randbelow: Callable[[int], int] = secrets.randbelow,
+    ) -> None:
+        self.state = state
+        held = decode_state_vector(_state_vector(state)) if state else {}
+        self.taken = set(taken) | set(held)
+        self.randbelow = randbelow
+        self.docs: dict[Owner, tuple[Doc[Any], int]] = {}
+        self.edits: list[bytes] = []
+        self.bindings: dict[int, int] = {}
+
+    def _client_id(self) -> int:
+        while True:
+            client_id = self.randbelow(2**31 - 1) + 1
+            if client_id not in self.taken:
+                self.taken.add(client_id)
+                return client_id
+
+    def doc_for(self, owner: Owner) -> Doc[Any]:
+        """The owner's document, with every edit made so far applied."""
+        found = self.docs.get(owner)
+        if found is None:
+            client_id = self._client_id()
+            doc: Doc[Any] = Doc(client_id=client_id)
+            if self.state:
+                apply_update(doc, self.state)
+            if owner is not None:
+                self.bindings[client_id] = owner
+            found = (doc, 0)
+        doc, seen = found
+        for edit in self.edits[seen:]:
+            apply_update(doc, edit)
+        self.docs[owner] = (doc, len(self.edits))
+        return doc
+
+    def edit(self, owner: Owner, change: Callable[[Doc[Any]], None]) -> None:
+        """Make ``change`` as ``owner``."""
+        doc = self.doc_for(owner)
+        before = doc.get_state()
+        with doc.transaction():
+            change(doc)
+        self.edits.append(bytes(doc.get_update(before)))
+        self.docs[owner] = (doc, len(self.edits))
+
+    def result(self, kind: DocumentKind, remover: Owner) -> AuthoredEdit:
+        """Everything edited, as one update (b"" when nothing was).
+
+        Deletions alone do not move the state vector, and a peer that compares state
+        vectors to decide whether an update is news would drop it: an edit of deletions
+        only also writes one struct that changes no content (a zero-width character
+        typed and deleted in a script, a panel's order key set to itself).
+        """
+        if not self.edits:
+            return AuthoredEdit(b"", {})
+        if _state_vector(merge([self.state, *self.edits])) == _state_vector(self.state):
+            self.edit(remover, _no_op(kind))
+        return AuthoredEdit(merge(self.edits), dict(self.bindings))
+
+
+def _no_op(kind: DocumentKind) -> Callable[[Doc[Any]], None]:
+    def change(doc: Doc[Any]) -> None:
+        if kind == "script":
+            text = doc.get(SCRIPT_TEXT, type=Text)
+            text.insert(0, "\u2060")
+            del text[0 : len("\u2060".encode())]
+            return
+        panels = ordered_panels(doc)
+        if panels:
+            panels[0][1]["order"] = panels[0][1].get("order")
+        else:
+            board_of(doc)["-"] = Map()
+            del board_of(doc)["-"]
+
+    return change
+
+
+def _state_vector(state: bytes) -> bytes:
+    doc: Doc[Any] = Doc()
+    apply_update(doc, state)
+    return bytes(doc.get_state())
+
+
+def _runs(text: str, owners: Sequence[Owner]) -> Runs:
+    # Owners come per UTF-16 unit; pair them with code points (an astral character's
+    # two units are written together, so they share an owner).
+    out: Runs = []
+    unit = 0
+    for ch in text:
+        out.append((ch, owners[unit]))
+        unit += 2 if ord(ch) > 0xFFFF else 1
+    return out
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _text_edits(
+    writer: OnBehalf,
+    locate: Callable[[Doc[Any]], Text],
+    current: Runs,
+    target: Runs,
+    remover: Owner,
+) -> None:
+    """Make a text's (character, owner) runs ``target``: deletions by ``remover``,
+    insertions by each inserted character's owner. Pycrdt indexes text in UTF-8 bytes."""
+    head = 0
+    limit = min(len(current), len(target))
+    while head < limit and current[head] == target[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and current[-1 - tail] == target[-1 - tail]:
+        tail += 1
+    middle_a = current[head : len(current) - tail]
+    middle_b = target[head : len(target) - tail]
+    if not middle_a and not middle_b:
+        return
+    offsets = [0]
+    for ch, _ in current:
+        offsets.append(offsets[-1] + _utf8_len(ch))
+    ops = difflib.SequenceMatcher(None, middle_a, middle_b, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in reversed(ops):
+        at = offsets[head + i1]
+        if tag in ("replace", "delete"):
+            end = offsets[head + i2]
+            writer.edit(remover, _cut(locate, at, end))
+        if tag in ("replace", "insert"):
+            for piece, owner in _owner_runs(middle_b[j1:j2]):
+                writer.edit(owner, _paste(locate, at, piece))
+                at += _utf8_len(piece)
+
+
+def _cut(locate: Callable[[Doc[Any]], Text], start: int, end: int) -> Callable[[Doc[Any]], None]:
+    def change(doc: Doc[Any]) -> None:
+        del locate(doc)[start:end]
+
+    return change
+
+
+def _paste(locate: Callable[[Doc[Any]], Text], at: int, piece: str) -> Callable[[Doc[Any]], None]:
+    return lambda doc: locate(doc).insert(at, piece)
+
+
+def _owner_runs(runs: Runs) -> list[tuple[str, Owner]]:
+    out: list[tuple[str, Owner]] = []
+    for ch, owner in runs:
+        if out and out[-1][1] == owner:
+            out[-1] = (out[-1][0] + ch, owner)
+        else:
+            out.append((ch, owner))
+    return out
+
+
+def _script_runs(state: bytes, bindings: Mapping[int, int]) -> Runs:
+    if not state:
+        return []
+    masked, owners = masked_document(state, bindings)
+    real: Doc[Any] = Doc()
+    apply_update(real, state)
+    text = str(real.get(SCRIPT_TEXT, type=Text))
+    units = [owners[ord(c) - _PUA_START] for c in str(masked.get(SCRIPT_TEXT, type=Text))]
+    return _runs(text, units)
+
+
+def script_restore(
+    state: bytes,
+    snapshot_state: bytes,
+    bindings: Mapping[int, int],
+    *,
+    restorer: int,
+    randbelow: Callable[[int], int] = secrets.randbelow,
+) -> AuthoredEdit:
+    """The edit that makes a script's text, and the owner of every unit, the snapshot's."""
+    writer = OnBehalf(state, bindings, randbelow)
+    _text_edits(
+        writer,
+        lambda doc: doc.get(SCRIPT_TEXT, type=Text),
+        _script_runs(state, bindings),
+        _script_runs(snapshot_state, bindings),
+        restorer,
+    )
+    return writer.result("script", restorer)
+
+
+@dataclass(slots=True)
+class PanelOwners:
+    """A panel's content and who made each part of it."""
+
+    panel: str
+    created_by: Owner
+    text: dict[str, Runs]
+    values: dict[str, Any]  # scalar fields (order excluded)
+    setters: dict[str, Owner]
+
+
+def panel_owners(
+    state: bytes, bindings: Mapping[int, int], *, legacy: bool | None = None
+) -> list[PanelOwners]:
+    """Every panel of a storyboard state in order, with its owners: the board's, or with
+    ``legacy`` the first schema's array (None: the array when the board is empty)."""
+    real: Doc[Any] = Doc()
+    if state:
+        apply_update(real, state)
+    if not state:
+        return []
+    masked, owners = masked_document(state, bindings)
+    items, delete_set = walk_update(state)
+    deleted = _delete_set_of(delete_set)
+    index = _Index(items)
+    made: dict[ID, Owner] = {}
+    set_by: dict[tuple[ID, str], Owner] = {}
+    ident_of: dict[str, ID] = {}
+    legacy_maps: set[ID] = set()
+    for item in items:
+        if item.kind != "item" or deleted.contains(item.client, item.clock):
+            continue
+        parent, key = index.parent(item)
+        if item.content == "type" and parent in (BOARD, LEGACY_PANELS):
+            made[(item.client, item.clock)] = bindings.get(item.client)
+            if parent == BOARD and key is not None:
+                ident_of[key] = (item.client, item.clock)
+            else:
+                legacy_maps.add((item.client, item.clock))
+        elif isinstance(parent, tuple) and key is not None and item.content == "any":
+            set_by[(parent, key)] = bindings.get(item.client)
+            if key == "id" and parent in legacy_maps and item.values:
+                ident_of.setdefault(str(item.values[-1]), parent)
+    panels = _board_or_legacy(real, legacy)
+    masked_panels = dict(_board_or_legacy(masked, legacy))
+    out: list[PanelOwners] = []
+    for panel_id, panel in panels:
+        masked_panel = masked_panels.get(panel_id)
+        ident = ident_of.get(panel_id, (-1, -1))
+        text: dict[str, Runs] = {}
+        values: dict[str, Any] = {}
+        setters: dict[str, Owner] = {}
+        for key, value in panel.items():
+            if key in TEXT_FIELDS and isinstance(value, Text):
+                shadow = masked_panel.get(key) if isinstance(masked_panel, Map) else None
+                units = [owners[ord(c) - _PUA_START] for c in str(shadow or "")]
+                text[key] = _runs(str(value), units)
+            elif key in TEXT_FIELDS and isinstance(value, str):
+                text[key] = [(ch, made.get(ident)) for ch in value]
+            elif key not in ("order", "id"):
+                values[key] = value
+                setters[key] = set_by.get((ident, key), made.get(ident))
+        out.append(PanelOwners(panel_id, made.get(ident), text, values, setters))
+    return out
+
+
+def _board_or_legacy(doc: Doc[Any], legacy: bool | None) -> list[tuple[str, Map[Any]]]:
+    if not legacy:
+        panels = ordered_panels(doc)
+        if legacy is False or panels or LEGACY_PANELS not in doc.keys():
+            return panels
+    out: list[tuple[str, Map[Any]]] = []
+    seen: set[str] = set()
+    for n, panel in enumerate(doc.get(LEGACY_PANELS, type=Array)):
+        if not isinstance(panel, Map):
+            continue
+        ident = panel.get("id")
+        panel_id = ident if isinstance(ident, str) and ident else f"panel-{n + 1}"
+        if panel_id in seen:
+            continue  # a copy left by two concurrent moves: the first one is the panel
+        seen.add(panel_id)
+        out.append((panel_id, panel))
+    return out
+
+
+def _create_panel(panel_id: str, order: str) -> Callable[[Doc[Any]], None]:
+    def change(doc: Doc[Any]) -> None:
+        panel: Map[Any] = Map()
+        board_of(doc)[panel_id] = panel
+        panel["order"] = order
+        for key in TEXT_FIELDS:
+            panel[key] = Text()
+
+    return change
+
+
+def _set_field(panel_id: str, key: str, value: Any) -> Callable[[Doc[Any]], None]:
+    return lambda doc: board_of(doc)[panel_id].__setitem__(key, value)
+
+
+def _drop_panel(panel_id: str) -> Callable[[Doc[Any]], None]:
+    return lambda doc: board_of(doc).pop(panel_id)
+
+
+def _reorder(keys: Mapping[str, str]) -> Callable[[Doc[Any]], None]:
+    def change(doc: Doc[Any]) -> None:
+        board = board_of(doc)
+        for panel_id, key in keys.items():
+            board[panel_id]["order"] = key
+
+    return change
+
+
+def _drop_field(panel_id: str, key: str) -> Callable[[Doc[Any]], None]:
+    return lambda doc: board_of(doc)[panel_id].pop(key)
+
+
+def _locate(panel_id: str, key: str) -> Callable[[Doc[Any]], Text]:
+    def find(doc: Doc[Any]) -> Text:
+        value = board_of(doc)[panel_id][key]
+        if not isinstance(value, Text):
+            raise ValueError(f"panel {panel_id}: {key} is not a Y.Text")
+        return value
+
+    return find
+
+
+def _write_panel(
+    writer: OnBehalf,
+    want: PanelOwners,
+    have: PanelOwners | None,
+    order: str,
+    remover: Owner,
+) -> None:
+    """Make the board's panel ``want.panel`` hold ``want``'s content by ``want``'s people."""
+    pid = want.panel
+    if have is not None and have.created_by != want.created_by:
+        writer.edit(remover, lambda doc: board_of(doc).pop(pid))
+        have = None
+    if have is None:
+        writer.edit(want.created_by, _create_panel(pid, order))
+        have = PanelOwners(pid, want.created_by, {k: [] for k in TEXT_FIELDS}, {}, {})
+    for key in TEXT_FIELDS:
+        if key not in have.text:
+            writer.edit(want.created_by, _set_field(pid, key, Text()))
+        _text_edits(
+            writer, _locate(pid, key), have.text.get(key, []), want.text.get(key, []), remover
+        )
+    for key, value in want.values.items():
+        if have.values.get(key) != value or have.setters.get(key) != want.setters.get(key):
+            writer.edit(want.setters.get(key, remover), _set_field(pid, key, value))
+    for key in have.values:
+        if key not in want.values:
+            writer.edit(remover, _drop_field(pid, key))
+
+
+def _target_owners(
+    panels: Sequence[Mapping[str, Any]], owners: Sequence[PanelOwners], restorer: Owner
+) -> list[PanelOwners]:
+    """The snapshot's panels (its content) with their owners (read from its state); a part
+    whose owner cannot be read is the restorer's."""
+    by_id = {p.panel: p for p in owners}
+    out: list[PanelOwners] = []
+    for panel in panels:
+        pid = str(panel.get("id", ""))
+        known = by_id.get(pid)
+        created_by = known.created_by if known else restorer
+        text: dict[str, Runs] = {}
+        values: dict[str, Any] = {}
+        setters: dict[str, Owner] = {}
+        for key, value in panel.items():
+            if key == "id":
+                continue
+            if key in TEXT_FIELDS:
+                runs = known.text.get(key) if known else None
+                if runs is None or "".join(ch for ch, _ in runs) != value:
+                    runs = [(ch, restorer) for ch in str(value)]
+                text[key] = runs
+            else:
+                values[key] = value
+                setters[key] = known.setters.get(key, restorer) if known else restorer
+        out.append(PanelOwners(pid, created_by, text, values, setters))
+    return out
+
+
+def storyboard_restore(
+    state: bytes,
+    panels: Sequence[Mapping[str, Any]],
+    snapshot_state: bytes,
+    bindings: Mapping[int, int],
+    *,
+    restorer: int,
+    randbelow: Callable[[int], int] = secrets.randbelow,
+) -> AuthoredEdit:
+    """The edit that makes a storyboard's panels the snapshot's ``panels`` (its content),
+    each part by the person who made it in the snapshot (``snapshot_state``)."""
+    for panel in panels:
+        for key, value in panel.items():
+            if key != "id" and key not in TEXT_FIELDS and panel_problem(key, value):
+                raise ValueError(f"panel {panel.get('id')}: {panel_problem(key, value)}")
+            if key in TEXT_FIELDS and not isinstance(value, str):
+                raise ValueError(f"panel {panel.get('id')}: {key} is not text")
+    writer = OnBehalf(state, bindings, randbelow)
+    current = {p.panel: p for p in panel_owners(state, bindings, legacy=False)}
+    wanted = _target_owners(panels, panel_owners(snapshot_state, bindings), restorer)
+    ids = [p.panel for p in wanted]
+    for pid in current:
+        if pid not in ids:
+            writer.edit(restorer, _drop_panel(pid))
+    for want in wanted:
+        _write_panel(writer, want, current.get(want.panel), key_between(None, None), restorer)
+    doc = writer.doc_for(restorer)
+    if [pid for pid, _ in ordered_panels(doc)] != ids:
+        keys: list[str] = []
+        for _ in ids:
+            keys.append(key_between(keys[-1] if keys else None, None, randbelow))
+        writer.edit(restorer, _reorder(dict(zip(ids, keys, strict=True))))
+    return writer.result("storyboard", restorer)
+
+
+def storyboard_migration(
+    state: bytes,
+    bindings: Mapping[int, int],
+    first_creators: Mapping[str, Owner],
+    randbelow: Callable[[int], int] = secrets.randbelow,
+) -> AuthoredEdit | None:
+    """The forward edit moving a storyboard of the first schema to the board, or None
+    when the ``panels`` array is empty (migrated already, or never used).
+
+    Each panel keeps its id; it is created for whoever first created a panel with that id
+    (``first_creators``, read from the log: a move used to re-create the panel under the
+    mover's client ID), its text for whoever wrote each character and its fields for who
+    set them. Fields the schema has no place for, with text values, are kept at the end
+    of the panel's notes (by their setter); the array is then emptied (by nobody).
+    Idempotent: panels already on the board are left as they are.
+    """
+    legacy = panel_owners(state, bindings, legacy=True)
+    real: Doc[Any] = Doc()
+    apply_update(real, state)
+    if LEGACY_PANELS not in real.keys() or not len(real.get(LEGACY_PANELS, type=Array)):
+        return None
+    writer = OnBehalf(state, bindings, randbelow)
+    on_board = {pid for pid, _ in ordered_panels(real)}
+    last = ordered_panels(real)[-1][1].get("order") if on_board else None
+    for panel in legacy:
+        if panel.panel in on_board:
+            continue
+        creator = first_creators.get(panel.panel, panel.created_by)
+        values: dict[str, Any] = {}
+        setters: dict[str, Owner] = {}
+        notes = list(panel.text.get("notes", []))
+        for key, value in panel.values.items():
+            if key in SCALAR_FIELDS and panel_problem(key, value) is None:
+                values[key] = value
+                setters[key] = panel.setters.get(key)
+            elif isinstance(value, str) and value:
+                owner = panel.setters.get(key)
+                line = f"{chr(10) if notes else ''}{key}: {value}"
+                notes += [(ch, owner) for ch in line]
+        text = {**panel.text, "notes": notes}
+        want = PanelOwners(panel.panel, creator, text, values, setters)
+        last = key_between(last if isinstance(last, str) else None, None, randbelow)
+        _write_panel(writer, want, None, last, None)
+    writer.edit(None, lambda doc: doc.get(LEGACY_PANELS, type=Array).clear())
+    return writer.result("storyboard", None)
+
+
+def legacy_first_creators(
+    updates: Iterable[bytes], bindings: Mapping[int, int]
+) -> dict[str, Owner]:
+    """For each panel id of the first schema, who first wrote a panel with it (in log order).
+
+    That schema moved a panel by deleting it and inserting a copy under the mover's
+    client ID, so the surviving copy names the last mover; the first ``id`` value
+    written names the panel's creator.
+    """
+    out: dict[str, Owner] = {}
+    for update in updates:
+        for item in walk_update(update)[0]:
+            if item.content == "any" and item.parent_sub == "id" and isinstance(item.parent, tuple):
+                value = item.values[-1] if item.values else None
+                if isinstance(value, str):
+                    out.setdefault(value, bindings.get(item.client))
+    return out
