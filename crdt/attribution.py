@@ -518,8 +518,25 @@ def storyboard_credit(
         )
     history = _Index(i for _, update in log for i in walk_update(update)[0])
 
+    alive_panels = set(panel_items.values())
+
+    def in_alive_panel(found: Item) -> bool:
+        # Text deleted with its panel counts under panels_deleted: a panel's deletion
+        # also deletes text typed into it concurrently, which the next entry of whoever
+        # deleted it re-sends in its delete set, however little that entry does.
+        text_id = history.parent(found)[0]
+        text_item = history.find(text_id) if isinstance(text_id, tuple) else None
+        panel_id = history.parent(text_item)[0] if text_item is not None else None
+        return panel_id in alive_panels
+
     def text_units(client: int, lo: int, hi: int) -> int:
-        return _units_of(history, client, lo, hi, lambda found: found.content == "string")
+        return _units_of(
+            history,
+            client,
+            lo,
+            hi,
+            lambda found: found.content == "string" and in_alive_panel(found),
+        )
 
     def panel_units(client: int, lo: int, hi: int) -> int:
         return _units_of(

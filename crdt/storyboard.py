@@ -191,14 +191,18 @@ def panel_insert(
     return panel
 
 
-def panels_write(doc: Doc[Any], panels: Iterable[Mapping[str, Any]]) -> None:
+def panels_write(
+    doc: Doc[Any],
+    panels: Iterable[Mapping[str, Any]],
+    randbelow: Callable[[int], int] = secrets.randbelow,
+) -> None:
     """Append panels in one transaction (seeding, imports and tests); each needs an id."""
     board = board_of(doc)
     with doc.transaction():
         last = ordered_panels(doc)
         before = last[-1][1].get("order") if last else None
         for fields in panels:
-            before = key_between(before if isinstance(before, str) else None, None)
+            before = key_between(before if isinstance(before, str) else None, None, randbelow)
             panel_insert(board, str(fields["id"]), fields, before)
 
 
