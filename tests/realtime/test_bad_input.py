@@ -14,6 +14,7 @@ from websockets.frames import Frame, Opcode
 
 from crdt.awareness import encode_awareness_update
 from crdt.encoding import encode_var_bytes
+from crdt.storyboard import board_of, panels_write
 from crdt.protocol import (
     MSG_SYNC,
     encode_awareness,
@@ -25,6 +26,7 @@ from tests.support.factories import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
 from tests.support.wire import WireClient, client_frame
+from tests.support.waiting import eventually
 from tests.support.yraw import RawYClient
 
 pytestmark = [pytest.mark.live]
@@ -300,3 +302,42 @@ async def test_frames_in_any_split_and_mix_apply_and_a_violation_ends_only_that_
     assert await wire.dropped()
     await assert_room_intact(server, project_room, observer)
     wire.writer.close()
+
+
+async def test_an_update_breaking_the_storyboard_schema_closes_4422_and_changes_nothing(
+    live: TroupeServer, project_room: ProjectRoom
+) -> None:
+    room = project_room.room(project_room.storyboard)
+    token = project_room.members["editor"].token
+    async with await RawYClient.open(live.ws_url, room, token=token) as good:
+        await good.sync()
+        before = good.doc.get_state()
+        panels_write(good.doc, [{"id": "p1", "notes": "kept"}])
+        await good.send(encode_sync_update(good.doc.get_update(before)))
+        bad = await RawYClient.open(live.ws_url, room, token=token)
+        await bad.sync()
+        await eventually(lambda: len(board_of(bad.doc)) == 1, 5, "the panel never arrived")
+        before = bad.doc.get_state()
+        board_of(bad.doc)["p1"]["duration_ms"] = -40
+        await bad.send(encode_sync_update(bad.doc.get_update(before)))
+        code, reason = await bad.wait_closed()
+        await bad.close()
+        assert code == 4422, reason
+        assert "duration_ms" in reason
+        assert good.is_open
+    slug = project_room.project.slug
+    async with httpx.AsyncClient(base_url=live.http_url) as http:
+        response = await http.get(
+            f"/api/projects/{slug}/documents/{project_room.storyboard.slug}/content",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.json()["panels"] == [
+        {
+            "id": "p1",
+            "action": "",
+            "dialogue": "",
+            "notes": "kept",
+            "duration_ms": 2000,
+            "shot_size": "",
+        }
+    ]
