@@ -4,12 +4,14 @@ forward edit by the server: content, order and credit kept, applied once."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import subprocess
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.utils import timezone
 from pycrdt import Array
 
@@ -79,6 +81,9 @@ def test_a_first_schema_storyboard_moves_to_the_board_keeping_content_and_credit
     assert not has_legacy_panels(opened.doc)
     # Applied once: the second run finds nothing to move, and the log grew by one entry.
     assert storyboard_migrate(document_id=board.pk) == b""
+    out = io.StringIO()
+    call_command("migrate_storyboards", stdout=out)
+    assert out.getvalue().strip() == "0 storyboard(s) moved to the board schema"
     assert DocumentUpdate.objects.filter(document=board).count() == len(log) + 1
     stored = document_stored(document_id=board.pk)
     fresh = load_document("storyboard", stored.state, stored.updates)
