@@ -238,6 +238,12 @@ def _delete_set_of(ranges: Mapping[int, Sequence[tuple[int, int]]]) -> IdSet:
 def _pua_update(update: bytes, items: Sequence[Item], char_of: Mapping[int, str]) -> bytes:
     # The update with every string content replaced by its owner's character, one per
     # UTF-16 unit (so every clock, origin and split point stays valid).
+    return rewrite_strings(update, items, lambda item: char_of[item.client] * item.length)
+
+
+def rewrite_strings(update: bytes, items: Sequence[Item], text_of: Callable[[Item], str]) -> bytes:
+    """``update`` with each string content replaced by ``text_of(item)``, which must have
+    the same UTF-16 length (every clock, origin and split point stays valid)."""
     parts: list[bytes] = []
     pos = 0
     for item in items:
@@ -245,7 +251,7 @@ def _pua_update(update: bytes, items: Sequence[Item], char_of: Mapping[int, str]
             continue
         start, end = item.span
         parts.append(update[pos:start])
-        parts.append(encode_var_string(char_of[item.client] * item.length))
+        parts.append(encode_var_string(text_of(item)))
         pos = end
     parts.append(update[pos:])
     return b"".join(parts)
@@ -555,7 +561,7 @@ def storyboard_credit(
                     typed[user] += item.length
     # Entries of no user are the server's own edits (a schema migration emptying the
     # first schema's array): nobody's deletions.
-    panels_deleted = {
+    panels_deleted: dict[Owner, int] = {
         user: credit.total
         for user, credit in _deletions(log, bindings, count_unit=panel_units).items()
         if user is not None

@@ -25,12 +25,15 @@ from typing import Any
 from pycrdt import Array, Doc, Map, Text
 
 from crdt.attribution import (
+    _PUA_SIZE,
     _PUA_START,
     ID,
+    Item,
     Owner,
     _delete_set_of,
     _Index,
     masked_document,
+    rewrite_strings,
     walk_update,
 )
 from crdt.documents import SCRIPT_TEXT, DocumentKind, apply_update, merge
@@ -274,16 +277,21 @@ class PanelOwners:
 
 
 def panel_owners(
-    state: bytes, bindings: Mapping[int, int], *, legacy: bool | None = None
+    state: bytes,
+    bindings: Mapping[int, int],
+    *,
+    legacy: bool | None = None,
+    masked: tuple[Doc[Any], list[Owner]] | None = None,
 ) -> list[PanelOwners]:
     """Every panel of a storyboard state in order, with its owners: the board's, or with
-    ``legacy`` the first schema's array (None: the array when the board is empty)."""
+    ``legacy`` the first schema's array (None: the array when the board is empty).
+    ``masked`` replaces the state's owner mask (``legacy_masked``)."""
     real: Doc[Any] = Doc()
     if state:
         apply_update(real, state)
     if not state:
         return []
-    masked, owners = masked_document(state, bindings)
+    mask, owners = masked if masked is not None else masked_document(state, bindings)
     items, delete_set = walk_update(state)
     deleted = _delete_set_of(delete_set)
     index = _Index(items)
@@ -306,7 +314,7 @@ def panel_owners(
             if key == "id" and parent in legacy_maps and item.values:
                 ident_of.setdefault(str(item.values[-1]), parent)
     panels = _board_or_legacy(real, legacy)
-    masked_panels = dict(_board_or_legacy(masked, legacy))
+    masked_panels = dict(_board_or_legacy(mask, legacy))
     out: list[PanelOwners] = []
     for panel_id, panel in panels:
         masked_panel = masked_panels.get(panel_id)
@@ -485,20 +493,22 @@ def storyboard_restore(
 def storyboard_migration(
     state: bytes,
     bindings: Mapping[int, int],
-    first_creators: Mapping[str, Owner],
+    log: Sequence[bytes],
     randbelow: Callable[[int], int] = secrets.randbelow,
 ) -> AuthoredEdit | None:
     """The forward edit moving a storyboard of the first schema to the board, or None
     when the ``panels`` array is empty (migrated already, or never used).
 
     Each panel keeps its id; it is created for whoever first created a panel with that id
-    (``first_creators``, read from the log: a move used to re-create the panel under the
-    mover's client ID), its text for whoever wrote each character and its fields for who
-    set them. Fields the schema has no place for, with text values, are kept at the end
-    of the panel's notes (by their setter); the array is then emptied (by nobody).
+    (read from the ``log``: a move used to re-create the panel under the mover's client
+    ID), its text for whoever wrote each character (traced through those copies,
+    ``legacy_masked``) and its fields for who set them. Fields the schema has no place
+    for, with text values, are kept at the end of the panel's notes (by their setter);
+    the array is then emptied (by nobody).
     Idempotent: panels already on the board are left as they are.
     """
-    legacy = panel_owners(state, bindings, legacy=True)
+    first_creators = legacy_first_creators(log, bindings)
+    legacy = panel_owners(state, bindings, legacy=True, masked=legacy_masked(log, bindings))
     real: Doc[Any] = Doc()
     apply_update(real, state)
     if LEGACY_PANELS not in real.keys() or not len(real.get(LEGACY_PANELS, type=Array)):
@@ -545,4 +555,95 @@ def legacy_first_creators(
                 value = item.values[-1] if item.values else None
                 if isinstance(value, str):
                     out.setdefault(value, bindings.get(item.client))
+    return out
+
+
+def legacy_masked(
+    log: Iterable[bytes], bindings: Mapping[int, int]
+) -> tuple[Doc[Any], list[Owner]] | None:
+    """The first schema's storyboard replayed from its log with every character replaced
+    by its true owner's private-use character, and the owners (as ``masked_document``).
+
+    That schema moved a panel by deleting it and inserting a copy in one transaction, so
+    the copy's text was written under the mover's client ID. Replaying the log, a panel
+    created in the same entry that removes the panel with its id, holding the same text,
+    is a move: its text keeps the owners the original's had. None when the replay does
+    not line up with the state (a log out of causal order): the caller then reads owners
+    from the state, as Yrs wrote them.
+    """
+    entries = list(log)
+    walked = [walk_update(update)[0] for update in entries]
+    owners: list[Owner] = sorted(
+        {bindings.get(i.client) for items in walked for i in items if i.span is not None},
+        key=lambda o: -1 if o is None else o,
+    )
+    if len(owners) > _PUA_SIZE:
+        return None
+    char_of = {owner: chr(_PUA_START + n) for n, owner in enumerate(owners)}
+    real: Doc[Any] = Doc()
+    masked: Doc[Any] = Doc()
+    for update, items in zip(entries, walked, strict=True):
+        copies = _copied_text(real, masked, items)
+        apply_update(masked, rewrite_strings(update, items, _masker(copies, char_of, bindings)))
+        apply_update(real, update)
+    if bytes(real.get_state()) != bytes(masked.get_state()):
+        return None
+    return masked, owners
+
+
+def _masker(
+    copies: Mapping[ID, str], char_of: Mapping[Owner, str], bindings: Mapping[int, int]
+) -> Callable[[Item], str]:
+    def text_of(item: Item) -> str:
+        found = copies.get((item.client, item.clock))
+        return found if found is not None else char_of[bindings.get(item.client)] * item.length
+
+    return text_of
+
+
+def _copied_text(real: Doc[Any], masked: Doc[Any], items: Sequence[Item]) -> dict[ID, str]:
+    """For the string items of panels an entry re-creates (a move of the first schema),
+    the masked text their original held."""
+    index = _Index(items)
+    new_panels: dict[ID, str] = {}
+    for item in items:
+        if item.content == "any" and item.parent_sub == "id" and isinstance(item.parent, tuple):
+            value = item.values[-1] if item.values else None
+            parent = index.find(item.parent)
+            # A new map holding the id of a panel already in the array (its place in the
+            # array is given by its neighbours, often in earlier entries: not checked).
+            if isinstance(value, str) and parent is not None and parent.type_ref == "map":
+                new_panels[item.parent] = value
+    if not new_panels:
+        return {}
+    before_real = {
+        p.get("id"): p for p in real.get(LEGACY_PANELS, type=Array) if isinstance(p, Map)
+    }
+    before_masked = [p for p in masked.get(LEGACY_PANELS, type=Array) if isinstance(p, Map)]
+    masked_by_id = dict(zip(before_real, before_masked, strict=False))
+    fields: dict[tuple[ID, str], ID] = {}
+    for item in items:
+        if item.content == "type" and isinstance(item.parent, tuple):
+            if item.parent in new_panels and item.parent_sub in TEXT_FIELDS:
+                fields[(item.parent, item.parent_sub)] = (item.client, item.clock)
+    out: dict[ID, str] = {}
+    for (panel_ident, name), text_ident in fields.items():
+        panel_id = new_panels[panel_ident]
+        original = before_real.get(panel_id)
+        shadow = masked_by_id.get(panel_id)
+        if original is None or shadow is None:
+            continue
+        strings = sorted(
+            (i for i in items if i.span is not None and i.parent == text_ident),
+            key=lambda i: i.clock,
+        )
+        copied = "".join(i.text or "" for i in strings)
+        old_text, old_mask = original.get(name), shadow.get(name)
+        if str(old_text) != copied or not isinstance(old_mask, Text):
+            continue
+        mask = str(old_mask)
+        at = 0
+        for i in strings:
+            out[(i.client, i.clock)] = mask[at : at + i.length]
+            at += i.length
     return out

@@ -106,6 +106,12 @@ def test_a_first_schema_storyboard_moves_to_the_board_keeping_content_and_credit
         "p3": alice,
     }
     assert by_panel["p2"].text["notes"] == {bob: len("Bob: the gulls scatter")}
+    # Bob's copies of p3 carried Alice's words under his client ID: traced back to her.
+    assert by_panel["p3"].text["action"] == {alice: len("Boat leaves")}
+    assert credit.surviving == {
+        alice: len("Harbour at dawn" "Gulls" "Boat leaves" "Alice: cast off!"),
+        bob: len("Bob: the gulls scatter"),
+    }
     assert by_panel["p3"].text["dialogue"] == {alice: len("Alice: cast off!")}
     # The migration itself wrote for the people and deleted for nobody.
     assert None not in credit.deleted

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crdt.authored import legacy_first_creators, storyboard_migration
+from crdt.authored import storyboard_migration
 from crdt.documents import DocumentKind as SchemaKind
 from crdt.documents import apply_update, load_document_checked, state_with_pending
 from crdt.encoding import MalformedMessage
@@ -264,13 +264,10 @@ def storyboard_migrate(*, document_id: int) -> bytes:
         stored = document_loaded(document_id=document_id, kind="storyboard")
         if not has_legacy_panels(stored.doc):
             return b""
-        log = DocumentUpdate.objects.filter(document_id=document_id).order_by("id")
-        creators = legacy_first_creators(
-            (bytes(update) for update in log.values_list("update", flat=True).iterator()),
-            stored.bindings,
-        )
+        rows = DocumentUpdate.objects.filter(document_id=document_id).order_by("id")
+        log = [bytes(update) for update in rows.values_list("update", flat=True).iterator()]
         edit = storyboard_migration(
-            state_with_pending(stored.doc, stored.pending), stored.bindings, creators
+            state_with_pending(stored.doc, stored.pending), stored.bindings, log
         )
         if edit is None or not edit.update:
             return b""
