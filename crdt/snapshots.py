@@ -11,17 +11,17 @@ import hashlib
 import json
 from typing import Any
 
-from pycrdt import Array, Doc, Map, Text
+from pycrdt import Doc, Text
 
 from crdt.documents import (
     SCRIPT_TEXT,
-    STORYBOARD_PANELS,
     DocumentKind,
     apply_update,
     content_of,
     new_document,
 )
 from crdt.fountain import parse
+from crdt.storyboard import TEXT_FIELDS, board_of, key_between, ordered_panels, panel_insert
 from crdt.updates import decode_state_vector, decode_update
 
 __all__ = [
@@ -191,8 +191,7 @@ def _utf8_offsets(text: str) -> list[int]:
     return offsets
 
 
-def _restore_script(doc: Doc[Any], target: str) -> None:
-    text = doc.get(SCRIPT_TEXT, type=Text)
+def _restore_text(text: Text, target: str) -> None:
     current = str(text)
     at = _utf8_offsets(current)  # pycrdt indexes Text in UTF-8 bytes
     # The common prefix and suffix stay untouched (difflib alone may re-type a character
@@ -213,31 +212,51 @@ def _restore_script(doc: Doc[Any], target: str) -> None:
             text.insert(at[head + i1], middle_b[j1:j2])
 
 
+def _restore_script(doc: Doc[Any], target: str) -> None:
+    _restore_text(doc.get(SCRIPT_TEXT, type=Text), target)
+
+
 def _restore_storyboard(doc: Doc[Any], target: list[dict[str, Any]]) -> None:
-    panels = doc.get(STORYBOARD_PANELS, type=Array)
-    current = normalise_panels(content_of(doc, "storyboard"))  # type: ignore[arg-type]
-    cur_keys = [_panel_key(p, i) for i, p in enumerate(current)]
-    new_keys = [_panel_key(p, i) for i, p in enumerate(target)]
-    ops = difflib.SequenceMatcher(None, cur_keys, new_keys, autojunk=False).get_opcodes()
-    for tag, i1, i2, j1, j2 in reversed(ops):
-        if tag == "equal":
-            for offset in range(i2 - i1):
-                item = panels[i1 + offset]
-                wanted = target[j1 + offset]
-                if not isinstance(item, Map):
-                    del panels[i1 + offset]
-                    panels.insert(i1 + offset, Map(wanted))
+    # Stopgap for schema v2 (sb-workspace): panels not in the target are deleted, kept
+    # panels are edited field by field (text minimally, so surviving text keeps its
+    # writer), missing ones are inserted; a panel is re-keyed only when it is out of order.
+    board = board_of(doc)
+    current = dict(ordered_panels(doc))
+    wanted_ids = {str(p.get("id")) for p in target}
+    for panel_id in [k for k in board.keys() if k not in wanted_ids]:
+        del board[panel_id]
+    existing_keys = {pid: p.get("order") for pid, p in current.items()}
+    previous: tuple[str, str] | None = None
+    for position, wanted in enumerate(target):
+        panel_id = str(wanted.get("id"))
+        panel = current.get(panel_id)
+        order = existing_keys.get(panel_id)
+        if not isinstance(order, str) or (previous is not None and (order, panel_id) <= previous):
+            low = previous[0] if previous else None
+            # Below the next target panel's key that still lies above ``low``, if any.
+            later = (existing_keys.get(str(p.get("id"))) for p in target[position + 1 :])
+            high = next((k for k in later if isinstance(k, str) and (low is None or k > low)), None)
+            order = key_between(low, high)
+        if panel is None:
+            panel_insert(board, panel_id, wanted, order)
+            panel = board[panel_id]
+            for key in [k for k in panel.keys() if k != "order" and k not in wanted]:
+                del panel[key]
+        else:
+            if panel.get("order") != order:
+                panel["order"] = order
+            for key in [k for k in panel.keys() if k not in wanted and k not in ("order", "id")]:
+                del panel[key]
+            for key, value in wanted.items():
+                if key == "id":
                     continue
-                for key in [k for k in item.keys() if k not in wanted]:
-                    del item[key]
-                for key, value in wanted.items():
-                    if _normal(item.get(key)) != value:
-                        item[key] = value
-            continue
-        if i2 > i1:
-            del panels[i1:i2]
-        for offset, wanted in enumerate(target[j1:j2]):
-            panels.insert(i1 + offset, Map(wanted))
+                existing = panel.get(key)
+                if key in TEXT_FIELDS and isinstance(existing, Text):
+                    if str(existing) != value:
+                        _restore_text(existing, str(value))
+                elif _normal(existing) != value:
+                    panel[key] = Text(str(value)) if key in TEXT_FIELDS else value
+        previous = (order, panel_id)
 
 
 def restore_update(
@@ -259,7 +278,7 @@ def restore_update(
     if kind == "script":
         doc.get(SCRIPT_TEXT, type=Text)
     else:
-        doc.get(STORYBOARD_PANELS, type=Array)
+        board_of(doc)
     wanted: Any = target if kind == "script" else normalise_panels(target)  # type: ignore[arg-type]
 
     def now() -> Any:
@@ -290,7 +309,9 @@ def restore_update(
                 text.insert(0, "\u2060")
                 del text[0 : len("\u2060".encode())]
             else:
-                panels = doc.get(STORYBOARD_PANELS, type=Array)
-                panels.insert(0, Map({}))
-                del panels[0]
+                # Re-setting a panel's order key to itself is a write that changes nothing.
+                panels = ordered_panels(doc)
+                if panels:
+                    _, panel = panels[0]
+                    panel["order"] = panel.get("order")
     return bytes(doc.get_update(before))
