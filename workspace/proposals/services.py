@@ -30,6 +30,7 @@ from workspace.models import (
     ProposalState,
     Record,
     RecordAuthor,
+    RecordKind,
     Snapshot,
 )
 from workspace.notifications.services import notification_send
@@ -366,6 +367,15 @@ def proposal_line_delete(*, proposal: Proposal, user: User, line: ProposalLine) 
         _line_changed(proposal, user, "delete", before["key"], before, None, [contributor])
 
 
+def _board_panels(record: Record) -> list[dict[str, Any]]:
+    # The panels of a storyboard snapshot's credit (none for other records).
+    if record.kind != RecordKind.STORYBOARD_SNAPSHOT:
+        return []
+    snap = Snapshot.objects.filter(record=record).first()
+    panels: list[dict[str, Any]] = snap.credit.get("panels", []) if snap is not None else []
+    return panels
+
+
 def _credit_weights(record: Record) -> tuple[dict[int, Fraction], dict[int, str]]:
     """Per-user weights of a record and how each is explained.
 
@@ -417,7 +427,16 @@ def proposal_prefill(*, proposal: Proposal, user: User) -> list[ProposalLine]:
         proposal = _locked(proposal)
         if proposal.state != ProposalState.DRAFT:
             raise ProposalRefused("only a draft is prefilled", 409)
-        sources = [proposal.production, *Record.objects.filter(pk__in=_cited_ids(proposal))]
+        cited = list(Record.objects.filter(pk__in=_cited_ids(proposal)).order_by("pk"))
+        # A storyboard snapshot pays its panels' images in its own points and cites their
+        # records; counting those records again would pay an illustrator twice.
+        paid = {
+            str(panel.get("image"))
+            for record in [proposal.production, *cited]
+            for panel in _board_panels(record)
+            if panel.get("image")
+        }
+        sources = [proposal.production, *(r for r in cited if r.rid not in paid)]
         parts: dict[int, list[Fraction]] = {}
         reasons: dict[int, list[str]] = {}
         credited: dict[int, list[Record]] = {}
