@@ -272,6 +272,8 @@ def test_storyboard_snapshot_page_shows_the_sheet_escaped(team: dict[str, Any]) 
     assert '<table class="sheet">' in body
     assert body.count('<tr class="panel"') == 2
     assert "Panels created" in body and team["editor"].username in body
+    assert '<th scope="col">Surviving characters</th>' in body
+    assert '<th scope="col">Images</th>' in body
     assert_escaped(body)
 
 
