@@ -445,3 +445,22 @@ def test_prefill_points_for_shot_sizes_durations_and_shared_images() -> None:
     # 165/690 = 2391.3, 125/690 = 1811.6, 300/690 = 4347.8, 100/690 = 1449.3 bp
     shares = {n: lines[u].share_bp for n, u in names.items()}
     assert shares == {"alice": 2_391, "bob": 1_812, "carol": 4_348, "dave": 1_449}, shares
+
+
+def test_migration_0006_names_the_document_of_responses_used_before() -> None:
+    """Responses marked used under the old rule named a snapshot: used for its document."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("workspace.migrations.0006_callresponse_used_for")
+    d = demo()
+    snap = snapshot_create(document=d.board, user=d.users["alice"])
+    call = call_create(
+        project=d.project, title="Draw", interest=Interest.ILLUSTRATION, created_by=d.users["alice"]
+    )
+    old = response_create(call=call, record=d.image, user=d.users["carol"])
+    CallResponse.objects.filter(pk=old.pk).update(status=ResponseStatus.USED, used_in=snap.snapshot)
+    migration.used_for_from_used_in(apps, None)
+    found = CallResponse.objects.get(pk=old.pk)
+    assert (found.used_for_id, found.used_in_id) == (d.board.pk, snap.snapshot.pk)

@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
-def used_for_from_used_in(apps, schema_editor):  # type: ignore[no-untyped-def]
+def used_for_from_used_in(apps, schema_editor):
     # Responses marked used before this field named a snapshot; they were used for that
     # snapshot's document. (That snapshot does not cite them, and is kept as used_in.)
     CallResponse = apps.get_model("workspace", "CallResponse")
