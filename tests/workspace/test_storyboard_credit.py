@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +39,14 @@ from workspace.records.rules import AuthorSpec, blob_content, text_content
 from workspace.records.services import blob_store, record_create, snapshot_create
 
 pytestmark = [pytest.mark.django_db]
+
+
+@pytest.fixture(autouse=True)
+def media(settings: Any, tmp_path: Path) -> Path:
+    """Uploaded images go to a temporary directory, not the worktree's media/."""
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
 
