@@ -14,7 +14,6 @@ from websockets.frames import Frame, Opcode
 
 from crdt.awareness import encode_awareness_update
 from crdt.encoding import encode_var_bytes
-from crdt.storyboard import board_of, panels_write
 from crdt.protocol import (
     MSG_SYNC,
     encode_awareness,
@@ -22,11 +21,12 @@ from crdt.protocol import (
     encode_sync_update,
     parse_message,
 )
+from crdt.storyboard import board_of, panels_write
 from tests.support.factories import ProjectRoom
 from tests.support.node_client import NodeYjsClient
 from tests.support.servers import TroupeServer
-from tests.support.wire import WireClient, client_frame
 from tests.support.waiting import eventually
+from tests.support.wire import WireClient, client_frame
 from tests.support.yraw import RawYClient
 
 pytestmark = [pytest.mark.live]

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from pycrdt import Map
 
 from crdt.fountain import parse
 from tests.workspace.test_snapshots import Writer
@@ -74,24 +73,18 @@ def team() -> dict[str, Any]:
     )
     Writer(lead, script, 101).insert(0, SCRIPT)
     writer = Writer(editor, board, 202)
-    writer.edit(
-        lambda: writer.panels.append(
-            Map(
-                {
-                    "id": "p1",
-                    "action": f"Wide on the diner {SCRIPT_XSS}",
-                    "dialogue": "MARA: Coffee?",
-                    "notes": f"slow push {IMG_XSS}",
-                    "shot_size": "WS",
-                    "duration_ms": 2500,
-                }
-            )
-        )
+    writer.add_panels(
+        {
+            "id": "p1",
+            "action": f"Wide on the diner {SCRIPT_XSS}",
+            "dialogue": "MARA: Coffee?",
+            "notes": f"slow push {IMG_XSS}",
+            "shot_size": "WS",
+            "duration_ms": 2500,
+        }
     )
-    writer.edit(
-        lambda: writer.panels.append(
-            Map({"id": "p2", "action": "Close on the cup", "shot_size": "CU", "duration_ms": 1500})
-        )
+    writer.add_panels(
+        {"id": "p2", "action": "Close on the cup", "shot_size": "CU", "duration_ms": 1500}
     )
     return {
         "lead": lead,
@@ -279,6 +272,8 @@ def test_storyboard_snapshot_page_shows_the_sheet_escaped(team: dict[str, Any]) 
     assert '<table class="sheet">' in body
     assert body.count('<tr class="panel"') == 2
     assert "Panels created" in body and team["editor"].username in body
+    assert '<th scope="col">Surviving characters</th>' in body
+    assert '<th scope="col">Images</th>' in body
     assert_escaped(body)
 
 

@@ -154,7 +154,7 @@ def test_responses_status_history_and_notifications() -> None:
         (None, "submitted", artist.username),
         ("submitted", "considered", lead.username),
     ]
-    assert lead_api.send("PATCH", path, {"status": "used"}).status_code == 400, "used needs used_in"
+    assert lead_api.send("PATCH", path, {"status": "used"}).status_code == 400, "names no document"
     assert len(inbox(artist, "response.status")) == 1
     assert not inbox(lead, "response.status"), "never to the actor"
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from pycrdt import Array, Doc, Map, Text
+from pycrdt import Doc, Map, Text
 
 from crdt.documents import content_of, load_document
+from crdt.storyboard import board_of, panels_write
 from tests.workspace.test_records import Api
 from workspace import events
 from workspace.documents.selectors import document_stored
@@ -27,7 +28,7 @@ class Writer:
         self.user, self.document = user, document
         self.doc: Doc[Any] = Doc(client_id=client_id)
         self.text = self.doc.get("content", type=Text)
-        self.panels = self.doc.get("panels", type=Array)
+        self.board: Map[Any] = board_of(self.doc)
 
     def pull(self) -> None:
         stored = document_stored(document_id=self.document.pk)
@@ -42,6 +43,19 @@ class Writer:
         document_update_post(
             document=self.document, update=bytes(self.doc.get_update(before)), user=self.user
         )
+
+    def add_panels(self, *panels: dict[str, Any]) -> None:
+        """Append panels (schema v2: a Y.Map under its id in ``board``) in one edit."""
+        self.edit(lambda: panels_write(self.doc, panels))
+
+    def panel_text(self, panel: str, field: str, index: int, text: str) -> None:
+        """Insert ``text`` at code point ``index`` of a panel's text field."""
+
+        def go() -> None:
+            target = self.board[panel][field]
+            target.insert(len(str(target)[:index].encode()), text)
+
+        self.edit(go)
 
     def insert(self, index: int, text: str) -> None:
         self.edit(lambda: self.text.insert(len(str(self.text)[:index].encode()), text))
@@ -167,11 +181,24 @@ def test_script_snapshot_credit_lineage_diff_and_restore(
     assert other.status_code == 400
 
 
+def panel(panel_id: str, **fields: Any) -> dict[str, Any]:
+    """A panel's content as snapshots show it: every field a new panel gets, then ``fields``."""
+    return {
+        "id": panel_id,
+        "action": "",
+        "dialogue": "",
+        "notes": "",
+        "duration_ms": 2000,
+        "shot_size": "",
+        **fields,
+    }
+
+
 def test_storyboard_snapshot_credit_and_panel_diff(team: dict[str, Any]) -> None:
     lead = Writer(team["lead"], team["board"], 303)
     editor = Writer(team["editor"], team["board"], 404)
-    lead.edit(lambda: lead.panels.append(Map({"id": "p1", "action": "Wide", "duration_ms": 2000})))
-    editor.edit(lambda: editor.panels.append(Map({"id": "p2", "action": "Close"})))
+    lead.add_panels({"id": "p1", "action": "Wide", "duration_ms": 2000})
+    editor.add_panels({"id": "p2", "action": "Close"})
     api = team["lead_api"]
     first = api.post(f"{team['base']}/board/snapshots", {}).json()
     users = first["snapshot"]["credit"]["users"]
@@ -179,15 +206,17 @@ def test_storyboard_snapshot_credit_and_panel_diff(team: dict[str, Any]) -> None
     assert users[team["editor"].username]["panels_created"] == 1
     assert first["canonical"]["content"]["media_type"] == "application/json"
     fragment = api.get(f"/api/records/{first['id']}/content", panel="p2")
-    assert fragment.json() == {"id": "p2", "action": "Close"}
+    assert fragment.json() == panel("p2", action="Close")
     assert api.get(f"/api/records/{first['id']}/content", panel="p9").status_code == 404
-    editor.edit(lambda: editor.panels[0].__setitem__("notes", "slow push"))
-    editor.edit(lambda: editor.panels.__delitem__(1))
+    editor.panel_text("p1", "notes", 0, "slow push")
+    editor.edit(lambda: editor.board["p1"].__setitem__("shot_size", "WS"))
+    editor.edit(lambda: editor.board.__delitem__("p2"))
     second = api.post(f"{team['base']}/board/snapshots", {}).json()
     users = second["snapshot"]["credit"]["users"]
     assert users[team["editor"].username]["panels_deleted"] == 1
     panels = {p["panel"]: p for p in second["snapshot"]["credit"]["panels"]}
-    assert panels["p1"]["fields"]["notes"] == team["editor"].username
+    assert panels["p1"]["text"]["notes"] == {team["editor"].username: len("slow push")}
+    assert panels["p1"]["fields"]["shot_size"] == team["editor"].username
     assert panels["p1"]["created_by"] == team["lead"].username
     diff = api.get(f"/api/records/{second['id']}/diff", against=first["id"]).json()
     by_panel = {d["panel"]: d for d in diff["panels"]}
@@ -198,7 +227,7 @@ def test_storyboard_snapshot_credit_and_panel_diff(team: dict[str, Any]) -> None
     stored = document_stored(document_id=team["board"].pk)
     doc = load_document("storyboard", stored.state, stored.updates)
     assert content_of(doc, "storyboard") == [
-        {"id": "p1", "action": "Wide", "duration_ms": 2000},
-        {"id": "p2", "action": "Close"},
+        panel("p1", action="Wide"),
+        panel("p2", action="Close"),
     ]
     assert Snapshot.objects.filter(document=team["board"]).count() == 2

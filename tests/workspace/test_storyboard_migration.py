@@ -109,7 +109,7 @@ def test_a_first_schema_storyboard_moves_to_the_board_keeping_content_and_credit
     # Bob's copies of p3 carried Alice's words under his client ID: traced back to her.
     assert by_panel["p3"].text["action"] == {alice: len("Boat leaves")}
     assert credit.surviving == {
-        alice: len("Harbour at dawn" "Gulls" "Boat leaves" "Alice: cast off!"),
+        alice: len("Harbour at dawnGullsBoat leavesAlice: cast off!"),
         bob: len("Bob: the gulls scatter"),
     }
     assert by_panel["p3"].text["dialogue"] == {alice: len("Alice: cast off!")}

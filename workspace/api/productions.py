@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from workspace.access import can_contribute, project_role
 from workspace.api.common import (
@@ -24,6 +24,7 @@ from workspace.api.common import (
 from workspace.api.records import readable_record
 from workspace.models import (
     Call,
+    Document,
     Interest,
     Project,
     ProjectStatus,
@@ -275,8 +276,21 @@ class ResponseIn(Schema):
 
 
 class ResponseStatusIn(Schema):
+    """A response's new status; "used" names the document it is used for.
+
+    ``document`` is the slug of a document of the project: its next snapshot cites the
+    response's record (and becomes the response's ``used_in``). ``used_in``, a snapshot
+    record id, is the older spelling and means that snapshot's document.
+    """
+
     status: Literal["submitted", "considered", "used", "replaced"]
-    used_in: str | None = None
+    document: str | None = Field(
+        None, description="slug of the project's document the response is used for"
+    )
+    used_in: str | None = Field(
+        None,
+        description="deprecated: a snapshot record id, meaning that snapshot's document",
+    )
 
 
 @router.post(
@@ -307,7 +321,7 @@ def list_responses(request: HttpRequest, project: str, call_id: int) -> list[dic
     """The responses to a call with their status histories, oldest first."""
     call = _call(request, project, call_id)
     rows = call.responses.select_related(
-        "call__project", "record", "responder", "used_in__record"
+        "call__project", "record", "responder", "used_in__record", "used_for__project"
     ).order_by("pk")
     return [response_json(r) for r in rows]
 
@@ -320,21 +334,28 @@ def list_responses(request: HttpRequest, project: str, call_id: int) -> list[dic
 def set_response_status(
     request: HttpRequest, project: str, call_id: int, response_id: int, body: ResponseStatusIn
 ) -> dict[str, Any]:
-    """Move a response: submitted, considered, used (in a snapshot), replaced (leads)."""
+    """Move a response: submitted, considered, used (for a document), replaced (leads)."""
     led_project(request, project)
     user = request_actor(request)
     call = _call(request, project, call_id)
     response = call.responses.select_related("record", "responder").filter(pk=response_id).first()
     if response is None:
         raise ApiError(404, "no such response")
-    used_in = None
+    used_for = None
+    if body.document:
+        used_for = Document.objects.filter(project=call.project, slug=body.document).first()
+        if used_for is None:
+            raise ApiError(400, "document must be the slug of a document of this project")
     if body.used_in:
         record = readable_record(request, body.used_in)
-        used_in = Snapshot.objects.filter(record=record).select_related("document").first()
-        if used_in is None:
+        snapshot = Snapshot.objects.filter(record=record).select_related("document").first()
+        if snapshot is None:
             raise ApiError(400, "used_in must be a snapshot record")
+        if used_for is not None and used_for.pk != snapshot.document_id:
+            raise ApiError(400, "used_in is a snapshot of another document than document")
+        used_for = snapshot.document
     return response_json(
         response_set_status(
-            response=response, status=ResponseStatus(body.status), user=user, used_in=used_in
+            response=response, status=ResponseStatus(body.status), user=user, used_for=used_for
         )
     )

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 
+from workspace.models.documents import Document
 from workspace.models.projects import Project
 from workspace.models.records import Record, Snapshot
 
@@ -97,6 +98,12 @@ class CallResponse(models.Model):
     )
     status = models.CharField(
         max_length=12, choices=ResponseStatus.choices, default=ResponseStatus.SUBMITTED
+    )
+    # Marking a response used names the document it is used for; the document's next
+    # snapshot cites the response's record and becomes ``used_in`` (records are immutable,
+    # so no existing snapshot can cite it).
+    used_for = models.ForeignKey(
+        Document, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     used_in = models.ForeignKey(
         Snapshot, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -153,8 +153,10 @@ def _viewer(request: HttpRequest) -> User | AnonymousUser:
 
 _SCRIPT_FIGURES = (("surviving", "Surviving characters"), ("typed", "Typed"))
 _BOARD_FIGURES = (
+    ("surviving", "Surviving characters"),
     ("panels_created", "Panels created"),
     ("fields_set", "Fields set"),
+    ("images", "Images"),
     ("panels_deleted", "Panels deleted"),
 )
 

@@ -53,6 +53,13 @@ def response_json(response: CallResponse) -> dict[str, Any]:
         "title": response.record.title,
         "responder": response.responder.get_username(),
         "status": response.status,
+        # used_for: the document it is used for; used_in: the snapshot that cites it (none
+        # until that document's next snapshot).
+        "used_for": (
+            f"{response.used_for.project.slug}/{response.used_for.slug}"
+            if response.used_for
+            else None
+        ),
         "used_in": response.used_in.record.rid if response.used_in else None,
         "created_at": response.created_at.isoformat(),
         "history": [

@@ -19,6 +19,7 @@ from workspace.models import (
     Call,
     CallResponse,
     CallResponseChange,
+    Document,
     Interest,
     Project,
     ProjectFollow,
@@ -26,7 +27,6 @@ from workspace.models import (
     ProjectStatus,
     Record,
     ResponseStatus,
-    Snapshot,
     Visibility,
 )
 from workspace.notifications.services import call_created, response_created, response_status_changed
@@ -296,18 +296,24 @@ def response_set_status(
     response: CallResponse,
     status: ResponseStatus,
     user: User,
-    used_in: Snapshot | None = None,
+    used_for: Document | None = None,
 ) -> CallResponse:
-    """A lead moves a response; history keeps who, when, from and to."""
-    if status == ResponseStatus.USED and used_in is None and response.used_in is None:
-        raise ProductionRefused("say which snapshot it was used in (used_in)")
-    if used_in is not None and used_in.document.project_id != response.call.project_id:
-        raise ProductionRefused("used_in must be a snapshot of this project")
+    """A lead moves a response; history keeps who, when, from and to.
+
+    Used means used for a document (``used_for``): the document's next snapshot cites the
+    response's record and is then its ``used_in``. Naming another document than before
+    makes that document's next snapshot cite it, even if one of the first cited it.
+    """
+    if status == ResponseStatus.USED and used_for is None and response.used_for is None:
+        raise ProductionRefused("say which document it is used for (document)")
+    if used_for is not None and used_for.project_id != response.call.project_id:
+        raise ProductionRefused("the document must belong to this project")
     with transaction.atomic():
         before = response.status
         response.status = status
-        if used_in is not None:
-            response.used_in = used_in
+        if used_for is not None and used_for.pk != response.used_for_id:
+            response.used_for = used_for
+            response.used_in = None
         response.save()
         CallResponseChange.objects.create(
             response=response, changed_by=user, from_status=before, to_status=status

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 
+from crdt.storyboard import DEFAULT_DURATION_MS
 from workspace.models import (
     Proposal,
     ProposalLine,
@@ -210,3 +212,117 @@ def json_ready(data: object) -> Any:
     if isinstance(data, list | tuple):
         return [json_ready(v) for v in data]
     return data
+
+
+# ----------------------------------------------------------------------------- prefill weights
+# A script snapshot weighs one point per surviving character (UTF-16 unit) to its writer. A
+# storyboard snapshot weighs these, in the same points, so that words stay the measure:
+# One point per surviving UTF-16 unit of panel text (action, dialogue, notes), as a script.
+BOARD_POINTS_PER_TEXT_UNIT = 1
+# Making a panel decides a shot, worth a short line of description. Moving one (its order
+# key) rearranges what exists and counts for nobody.
+BOARD_POINTS_PER_PANEL = 20
+# Choosing a shot size or a duration: a few words' worth. Only values other than what every
+# new panel gets ("" and 2000 ms) count, as those come with making the panel; attaching an
+# image counts for nothing either (the image itself is paid, below).
+BOARD_POINTS_PER_FIELD = 5
+BOARD_POINTED_FIELDS = ("shot_size", "duration_ms")
+BOARD_FIELD_DEFAULTS: dict[str, object] = {"shot_size": "", "duration_ms": DEFAULT_DURATION_MS}
+# A panel's picture carries as much as a paragraph of description; its record's authors
+# share it equally (a picture with no record here is paid to nobody).
+BOARD_POINTS_PER_IMAGE = 200
+
+
+def fraction_text(value: Fraction) -> str:
+    """``3``, ``1/3``: a fraction as the reasoning shows it."""
+    return str(value.numerator) if value.denominator == 1 else f"{value}"
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+@dataclass(slots=True)
+class BoardPoints:
+    """One person's prefill points on a storyboard snapshot, and what they are for."""
+
+    units: int = 0
+    panels: int = 0
+    fields: int = 0
+    # how many images they author, by how many authors each image has
+    images: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def total(self) -> Fraction:
+        """Their points (a shared image gives fractions)."""
+        return (
+            Fraction(self.units * BOARD_POINTS_PER_TEXT_UNIT)
+            + self.panels * BOARD_POINTS_PER_PANEL
+            + self.fields * BOARD_POINTS_PER_FIELD
+            + sum(
+                (Fraction(n * BOARD_POINTS_PER_IMAGE, k) for k, n in self.images.items()),
+                Fraction(0),
+            )
+        )
+
+    def explain(self) -> str:
+        """``120 characters (120 pts) + 2 panels created (40 pts) + 1 image (200 pts)``."""
+        parts = []
+        if self.units:
+            parts.append(
+                f"{_plural(self.units, 'character', 'characters')} "
+                f"({self.units * BOARD_POINTS_PER_TEXT_UNIT} pts)"
+            )
+        if self.panels:
+            parts.append(
+                f"{_plural(self.panels, 'panel', 'panels')} created "
+                f"({self.panels * BOARD_POINTS_PER_PANEL} pts)"
+            )
+        if self.fields:
+            parts.append(
+                f"{_plural(self.fields, 'shot size or duration', 'shot sizes or durations')} "
+                f"set ({self.fields * BOARD_POINTS_PER_FIELD} pts)"
+            )
+        for k, n in sorted(self.images.items()):
+            shared = f" shared by {k}" if k > 1 else ""
+            pts = fraction_text(Fraction(n * BOARD_POINTS_PER_IMAGE, k))
+            parts.append(f"{_plural(n, 'image', 'images')}{shared} ({pts} pts)")
+        return " + ".join(parts)
+
+
+def board_points(credit: dict[str, Any], panels: list[dict[str, Any]]) -> dict[int, BoardPoints]:
+    """Prefill points per user id from a storyboard snapshot's credit JSON and its panels.
+
+    ``panels`` is the snapshot's content (for the values of shot sizes and durations).
+    People without an account (``user_id`` null) get nothing; their work is not in the total.
+    """
+    users: dict[str, dict[str, Any]] = credit.get("users", {})
+    ids = {name: info.get("user_id") for name, info in users.items()}
+    values = {str(p.get("id")): p for p in panels}
+    out: dict[int, BoardPoints] = {}
+
+    def of(name: str | None) -> BoardPoints | None:
+        owner = ids.get(name) if name is not None else None
+        return out.setdefault(int(owner), BoardPoints()) if owner is not None else None
+
+    for name, info in users.items():
+        found = of(name) if int(info.get("surviving", 0)) > 0 else None
+        if found is not None:
+            found.units = int(info["surviving"])
+    for panel in credit.get("panels", []):
+        creator = of(panel.get("created_by"))
+        if creator is not None:
+            creator.panels += 1
+        content = values.get(str(panel.get("panel")), {})
+        for key in BOARD_POINTED_FIELDS:
+            setter = panel.get("fields", {}).get(key)
+            if key in content and content[key] != BOARD_FIELD_DEFAULTS[key]:
+                found = of(setter)
+                if found is not None:
+                    found.fields += 1
+        authors = list(dict.fromkeys(panel.get("image_authors") or []))
+        for author in authors:
+            found = of(author)
+            if found is not None:
+                found.images[len(authors)] += 1
+    return {owner: points for owner, points in out.items() if points.total > 0}

@@ -30,6 +30,7 @@ from workspace.models import (
     ProposalState,
     Record,
     RecordAuthor,
+    RecordKind,
     Snapshot,
 )
 from workspace.notifications.services import notification_send
@@ -38,8 +39,10 @@ from workspace.proposals.rules import (
     LineSpec,
     PoolSpec,
     ProposalRefused,
+    board_points,
     check_money,
     current_hash,
+    fraction_text,
     json_ready,
     lines_of,
     min_window_days,
@@ -59,6 +62,7 @@ from workspace.proposals.selectors import (
     proposal_visible,
     unanswered,
 )
+from workspace.records.selectors import snapshot_content
 
 
 def proposal_notify(
@@ -363,10 +367,24 @@ def proposal_line_delete(*, proposal: Proposal, user: User, line: ProposalLine) 
         _line_changed(proposal, user, "delete", before["key"], before, None, [contributor])
 
 
-def _credit_weights(record: Record) -> tuple[dict[int, int], dict[int, str]]:
-    """Per-user weights of a record and how each is explained."""
+def _board_panels(record: Record) -> list[dict[str, Any]]:
+    # The panels of a storyboard snapshot's credit (none for other records).
+    if record.kind != RecordKind.STORYBOARD_SNAPSHOT:
+        return []
     snap = Snapshot.objects.filter(record=record).first()
-    weights: dict[int, int] = {}
+    panels: list[dict[str, Any]] = snap.credit.get("panels", []) if snap is not None else []
+    return panels
+
+
+def _credit_weights(record: Record) -> tuple[dict[int, Fraction], dict[int, str]]:
+    """Per-user weights of a record and how each is explained.
+
+    Scripts: one point per surviving character. Storyboards: points for text, panels,
+    shot sizes and durations, and images (``board_points``). Other records, or snapshots
+    crediting nobody: one point per author.
+    """
+    snap = Snapshot.objects.filter(record=record).first()
+    weights: dict[int, Fraction] = {}
     reasons: dict[int, str] = {}
     if snap is not None and snap.credit:
         credit: dict[str, Any] = snap.credit
@@ -376,49 +394,65 @@ def _credit_weights(record: Record) -> tuple[dict[int, int], dict[int, str]]:
             for info in users.values():
                 owner, count = info.get("user_id"), int(info.get("surviving", 0))
                 if owner is not None and count > 0:
-                    weights[int(owner)] = count
+                    weights[int(owner)] = Fraction(count)
                     reasons[int(owner)] = f"{count} characters of {length} in “{record.title}”"
         else:
-            panels = len(credit.get("panels", []))
-            for info in users.values():
-                owner = info.get("user_id")
-                made, fields = int(info.get("panels_created", 0)), int(info.get("fields_set", 0))
-                if owner is not None and made + fields > 0:
-                    weights[int(owner)] = made + fields
-                    reasons[int(owner)] = (
-                        f"{made} panels created and {fields} fields set "
-                        f"({panels} panels) in “{record.title}”"
-                    )
+            content = snapshot_content(record)
+            points = board_points(credit, content if isinstance(content, list) else [])
+            total = fraction_text(sum((p.total for p in points.values()), Fraction(0)))
+            for owner, found in points.items():
+                weights[owner] = found.total
+                reasons[owner] = (
+                    f"“{record.title}”: {found.explain()} = "
+                    f"{fraction_text(found.total)} of {total} pts"
+                )
         if weights:
             return weights, reasons
     authors = list(RecordAuthor.objects.filter(record=record).order_by("position"))
     for author in authors:
-        weights[author.user_id] = 1
+        weights[author.user_id] = Fraction(1)
         reasons[author.user_id] = f"author of “{record.title}” (1 of {len(authors)})"
     return weights, reasons
 
 
 def proposal_prefill(*, proposal: Proposal, user: User) -> list[ProposalLine]:
     """Replace a draft's lines with one per credited person of the production and its
-    cited records (each record counts equally, split by its credit figures)."""
+    cited records (each record counts equally, split by its credit figures).
+
+    Each line's reasoning shows its figures per record, the average over the records and
+    the resulting share, so that anyone reading the proposal can redo the sum.
+    """
     _require_lead(user, proposal)
     with transaction.atomic():
         proposal = _locked(proposal)
         if proposal.state != ProposalState.DRAFT:
             raise ProposalRefused("only a draft is prefilled", 409)
-        sources = [proposal.production, *Record.objects.filter(pk__in=_cited_ids(proposal))]
-        weights: dict[int, Fraction] = {}
+        cited = list(Record.objects.filter(pk__in=_cited_ids(proposal)).order_by("pk"))
+        # A storyboard snapshot pays its panels' images in its own points and cites their
+        # records; counting those records again would pay an illustrator twice.
+        paid = {
+            str(panel.get("image"))
+            for record in [proposal.production, *cited]
+            for panel in _board_panels(record)
+            if panel.get("image")
+        }
+        sources = [proposal.production, *(r for r in cited if r.rid not in paid)]
+        parts: dict[int, list[Fraction]] = {}
         reasons: dict[int, list[str]] = {}
         credited: dict[int, list[Record]] = {}
+        counted = 0
         for record in sources:
             figures, why = _credit_weights(record)
-            total = sum(figures.values())
+            total = sum(figures.values(), Fraction(0))
+            if total <= 0:
+                continue
+            counted += 1
             for owner, weight in figures.items():
-                weights[owner] = weights.get(owner, Fraction(0)) + Fraction(weight, total)
+                parts.setdefault(owner, []).append(weight / total)
                 reasons.setdefault(owner, []).append(why[owner])
                 credited.setdefault(owner, []).append(record)
-        people = {u.pk: u for u in get_user_model().objects.filter(pk__in=list(weights))}
-        weights = {pk: w for pk, w in weights.items() if pk in people}
+        people = {u.pk: u for u in get_user_model().objects.filter(pk__in=list(parts))}
+        weights = {pk: sum(f, Fraction(0)) / counted for pk, f in parts.items() if pk in people}
         shares = weights_to_bp({str(pk): w for pk, w in weights.items()})
         for old in lines_of(proposal):
             _log(proposal, user, "delete", old.key, line_json(old), None)
@@ -427,13 +461,21 @@ def proposal_prefill(*, proposal: Proposal, user: User) -> list[ProposalLine]:
         created = []
         for position, pk in enumerate(order):
             role = "writer" if proposal.production.kind == "script_snapshot" else "contributor"
+            share = shares[str(pk)]
+            summed = " + ".join(fraction_text(f) for f in parts[pk])
+            if len(parts[pk]) > 1:
+                summed = f"({summed})"
+            derivation = (
+                f"each record counts equally (1 of {counted}): {summed} ÷ {counted} = "
+                f"{fraction_text(weights[pk])} → {share / 100:.2f} % ({share} bp)"
+            )
             line = ProposalLine.objects.create(
                 proposal=proposal,
                 key=uuid.uuid4().hex[:12],
                 contributor=people[pk],
                 role=role,
-                share_bp=shares[str(pk)],
-                reasoning="prefilled from credit: " + "; ".join(reasons[pk]),
+                share_bp=share,
+                reasoning="prefilled from credit: " + "\n".join([*reasons[pk], derivation]),
                 position=position,
             )
             line.records.set(credited[pk])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -17,6 +19,7 @@ from workspace.models import (
     Document,
     DocumentUpdate,
     Record,
+    RecordAuthor,
     RecordKind,
     Snapshot,
     Visibility,
@@ -53,13 +56,27 @@ def record_content_bytes(record: Record) -> bytes:
     return record.text.encode("utf-8")
 
 
-def credit_as_json(credit: ScriptCredit | StoryboardCredit) -> dict[str, Any]:
-    """A script's or storyboard's credit as JSON, per person by display name."""
-    ids: set[int | None] = set()
-    if isinstance(credit, ScriptCredit):
-        ids |= set(credit.surviving) | set(credit.typed) | set(credit.deleted)
-    else:
-        ids |= set(credit.panels_created) | set(credit.fields_set) | set(credit.panels_deleted)
+def image_authors(rids: Iterable[str]) -> dict[str, list[tuple[int, str]]]:
+    """``(user id, username)`` of each image record's authors in credit order, by record id.
+
+    One query for all of them; an id with no record here (not uploaded to this server, or
+    a typo that still matches the id pattern) is left out.
+    """
+    wanted = {r for r in rids if r}
+    out: dict[str, list[tuple[int, str]]] = {}
+    if not wanted:
+        return out
+    rows = (
+        RecordAuthor.objects.filter(record__rid__in=wanted)
+        .order_by("record_id", "position")
+        .values_list("record__rid", "user_id", "user__username")
+    )
+    for rid, user_id, username in rows:
+        out.setdefault(rid, []).append((user_id, username))
+    return out
+
+
+def _owner_names(ids: Iterable[int | None]) -> Callable[[int | None], str]:
     names = dict(
         get_user_model()
         .objects.filter(pk__in=[i for i in ids if i is not None])
@@ -69,23 +86,42 @@ def credit_as_json(credit: ScriptCredit | StoryboardCredit) -> dict[str, Any]:
     def name(owner: int | None) -> str:
         return names.get(owner, f"user-{owner}") if owner is not None else "(unattributed)"
 
+    return name
+
+
+def _by_owner(owners: Iterable[int | None]) -> list[int | None]:
+    # Unattributed first, then by user id: a stable order for the JSON.
+    return sorted(set(owners), key=lambda o: -1 if o is None else o)
+
+
+def _deleted_json(credit: ScriptCredit | StoryboardCredit, owner: int | None) -> dict[str, int]:
+    found = credit.deleted.get(owner)
+    return {"own": found.own, "others": found.others} if found else {"own": 0, "others": 0}
+
+
+def credit_as_json(credit: ScriptCredit | StoryboardCredit) -> dict[str, Any]:
+    """A script's or storyboard's credit as JSON, per person by display name.
+
+    A storyboard's JSON follows the storyboard v2 contract (issue #24): each panel with its
+    creator, text writers, field setters, image and the image record's authors; each person
+    with their text, panel, field and image figures.
+    """
     if isinstance(credit, ScriptCredit):
+        owners = _by_owner([*credit.surviving, *credit.typed, *credit.deleted])
+        name = _owner_names(owners)
         users = {
             name(owner): {
                 "user_id": owner,
                 "surviving": credit.surviving.get(owner, 0),
                 "typed": credit.typed.get(owner, 0),
-                "deleted": {
-                    "own": credit.deleted[owner].own if owner in credit.deleted else 0,
-                    "others": credit.deleted[owner].others if owner in credit.deleted else 0,
-                },
+                "deleted": _deleted_json(credit, owner),
                 "by_scene": {
                     scene: counts[owner]
                     for scene, counts in credit.by_scene.items()
                     if counts.get(owner)
                 },
             }
-            for owner in sorted(ids, key=lambda o: -1 if o is None else o)
+            for owner in owners
         }
         return {
             "kind": "script",
@@ -94,26 +130,61 @@ def credit_as_json(credit: ScriptCredit | StoryboardCredit) -> dict[str, Any]:
             "scenes": credit.scenes,
             "users": users,
         }
+    authors = image_authors(p.image for p in credit.panels if p.image)
+    images: Counter[int | None] = Counter()
+    for panel in credit.panels:
+        # A person listed twice on a record is impossible (one_author_entry_per_user).
+        images.update(user_id for user_id, _ in authors.get(panel.image or "", []))
+    owners = _by_owner(
+        [
+            *credit.surviving,
+            *credit.typed,
+            *credit.deleted,
+            *credit.panels_created,
+            *credit.fields_set,
+            *credit.panels_deleted,
+            *images,
+        ]
+    )
+    name = _owner_names(owners)
     return {
         "kind": "storyboard",
+        "unit": "utf16",
+        "length": credit.length,
         "panels": [
             {
                 "panel": p.panel,
                 "created_by": name(p.created_by),
+                "text": {
+                    field: {name(o): n for o, n in sorted(counts.items(), key=_owner_count)}
+                    for field, counts in p.text.items()
+                },
                 "fields": {k: name(v) for k, v in sorted(p.fields.items())},
+                "image": p.image,
+                "image_authors": [username for _, username in authors.get(p.image or "", [])],
             }
             for p in credit.panels
         ],
         "users": {
             name(owner): {
                 "user_id": owner,
+                "surviving": credit.surviving.get(owner, 0),
+                "typed": credit.typed.get(owner, 0),
+                "deleted": _deleted_json(credit, owner),
                 "panels_created": credit.panels_created.get(owner, 0),
                 "fields_set": credit.fields_set.get(owner, 0),
                 "panels_deleted": credit.panels_deleted.get(owner, 0),
+                "images": images.get(owner, 0),
             }
-            for owner in sorted(ids, key=lambda o: -1 if o is None else o)
+            for owner in owners
         },
     }
+
+
+def _owner_count(item: tuple[int | None, int]) -> tuple[int, int]:
+    # Most units first, then by user id.
+    owner, count = item
+    return (-count, -1 if owner is None else owner)
 
 
 def document_credit(

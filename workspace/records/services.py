@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crdt.attribution import StoryboardCredit
 from crdt.authored import script_restore, storyboard_restore
 from crdt.documents import apply_update, state_with_pending
 from crdt.snapshots import normalised_content, state_contains
@@ -27,6 +28,7 @@ from workspace.groups import document_group
 from workspace.models import (
     AuthorRole,
     Blob,
+    CallResponse,
     Citation,
     Document,
     DocumentKind,
@@ -34,6 +36,7 @@ from workspace.models import (
     Record,
     RecordAuthor,
     RecordKind,
+    ResponseStatus,
     Snapshot,
     Work,
 )
@@ -217,22 +220,38 @@ def record_create(
 
 
 def _snapshot_authors(credit: dict[str, Any], document: Document) -> list[AuthorSpec]:
-    # Everyone whose work survives or who deleted, most surviving work first.
-    role = AuthorRole.WRITER if document.kind == DocumentKind.SCRIPT else AuthorRole.ILLUSTRATOR
+    # Everyone whose work survives or who deleted, most surviving work first. A script's
+    # people are its writers. On a storyboard each gets the roles of what they did: text
+    # makes a writer, an author of a panel's image an illustrator, and laying the board out
+    # (creating panels, setting shot sizes and durations, attaching images, deleting) an
+    # editor, since those are cutting decisions.
     weights: dict[int, tuple[int, int]] = {}
+    roles: dict[int, tuple[str, ...]] = {}
     for info in credit["users"].values():
         if info["user_id"] is None:
             continue
-        made = int(info.get("surviving", 0)) + int(info.get("panels_created", 0))
-        made += int(info.get("fields_set", 0))
+        surviving, images = int(info.get("surviving", 0)), int(info.get("images", 0))
+        arranged = int(info.get("panels_created", 0)) + int(info.get("fields_set", 0))
         removed = int(info.get("panels_deleted", 0))
         if "deleted" in info:
             removed += int(info["deleted"]["own"]) + int(info["deleted"]["others"])
-        if made or removed:
-            weights[int(info["user_id"])] = (made, removed)
+        made = surviving + images + arranged
+        if not made and not removed:
+            continue
+        pk = int(info["user_id"])
+        weights[pk] = (made, removed)
+        if document.kind == DocumentKind.SCRIPT:
+            roles[pk] = (AuthorRole.WRITER.value,)
+            continue
+        did = [
+            (surviving > 0, AuthorRole.WRITER),
+            (images > 0, AuthorRole.ILLUSTRATOR),
+            (arranged > 0 or removed > 0, AuthorRole.EDITOR),
+        ]
+        roles[pk] = tuple(role.value for done, role in did if done)
     people = {u.pk: u for u in get_user_model().objects.filter(pk__in=list(weights))}
     order = sorted(weights, key=lambda pk: (-weights[pk][0], -weights[pk][1], pk))
-    return [AuthorSpec(people[pk], (role.value,)) for pk in order if pk in people]
+    return [AuthorSpec(people[pk], roles[pk]) for pk in order if pk in people]
 
 
 def snapshot_create(
@@ -247,15 +266,55 @@ def snapshot_create(
     """Freeze the stored state of a document into a record (the next version of its work).
 
     The record links to the document's previous snapshot and says whether the new state
-    contains it (every insert and deletion of the old state is in the new one).
+    contains it (every insert and deletion of the old state is in the new one). It cites
+    ``resources``, every image record a storyboard's panels show, and every call response
+    marked used for this document and not cited yet (which then names this snapshot as
+    ``used_in``): records are immutable, so the snapshot after the decision is the first
+    one that can cite what it uses.
     """
+    with transaction.atomic():
+        # Locked so that two snapshots taken at once cannot both claim a response.
+        pending = list(
+            CallResponse.objects.select_for_update()
+            .filter(used_for=document, status=ResponseStatus.USED, used_in__isnull=True)
+            .select_related("record")
+            .order_by("pk")
+        )
+        record = _snapshot_record(
+            document=document,
+            user=user,
+            title=title,
+            description=description,
+            version_label=version_label,
+            resources=[*resources, *(r.record for r in pending)],
+            news=bool(pending),
+        )
+        if pending:
+            CallResponse.objects.filter(pk__in=[r.pk for r in pending]).update(
+                used_in=record.snapshot, updated_at=timezone.now()
+            )
+    return record
+
+
+def _snapshot_record(
+    *,
+    document: Document,
+    user: User,
+    title: str,
+    description: str,
+    version_label: str,
+    resources: Sequence[Record],
+    news: bool,
+) -> Record:
+    # ``news``: something to cite that the previous snapshot does not (a used response),
+    # which makes a snapshot worth taking even if the document has not changed.
     stored = document_opened(document_id=document.pk, kind=document.schema)
     doc = stored.doc
     state = bytes(doc.get_update())
     state_vector = bytes(doc.get_state())
     media_type, content_text, content_hash = normalised_content(doc, document.schema)
     previous = latest_snapshot(document)
-    if previous is not None and previous.content_sha256 == content_hash:
+    if previous is not None and previous.content_sha256 == content_hash and not news:
         if bytes(previous.snapshot.state) == state:
             raise RecordRefused(f"the document has not changed since {previous.rid}", 409)
     contains = state_contains(state, bytes(previous.snapshot.state)) if previous else None
@@ -266,6 +325,10 @@ def snapshot_create(
         through_update_id=stored.last_update_id,
     )
     credit_json = credit_as_json(credit)
+    if isinstance(credit, StoryboardCredit):
+        # The panels' images are material the board uses: cite the ones stored here.
+        shown = {p.image for p in credit.panels if p.image}
+        resources = [*resources, *Record.objects.filter(rid__in=shown).order_by("pk")]
     authors = _snapshot_authors(credit_json, document)
     if not authors:
         authors = [AuthorSpec(user, (AuthorRole.CONTRIBUTOR.value,))]
