@@ -351,6 +351,7 @@ def script_credit(
     state: bytes, bindings: Mapping[int, int], log: Iterable[tuple[Owner, bytes]]
 ) -> ScriptCredit:
     """Credit for a script: who wrote each surviving unit, by scene, and who deleted."""
+    log = list(log)
     text, owners = owners_by_unit(state, bindings)
     script = parse(text)
     by_scene: dict[str, dict[Owner, int]] = {}
@@ -361,17 +362,13 @@ def script_credit(
     for scene in script.scenes:
         by_scene[str(scene.index)] = dict(Counter(owners[scene.start : scene.end]))
         scenes.append({"index": scene.index, "heading": scene.heading, "start": scene.start})
-    items, _ = walk_update(state)
-    typed: Counter[Owner] = Counter()
-    for item in items:
-        if item.kind != "skip":
-            typed[bindings.get(item.client)] += item.length
+    typed = _typed(log, bindings)
     return ScriptCredit(
         length=len(owners),
         surviving=dict(Counter(owners)),
         by_scene=by_scene,
         scenes=scenes,
-        typed=dict(typed),
+        typed=typed,
         deleted=_deletions(log, bindings),
     )
 
@@ -553,12 +550,7 @@ def storyboard_credit(
             lambda found: found.content == "type" and history.parent(found)[0] == BOARD,
         )
 
-    typed: Counter[Owner] = Counter()
-    for user, update in log:
-        for item in walk_update(update)[0]:
-            if item.content == "string" and user is not None:
-                if bindings.get(item.client) == user:
-                    typed[user] += item.length
+    typed = _typed(log, bindings)
     # Entries of no user are the server's own edits (a schema migration emptying the
     # first schema's array): nobody's deletions.
     panels_deleted: dict[Owner, int] = {
@@ -572,12 +564,30 @@ def storyboard_credit(
         length=length,
         panels=panels,
         surviving=dict(surviving),
-        typed=dict(typed),
+        typed=typed,
         deleted=text_deleted,
         panels_created=dict(Counter(p.created_by for p in panels)),
         fields_set=dict(Counter(o for p in panels for o in p.fields.values())),
         panels_deleted=panels_deleted,
     )
+
+
+def _typed(log: Iterable[tuple[Owner, bytes]], bindings: Mapping[int, int]) -> dict[Owner, int]:
+    """UTF-16 units of text each user sent themselves: string structs of log entries
+    attributed to the user their client ID is bound to, each unit once however often it
+    was re-sent. A restore's or migration's copy, written under a client ID bound to the
+    original author but attributed to whoever asked for it, is not typing."""
+    seen = IdSet()
+    typed: Counter[Owner] = Counter()
+    for user, update in log:
+        if user is None:
+            continue
+        for item in walk_update(update)[0]:
+            if item.content != "string" or bindings.get(item.client) != user:
+                continue
+            for lo, hi in seen.add_new(item.client, item.clock, item.clock + item.length):
+                typed[user] += hi - lo
+    return dict(typed)
 
 
 def _units_of(

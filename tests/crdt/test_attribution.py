@@ -298,9 +298,14 @@ def test_state_contains_and_restore_script_keeps_the_authors() -> None:
     restored = load_document("script", new, [edit.update])
     assert content_of(restored, "script") == old_text
     assert set(edit.bindings.values()) == {ALICE, BOB}
-    credit = script_credit(bytes(restored.get_update()), {**BINDINGS, **edit.bindings}, [])
-    # Bob pressed Restore: Alice's "INT" and Bob's "Bob" go back to who wrote them.
+    typed_before = script_credit(new, BINDINGS, log).typed
+    credit = script_credit(
+        bytes(restored.get_update()), {**BINDINGS, **edit.bindings}, [*log, (BOB, edit.update)]
+    )
+    # Bob pressed Restore: Alice's "INT" and Bob's "Bob" go back to who wrote them, and
+    # the copies are nobody's typing.
     assert credit.surviving == old_credit.surviving
+    assert credit.typed == typed_before
     assert script_restore(old, old, BINDINGS, restorer=BOB).update == b""
 
 
