@@ -576,7 +576,8 @@ def _typed(log: Iterable[tuple[Owner, bytes]], bindings: Mapping[int, int]) -> d
     """UTF-16 units of text each user sent themselves: string structs of log entries
     attributed to the user their client ID is bound to, each unit once however often it
     was re-sent. A restore's or migration's copy, written under a client ID bound to the
-    original author but attributed to whoever asked for it, is not typing."""
+    original author but attributed to whoever asked for it, is not the author's typing
+    (what restorers put back of their own counts as theirs again)."""
     seen = IdSet()
     typed: Counter[Owner] = Counter()
     for user, update in log:

@@ -303,9 +303,9 @@ def test_state_contains_and_restore_script_keeps_the_authors() -> None:
         bytes(restored.get_update()), {**BINDINGS, **edit.bindings}, [*log, (BOB, edit.update)]
     )
     # Bob pressed Restore: Alice's "INT" and Bob's "Bob" go back to who wrote them, and
-    # the copies are nobody's typing.
+    # the copy written for Alice is not her typing (Bob's own "Bo" put back is his).
     assert credit.surviving == old_credit.surviving
-    assert credit.typed == typed_before
+    assert credit.typed == {ALICE: typed_before[ALICE], BOB: typed_before[BOB] + 2}
     assert script_restore(old, old, BINDINGS, restorer=BOB).update == b""
 
 
