@@ -16,15 +16,21 @@ Allowed new structs (everything else raises ``SchemaViolation``; the socket clos
 - deleted content anywhere, and anything placed next to garbage-collected content (it
   lands in a deleted panel and is collected in turn).
 
-Cost: a storyboard update of one typed character is walked and placed in ~15 µs; a
-panel's index entry is a few dozen bytes per struct (text typed in one burst is one
-struct).
+Cost, measured on a board of 200 panels typed into by three people in 20,000 edits: one
+typed character is checked and indexed in 61 µs (p50; p99 208 µs); building the index of
+a loaded document costs ~12 µs a struct (``BoardGuard.of``: 0.23 s for that board), which
+the hub does off the event loop; an entry is ~100 bytes a struct (text typed in one
+burst is one struct).
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+from pycrdt import Doc
 
 from crdt.attribution import ID, Item, walk_update
 from crdt.encoding import MalformedMessage
@@ -101,6 +107,20 @@ class BoardGuard:
 
     def __init__(self) -> None:
         self._known = _Structs()
+
+    @classmethod
+    def of(cls, doc: Doc[Any], pending: Iterable[bytes] = ()) -> BoardGuard:
+        """The guard of a loaded document (and the stored updates it holds pending).
+
+        Indexing walks every struct in Python: ~12 µs a struct, 0.23 s for a board of 200
+        panels typed into by three people in 20,000 separate edits (142 KB of state), so
+        the hub builds it off the event loop.
+        """
+        guard = cls()
+        guard.absorb(bytes(doc.get_update()))
+        for update in pending:
+            guard.absorb(update)
+        return guard
 
     def absorb(self, update: bytes) -> None:
         """Index the structs of an update that was applied (loaded, accepted or relayed)."""

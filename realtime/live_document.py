@@ -177,17 +177,19 @@ class LiveDocument:
     # -- lifecycle -------------------------------------------------------------------------
 
     def loaded_from(
-        self, doc: Doc[Any], bindings: dict[int, int], pending: Iterable[bytes] = ()
+        self,
+        doc: Doc[Any],
+        bindings: dict[int, int],
+        pending: Iterable[bytes] = (),
+        guard: BoardGuard | None = None,
     ) -> None:
         """Install the document rebuilt from storage (and the stored updates it holds only
-        pending); joiners waiting on ``loaded`` go on."""
+        pending) with a storyboard's schema check, built here unless given; joiners
+        waiting on ``loaded`` go on."""
         self.doc = doc
         self.bindings = bindings
         if self.kind == "storyboard":
-            self.guard = BoardGuard()
-            self.guard.absorb(bytes(doc.get_update()))
-            for update in pending:
-                self.guard.absorb(update)
+            self.guard = guard if guard is not None else BoardGuard.of(doc, pending)
         self.budget = DocumentBudget.for_document(doc)
         self.loaded.set_result(None)
 

@@ -212,11 +212,7 @@ def document_update_post(*, document: Document, update: bytes, user: User) -> No
         clocks = update_client_clocks(update)
         known = decode_state_vector(doc.get_state())
         if document.schema == "storyboard":
-            guard = BoardGuard()
-            guard.absorb(bytes(doc.get_update()))
-            for held in stored.pending:
-                guard.absorb(held)
-            guard.check(update)
+            BoardGuard.of(doc, stored.pending).check(update)
         apply_update(doc, update)
     except MalformedMessage as exc:
         raise UpdateRefused(f"not a valid Yjs update: {exc}") from exc
