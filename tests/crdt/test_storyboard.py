@@ -144,3 +144,48 @@ def test_a_script_like_root_is_refused() -> None:
     doc.get("content", type=Text).insert(0, "INT. HOUSE")
     with pytest.raises(SchemaViolation, match="'content'"):
         guard.check(bytes(doc.get_update(before)))
+
+
+def _replicas() -> tuple[Doc[Any], Doc[Any]]:
+    alice: Doc[Any] = Doc(client_id=1)
+    panels_write(alice, [{"id": f"p{n}"} for n in range(4)])
+    bob: Doc[Any] = Doc(client_id=2)
+    bob.apply_update(alice.get_update())
+    return alice, bob
+
+
+def _exchange(a: Doc[Any], b: Doc[Any]) -> None:
+    a_missing = b.get_update(a.get_state())
+    b.apply_update(a.get_update(b.get_state()))
+    a.apply_update(a_missing)
+
+
+def test_two_people_moving_the_same_panel_at_once_leave_one_panel() -> None:
+    alice, bob = _replicas()
+    keys = [p["order"] for _, p in ordered_panels(alice)]
+    board_of(alice)["p3"]["order"] = key_between(None, keys[0])  # to the top
+    board_of(bob)["p3"]["order"] = key_between(keys[1], keys[2])  # between p1 and p2
+    _exchange(alice, bob)
+    order = [pid for pid, _ in ordered_panels(alice)]
+    assert order == [pid for pid, _ in ordered_panels(bob)]
+    assert sorted(order) == ["p0", "p1", "p2", "p3"]
+    assert order in (["p3", "p0", "p1", "p2"], ["p0", "p1", "p3", "p2"])
+
+
+def test_typing_into_a_panel_while_it_moves_loses_no_keystroke() -> None:
+    alice, bob = _replicas()
+    note = "Hold on the gulls, then pan to the boat."
+    for n, ch in enumerate(note):
+        notes = board_of(bob)["p2"]["notes"]
+        notes.insert(len(str(notes).encode()), ch)
+        if n % 5 == 0:  # alice moves p2 and others up and down meanwhile
+            keys = [p["order"] for _, p in ordered_panels(alice)]
+            target = "p2" if n % 10 == 0 else "p0"
+            board_of(alice)[target]["order"] = (
+                key_between(None, keys[0]) if n % 20 == 0 else key_between(keys[-1], None)
+            )
+        if n % 3 == 0:
+            _exchange(alice, bob)
+    _exchange(alice, bob)
+    assert str(board_of(alice)["p2"]["notes"]) == note == str(board_of(bob)["p2"]["notes"])
+    assert len(board_of(alice)) == 4
