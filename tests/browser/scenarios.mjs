@@ -511,6 +511,136 @@ const scenarios = {
     await a.page.screenshot({ path: artifact('room-storyboard.png'), fullPage: true })
   },
 
+  /**
+   * One person types a long note into a panel while another moves that panel and others up
+   * and down (buttons and Alt+arrows). The typist's textarea keeps the focus and the caret
+   * after every move, and the note arrives whole.
+   */
+  async typingmoves(browser) {
+    const mover = await signIn(browser, config.users.lead)
+    const typist = await signIn(browser, config.users.editor)
+    const count = 4
+    const N = 1 // the typist's panel, by creation order
+    for (let i = 0; i < count; i++) {
+      await typist.page.click('#add-panel')
+      await typist.page.locator('#panels > li.panel').nth(i).locator('textarea.panel-action').fill(`Panel ${i}`)
+    }
+    const idsOf = (page) => page.$$eval('#panels > li.panel', (cards) => cards.map((c) => c.dataset.panelId))
+    const ids = await idsOf(typist.page)
+    await mover.page.waitForFunction((want) => [...document.querySelectorAll('#panels > li.panel')].map((c) => c.dataset.panelId).join() === want.join(), ids, { timeout: WAIT_MS })
+    const target = ids[N]
+    observed.panelIds = ids
+    observed.target = target
+    const note = config.note
+    const notes = typist.page.locator(`#panels > li.panel[data-panel-id="${target}"] textarea.panel-notes`)
+    await notes.click()
+    await typist.page.evaluate((id) => {
+      window.__typistArea = document.querySelector(`#panels > li.panel[data-panel-id="${id}"] textarea.panel-notes`)
+    }, target)
+    let typingDone = false
+    const typing = typist.page.keyboard.type(note, { delay: config.keyDelayMs }).then(() => { typingDone = true })
+    const checks = []
+    const moves = []
+    Object.assign(observed, { moves, checks }) // reported even if a wait below fails
+    // Each step: one move in the mover's page, seen there and then in the typist's page.
+    const steps = [
+      { how: 'button', panel: () => target, dir: 'up' },
+      { how: 'button', panel: (order) => order[0], dir: 'down' },
+      { how: 'keys', panel: () => target, dir: 'down' },
+      { how: 'keys', panel: (order) => order[order.length - 1], dir: 'up' },
+      { how: 'button', panel: () => target, dir: 'down' },
+      { how: 'keys', panel: () => target, dir: 'up' },
+    ]
+    let step = 0
+    while ((!typingDone || moves.length < config.minMoves) && moves.length < config.maxMoves) {
+      const order = await idsOf(mover.page)
+      const plan = steps[step++ % steps.length]
+      const id = plan.panel(order)
+      const index = order.indexOf(id)
+      let dir = plan.dir
+      if (dir === 'up' && index === 0) dir = 'down'
+      if (dir === 'down' && index === order.length - 1) dir = 'up'
+      const card = mover.page.locator(`#panels > li.panel[data-panel-id="${id}"]`)
+      if (plan.how === 'button') {
+        await card.locator(dir === 'up' ? '.panel-up' : '.panel-down').click()
+      } else {
+        await card.locator('textarea.panel-dialogue').focus()
+        await mover.page.keyboard.press(dir === 'up' ? 'Alt+ArrowUp' : 'Alt+ArrowDown')
+      }
+      const expected = [...order]
+      expected.splice(index, 1)
+      expected.splice(dir === 'up' ? index - 1 : index + 1, 0, id)
+      await mover.page.waitForFunction((want) => [...document.querySelectorAll('#panels > li.panel')].map((c) => c.dataset.panelId).join() === want.join(), expected, { timeout: WAIT_MS })
+      const moverFocus = await mover.page.evaluate((pid) => {
+        const a = document.activeElement
+        return { panel: a?.closest('li.panel')?.dataset.panelId ?? null, cls: a?.className ?? '' }
+      }, id)
+      await typist.page.waitForFunction((want) => [...document.querySelectorAll('#panels > li.panel')].map((c) => c.dataset.panelId).join() === want.join(), expected, { timeout: WAIT_MS })
+      checks.push(await typist.page.evaluate(() => {
+        const area = window.__typistArea
+        return {
+          focused: document.activeElement === area,
+          connected: area.isConnected,
+          caretAtEnd: area.selectionStart === area.value.length && area.selectionEnd === area.value.length,
+          length: area.value.length,
+        }
+      }))
+      moves.push({ how: plan.how, dir, id, moverFocus, order: expected, duringTyping: !typingDone })
+    }
+    await typing
+    await mover.page.waitForFunction(([id, want]) => document.querySelector(`#panels > li.panel[data-panel-id="${id}"] textarea.panel-notes`)?.value === want, [target, note], { timeout: WAIT_MS })
+    Object.assign(observed, {
+      moves,
+      checks,
+      typistEnd: await typist.page.evaluate(() => {
+        const area = window.__typistArea
+        return {
+          focused: document.activeElement === area,
+          value: area.value,
+          selectionStart: area.selectionStart,
+          selectionEnd: area.selectionEnd,
+        }
+      }),
+      moverNote: await mover.page.locator(`#panels > li.panel[data-panel-id="${target}"] textarea.panel-notes`).inputValue(),
+      finalOrderMover: await idsOf(mover.page),
+      finalOrderTypist: await idsOf(typist.page),
+      panelsMover: await panelsOf(mover.page),
+      panelsTypist: await panelsOf(typist.page),
+      errors: [...mover.errors, ...typist.errors],
+    })
+  },
+
+  /**
+   * A stock yjs + y-websocket client (driven by pytest) adds a panel and moves another; the
+   * open page shows both live, moving the existing cards rather than rebuilding them.
+   */
+  async stockmove(browser) {
+    const lead = await signIn(browser, config.users.lead)
+    for (const caption of ['One', 'Two', 'Three']) {
+      await lead.page.click('#add-panel')
+      await lead.page.locator('#panels > li.panel').last().locator('textarea.panel-action').fill(caption)
+    }
+    // What the stock client finds must be what the page wrote (stored, not just typed).
+    await lead.page.waitForSelector('#connection[data-state="synced"]', { timeout: WAIT_MS })
+    await lead.page.evaluate(() => {
+      window.__cards = [...document.querySelectorAll('#panels > li.panel')]
+      window.__sameDocument = true
+    })
+    observed.before = await panelsOf(lead.page)
+    await ask('stock-move')
+    await waitPanels(lead.page, (cards) => cards.map((c) => c.action).join() === 'Three,One,Two,Four (stock)')
+    Object.assign(observed, {
+      after: await panelsOf(lead.page),
+      sameDocument: await lead.page.evaluate(() => window.__sameDocument === true),
+      sameCards: await lead.page.evaluate(() => {
+        const now = [...document.querySelectorAll('#panels > li.panel')]
+        return window.__cards.every((c) => c.isConnected) && now[0] === window.__cards[2]
+      }),
+      titles: await lead.page.$$eval('#panels > li.panel .panel-title', (els) => els.map((e) => e.textContent)),
+      errors: lead.errors,
+    })
+  },
+
   /** A viewer's editor and panels are read-only: typing changes nothing anywhere. */
   async viewer(browser) {
     const lead = await signIn(browser, config.users.lead)
