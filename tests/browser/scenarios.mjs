@@ -773,6 +773,32 @@ const scenarios = {
     observed.errors = [...v.errors, ...e.errors]
   },
 
+  /**
+   * A storyboard socket closed with 4422 (the server refused a write outside the schema):
+   * the page says it is out of date and asks for a reload, and stops. The close is made by
+   * a route in front of the real socket, so no invalid write is needed.
+   */
+  async outdated(browser) {
+    const e = await signIn(browser, config.users.editor)
+    const routed = []
+    await e.page.routeWebSocket((url) => url.pathname.endsWith(`/${config.project}/board`), (ws) => {
+      ws.connectToServer()
+      routed.push(ws)
+    })
+    await e.page.reload()
+    await waitReady(e.page)
+    observed.routed = routed.length
+    await routed[0].close({ code: 4422, reason: 'update breaks the storyboard schema' })
+    await e.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'stopped', null, { timeout: WAIT_MS })
+    Object.assign(observed, {
+      alert: await e.page.$eval('#room-alert', (el) => ({ hidden: el.hidden, text: el.textContent })),
+      connection: await connection(e.page),
+      boardState: await e.page.evaluate(() => window.troupe.docs.board.state),
+      scriptState: await e.page.evaluate(() => window.troupe.docs.script.state),
+      errors: e.errors,
+    })
+  },
+
   /** The server dies (close 1006): the page shows offline, retries with backoff, merges. */
   async restart(browser) {
     const a = await signIn(browser, config.users.lead)

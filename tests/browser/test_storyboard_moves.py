@@ -165,3 +165,17 @@ def test_a_move_by_a_stock_yjs_client_shows_live_in_the_page(browser: BrowserRun
         "duration_ms": 2000,
         "shot_size": "",
     }
+
+
+def test_a_board_socket_closed_with_4422_asks_for_a_reload(browser: BrowserRun) -> None:
+    result = browser("outdated")
+    assert result["routed"] == 1
+    assert result["alert"]["hidden"] is False
+    assert result["alert"]["text"] == (
+        "This page is out of date with the storyboard's format: reload the page to keep"
+        " working. (update breaks the storyboard schema)"
+    )
+    assert result["boardState"] == "stopped"
+    assert result["scriptState"] == "online"
+    assert result["connection"]["state"] == "stopped"
+    assert result["errors"] == []
