@@ -637,8 +637,11 @@ const scenarios = {
         return window.__cards.every((c) => c.isConnected) && now[0] === window.__cards[2]
       }),
       titles: await lead.page.$$eval('#panels > li.panel .panel-title', (els) => els.map((e) => e.textContent)),
-      errors: lead.errors,
     })
+    // Deleting a panel removes its key from the board (the confirm dialog is accepted).
+    await lead.page.locator('#panels > li.panel').nth(1).locator('.panel-delete').click()
+    await waitPanels(lead.page, (cards) => cards.map((c) => c.action).join() === 'Three,Two,Four (stock)')
+    Object.assign(observed, { afterDelete: await panelsOf(lead.page), errors: lead.errors })
   },
 
   /** A viewer's editor and panels are read-only: typing changes nothing anywhere. */

@@ -153,11 +153,12 @@ def test_a_move_by_a_stock_yjs_client_shows_live_in_the_page(browser: BrowserRun
     assert result["sameCards"] is True  # the cards were moved, not rebuilt
     assert result["titles"] == ["Panel 1", "Panel 2", "Panel 3", "Panel 4"]
     assert result["after"][3]["duration"] == "2"
-    stored = stored_content(browser, "board", lambda r: len(r.json()["panels"]) == 4).json()[
+    assert [p["action"] for p in result["afterDelete"]] == ["Three", "Two", "Four (stock)"]
+    stored = stored_content(browser, "board", lambda r: len(r.json()["panels"]) == 3).json()[
         "panels"
     ]
-    assert [p["action"] for p in stored] == ["Three", "One", "Two", "Four (stock)"]
-    assert stored[3] == {
+    assert [p["action"] for p in stored] == ["Three", "Two", "Four (stock)"]
+    assert stored[2] == {
         "id": result["after"][3]["id"],
         "action": "Four (stock)",
         "dialogue": "",
