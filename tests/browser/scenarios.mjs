@@ -611,14 +611,49 @@ const scenarios = {
   },
 
   /**
+   * Two panels with the same order key (what a rare concurrent insert into one gap leaves):
+   * moving a third panel between them also gives the second of them a new key.
+   */
+  async collision(browser) {
+    const lead = await signIn(browser, config.users.lead)
+    for (const [i, caption] of ['A', 'B', 'C'].entries()) {
+      await lead.page.click('#add-panel')
+      await lead.page.locator('#panels > li.panel').nth(i).locator('textarea.panel-action').fill(caption)
+    }
+    const keys = () => lead.page.evaluate(() => {
+      const board = window.troupe.docs.board.doc.getMap('board')
+      return [...document.querySelectorAll('#panels > li.panel')].map((c) => ({
+        action: c.querySelector('textarea.panel-action').value,
+        id: c.dataset.panelId,
+        order: board.get(c.dataset.panelId).get('order'),
+      }))
+    })
+    const before = await keys()
+    // Give the second card the first card's key (the cards then sort by id).
+    await lead.page.evaluate(([first, second]) => {
+      const board = window.troupe.docs.board.doc.getMap('board')
+      board.get(second).set('order', board.get(first).get('order'))
+    }, [before[0].id, before[1].id])
+    await lead.page.waitForFunction((ids) => {
+      const shown = [...document.querySelectorAll('#panels > li.panel')].slice(0, 2).map((c) => c.dataset.panelId)
+      return shown.join() === [...ids].sort().join()
+    }, [before[0].id, before[1].id], { timeout: WAIT_MS })
+    observed.tied = await keys()
+    // Move C up to the middle: between the two tied panels.
+    await lead.page.locator('#panels > li.panel').nth(2).locator('.panel-up').click()
+    await waitPanels(lead.page, (cards) => cards[1].action === 'C')
+    Object.assign(observed, { after: await keys(), errors: lead.errors })
+  },
+
+  /**
    * A stock yjs + y-websocket client (driven by pytest) adds a panel and moves another; the
    * open page shows both live, moving the existing cards rather than rebuilding them.
    */
   async stockmove(browser) {
     const lead = await signIn(browser, config.users.lead)
-    for (const caption of ['One', 'Two', 'Three']) {
+    for (const [i, caption] of ['One', 'Two', 'Three'].entries()) {
       await lead.page.click('#add-panel')
-      await lead.page.locator('#panels > li.panel').last().locator('textarea.panel-action').fill(caption)
+      await lead.page.locator('#panels > li.panel').nth(i).locator('textarea.panel-action').fill(caption)
     }
     // What the stock client finds must be what the page wrote (stored, not just typed).
     await lead.page.waitForSelector('#connection[data-state="synced"]', { timeout: WAIT_MS })

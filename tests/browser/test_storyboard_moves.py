@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from crdt.attribution import StoryboardCredit
+from crdt.storyboard import valid_order_key
 from tests.browser.conftest import BrowserRun, stored_content
 from tests.support.node_client import NodeYjsClient
 from workspace.documents.selectors import document_loaded
@@ -166,6 +167,27 @@ def test_a_move_by_a_stock_yjs_client_shows_live_in_the_page(browser: BrowserRun
         "duration_ms": 2000,
         "shot_size": "",
     }
+
+
+def test_a_move_into_a_gap_between_equal_keys_rekeys_the_neighbour(browser: BrowserRun) -> None:
+    result = browser("collision")
+    assert result["errors"] == []
+    tied = result["tied"]
+    assert tied[0]["order"] == tied[1]["order"]
+    assert tied[0]["id"] < tied[1]["id"]  # equal keys sort by id
+    after = result["after"]
+    tied_first, tied_second = tied[0]["id"], tied[1]["id"]
+    assert [p["id"] for p in after] == [tied_first, tied[2]["id"], tied_second]
+    keys = [p["order"] for p in after]
+    assert keys[0] == tied[0]["order"]  # the panel before the gap keeps its key
+    assert keys[0] < keys[1] < keys[2]
+    assert all(valid_order_key(k) for k in keys)
+    stored = stored_content(
+        browser,
+        "board",
+        lambda r: [p["id"] for p in r.json()["panels"]] == [p["id"] for p in after],
+    ).json()["panels"]
+    assert [p["action"] for p in stored] == [tied[0]["action"], "C", tied[1]["action"]]
 
 
 def test_a_board_socket_closed_with_4422_asks_for_a_reload(browser: BrowserRun) -> None:
