@@ -1,15 +1,22 @@
 /**
- * The storyboard: the `panels` Y.Array of Y.Maps shown as cards.
+ * The storyboard: the `board` Y.Map (panel id -> panel Y.Map) shown as cards, in the order
+ * of each panel's fractional `order` key, then by id (crdt/storyboard.py, issue #24).
  *
- * Panel fields: id (string), action / dialogue / notes (Y.Text, or strings from other
- * clients), duration_ms (number), shot_size (EWS/WS/MS/MCU/CU/ECU or ""), image (the id of
- * an image record, `trp:rec:1:<sha256>`, as workspace/exports.py reads it; shown from the
- * record's content URL, anything else is ignored). Yjs has no move:
- * a reorder deletes the panel and inserts a deep copy in one transaction. Two people moving
- * the same panel at once would leave two copies; writers remove later duplicates of an id.
+ * Panel fields: order (an order key, frontend/src/order-keys.ts), action / dialogue / notes
+ * (Y.Text), duration_ms (integer milliseconds, 0 to a day), shot_size (EWS/WS/MS/MCU/CU/ECU
+ * or ""), image (absent, "" or the id of an image record, `trp:rec:1:<sha256>`, shown from
+ * the record's content URL). The server closes the socket with 4422 on any other write, so
+ * every write here is checked against that list first.
+ *
+ * A move sets the panel's `order` and nothing else: the panel keeps its Y.Map, its card and
+ * whoever is typing in it. When the cards are put in their new order, the card holding the
+ * keyboard focus is never moved in the DOM (the others move around it), so a typist keeps
+ * their focus and caret while someone else reorders the board. Two people moving one panel
+ * at once converge on one of the two places (the key is last-writer-wins).
  */
 import * as Y from 'yjs'
 import type { Awareness } from 'y-protocols/awareness'
+import { keyBetween, validOrderKey } from './order-keys'
 import { TextFieldBinding } from './textarea-binding'
 import { safeColor } from './presence'
 
@@ -28,9 +35,16 @@ const TEXT_FIELDS = [
   ['notes', 'Notes'],
 ] as const
 
+/** The longest panel the server accepts: a day (crdt/storyboard.py MAX_DURATION_MS). */
+export const MAX_DURATION_MS = 86_400_000
+export const DEFAULT_DURATION_MS = 2000
+/** The keys that move the focused panel (while focus is anywhere in its card). */
+const MOVE_KEYS_HINT = 'Alt+↑ / Alt+↓'
+
 type Panel = Y.Map<unknown>
 
 const RECORD_ID = /^trp:rec:1:[0-9a-f]{64}$/
+const PANEL_ID = /^[A-Za-z0-9_-]{1,64}$/
 export const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] as const
 
 /** Uploads an image for a panel and answers the new record's id. */
@@ -59,6 +73,15 @@ export function formatDuration(ms: number): string {
   return `${minutes}:${seconds.toFixed(1).padStart(4, '0')}`
 }
 
+/** The duration to write for what was typed in seconds, or null if it cannot be written. */
+export function durationFromSeconds(typed: string): number | null {
+  if (typed.trim() === '') return null
+  const seconds = Number(typed)
+  if (!Number.isFinite(seconds) || seconds < 0) return null
+  const ms = Math.round(seconds * 1000)
+  return Number.isSafeInteger(ms) && ms >= 0 && ms <= MAX_DURATION_MS ? ms : null
+}
+
 function newId(): string {
   const bytes = new Uint8Array(8)
   crypto.getRandomValues(bytes)
@@ -68,6 +91,18 @@ function newId(): string {
 function durationOf(panel: Panel): number {
   const value = panel.get('duration_ms')
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0
+}
+
+/** What the panel sorts by (as crdt/storyboard.py: a non-string order sorts as ""). */
+function sortKeyOf(panel: Panel): string {
+  const order = panel.get('order')
+  return typeof order === 'string' ? order : ''
+}
+
+/** The panel's order key if it is a valid one, else "" (a key that must be rewritten). */
+function keyOf(panel: Panel): string {
+  const order = panel.get('order')
+  return validOrderKey(order) ? order : ''
 }
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -96,6 +131,7 @@ class PanelCard {
   private readonly onMap = (): void => this.refreshScalars()
 
   constructor(
+    readonly id: string,
     readonly panel: Panel,
     board: Storyboard,
   ) {
@@ -116,6 +152,7 @@ class PanelCard {
       className: 'panel-duration',
       type: 'number',
       min: '0',
+      max: String(MAX_DURATION_MS / 1000),
       step: '0.1',
       inputMode: 'decimal',
       readOnly: !writable,
@@ -126,13 +163,25 @@ class PanelCard {
       const handle = el('button', {
         type: 'button',
         className: 'panel-handle',
-        title: 'Drag to reorder',
+        title: `Drag to reorder (or ${MOVE_KEYS_HINT} while in the panel)`,
         textContent: '⠿',
       })
-      handle.setAttribute('aria-label', 'Drag to reorder (or use the move buttons)')
+      handle.setAttribute('aria-label', `Drag to reorder (or use the move buttons, or ${MOVE_KEYS_HINT} while in the panel)`)
       handle.tabIndex = -1
-      this.upButton = el('button', { type: 'button', className: 'panel-up', textContent: '↑' })
-      this.downButton = el('button', { type: 'button', className: 'panel-down', textContent: '↓' })
+      this.upButton = el('button', {
+        type: 'button',
+        className: 'panel-up',
+        textContent: '↑',
+        title: 'Move up (Alt+↑ while in the panel)',
+      })
+      this.downButton = el('button', {
+        type: 'button',
+        className: 'panel-down',
+        textContent: '↓',
+        title: 'Move down (Alt+↓ while in the panel)',
+      })
+      this.upButton.setAttribute('aria-keyshortcuts', 'Alt+ArrowUp')
+      this.downButton.setAttribute('aria-keyshortcuts', 'Alt+ArrowDown')
       const remove = el('button', { type: 'button', className: 'panel-delete', textContent: '✕' })
       this.upButton.addEventListener('click', () => board.moveBy(this, -1, 'panel-up'))
       this.downButton.addEventListener('click', () => board.moveBy(this, 1, 'panel-down'))
@@ -140,12 +189,13 @@ class PanelCard {
       handle.addEventListener('pointerdown', (ev) => board.startDrag(this, ev))
       head.prepend(handle)
       head.append(el('span', { className: 'panel-tools' }, [this.upButton, this.downButton, remove]))
-      this.shot.addEventListener('change', () => this.write('shot_size', this.shot.value))
+      this.shot.addEventListener('change', () => {
+        const value = this.shot.value
+        if (value === '' || (SHOT_SIZES as readonly string[]).includes(value)) this.write('shot_size', value)
+      })
       this.duration.addEventListener('input', () => {
-        const seconds = Number(this.duration.value)
-        if (this.duration.value !== '' && Number.isFinite(seconds) && seconds >= 0) {
-          this.write('duration_ms', Math.round(seconds * 1000))
-        }
+        const ms = durationFromSeconds(this.duration.value)
+        if (ms !== null && ms !== this.panel.get('duration_ms')) this.write('duration_ms', ms)
       })
     }
     const fields: HTMLElement[] = [
@@ -176,6 +226,16 @@ class PanelCard {
     if (writable && board.images) media.push(this.attachControl(board.images))
     media.push(this.imageError)
     this.root = el('li', { className: 'panel' }, [head, this.frame, ...media, ...fields])
+    this.root.dataset.panelId = id
+    if (writable) {
+      this.root.setAttribute('aria-keyshortcuts', 'Alt+ArrowUp Alt+ArrowDown')
+      this.root.addEventListener('keydown', (ev) => {
+        if (!ev.altKey || ev.ctrlKey || ev.metaKey || ev.shiftKey) return
+        if (ev.key !== 'ArrowUp' && ev.key !== 'ArrowDown') return
+        ev.preventDefault()
+        board.moveBy(this, ev.key === 'ArrowUp' ? -1 : 1, null)
+      })
+    }
     this.root.addEventListener('focusin', () => board.setFocusPanel(this.id))
     this.root.addEventListener('focusout', (ev) => {
       if (!this.root.contains(ev.relatedTarget as Node | null)) board.setFocusPanel(null)
@@ -201,6 +261,7 @@ class PanelCard {
       images
         .upload(file)
         .then((rid) => {
+          if (!RECORD_ID.test(rid)) throw new Error('the server answered no image record id')
           this.write('image', rid)
           status.textContent = 'Image attached.'
         })
@@ -216,17 +277,12 @@ class PanelCard {
     return el('label', { className: 'panel-attach' }, [el('span', { textContent: 'Attach image' }), input, status])
   }
 
-  get id(): string {
-    const id = this.panel.get('id')
-    return typeof id === 'string' ? id : ''
-  }
-
-  private write(key: string, value: unknown): void {
+  /** Sets one scalar field (callers check the value against the schema first). */
+  private write(key: 'shot_size' | 'duration_ms' | 'image', value: string | number): void {
     this.panel.doc?.transact(() => this.panel.set(key, value))
   }
 
   private refreshScalars(): void {
-    this.root.dataset.panelId = this.id
     const shot = this.panel.get('shot_size')
     const shotValue = typeof shot === 'string' && SHOT_NAMES[shot] ? shot : ''
     if (this.shot.value !== shotValue) this.shot.value = shotValue
@@ -257,8 +313,8 @@ class PanelCard {
     if (this.upButton && this.downButton) {
       this.upButton.disabled = index === 0
       this.downButton.disabled = index === total - 1
-      this.upButton.setAttribute('aria-label', `Move panel ${index + 1} up`)
-      this.downButton.setAttribute('aria-label', `Move panel ${index + 1} down`)
+      this.upButton.setAttribute('aria-label', `Move panel ${index + 1} up (Alt+Up arrow)`)
+      this.downButton.setAttribute('aria-label', `Move panel ${index + 1} down (Alt+Down arrow)`)
       this.root.querySelector('.panel-delete')?.setAttribute('aria-label', `Delete panel ${index + 1}`)
     }
   }
@@ -290,21 +346,45 @@ export interface BoardTargets {
   live: HTMLElement
 }
 
+/**
+ * Put `cards` in `list` in this order without moving the card that holds the focus (moving
+ * a focused element blurs it and loses its selection): the cards before it are inserted
+ * before it, the ones after it after it. Only cards out of place are touched.
+ */
+function arrange(list: HTMLElement, cards: HTMLElement[]): void {
+  const active = document.activeElement
+  const anchor = active ? cards.findIndex((c) => c.contains(active)) : -1
+  if (anchor < 0) {
+    cards.forEach((card, i) => {
+      const at = list.children[i]
+      if (at !== card) list.insertBefore(card, at ?? null)
+    })
+    return
+  }
+  for (let i = anchor - 1; i >= 0; i--) {
+    if (cards[i].nextElementSibling !== cards[i + 1]) list.insertBefore(cards[i], cards[i + 1])
+  }
+  for (let i = anchor + 1; i < cards.length; i++) {
+    const previous = cards[i - 1]
+    if (previous.nextElementSibling !== cards[i]) list.insertBefore(cards[i], previous.nextElementSibling)
+  }
+}
+
 export class Storyboard {
-  private readonly cards = new Map<Panel, PanelCard>()
+  private readonly cards = new Map<string, PanelCard>()
   private order: PanelCard[] = []
   private scheduled = false
   private refocus: { id: string; selector: string } | null = null
   private drag: { card: PanelCard; target: number; pointerId: number } | null = null
 
   constructor(
-    readonly panels: Y.Array<unknown>,
+    readonly board: Y.Map<unknown>,
     readonly awareness: Awareness,
     readonly writable: boolean,
     private readonly targets: BoardTargets,
     readonly images: PanelImages | null = null,
   ) {
-    panels.observeDeep(() => this.schedule())
+    board.observeDeep(() => this.schedule())
     awareness.on('change', () => this.renderPresence())
     targets.addButton?.addEventListener('click', () => this.add())
     this.render()
@@ -321,73 +401,72 @@ export class Storyboard {
     else requestAnimationFrame(run)
   }
 
-  private render(): void {
-    const maps: Panel[] = []
-    for (const item of this.panels.toArray()) if (item instanceof Y.Map) maps.push(item)
-    if (this.writable && this.removeDuplicates(maps)) return // the deletion re-renders
-    const seen = new Set<Panel>()
-    const list = this.targets.list
-    let startsAt = 0
-    let total = 0
-    this.order = []
-    maps.forEach((panel, index) => {
-      seen.add(panel)
-      let card = this.cards.get(panel)
-      if (!card) {
-        card = new PanelCard(panel, this)
-        this.cards.set(panel, card)
-      }
-      card.setPosition(index, maps.length, startsAt)
-      startsAt += durationOf(panel)
-      total += durationOf(panel)
-      this.order.push(card)
-      const at = list.children[index]
-      if (at !== card.root) list.insertBefore(card.root, at ?? null)
+  /** The panels in board order: by order key, then by id. */
+  private sortedPanels(): Array<[string, Panel]> {
+    const found: Array<[string, Panel, string]> = []
+    this.board.forEach((value, id) => {
+      if (value instanceof Y.Map && PANEL_ID.test(id)) found.push([id, value, sortKeyOf(value)])
     })
-    for (const [panel, card] of this.cards) {
-      if (!seen.has(panel)) {
+    found.sort((x, y) => (x[2] < y[2] ? -1 : x[2] > y[2] ? 1 : x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))
+    return found.map(([id, panel]) => [id, panel])
+  }
+
+  private render(): void {
+    const panels = this.sortedPanels()
+    const list = this.targets.list
+    const seen = new Set<string>()
+    let startsAt = 0
+    this.order = []
+    for (const [id, panel] of panels) {
+      seen.add(id)
+      let card = this.cards.get(id)
+      if (card && card.panel !== panel) {
+        // The id was deleted and set again: a new panel under an old name.
         card.destroy()
-        this.cards.delete(panel)
+        card = undefined
+      }
+      if (!card) {
+        card = new PanelCard(id, panel, this)
+        this.cards.set(id, card)
+      }
+      this.order.push(card)
+    }
+    for (const [id, card] of this.cards) {
+      if (!seen.has(id)) {
+        card.destroy()
+        this.cards.delete(id)
       }
     }
+    arrange(
+      list,
+      this.order.map((c) => c.root),
+    )
+    this.order.forEach((card, index) => {
+      card.setPosition(index, this.order.length, startsAt)
+      startsAt += durationOf(card.panel)
+    })
+    const total = startsAt
     this.targets.total.textContent = formatDuration(total)
     this.targets.total.dataset.ms = String(total)
-    this.targets.count.textContent = `${maps.length} panel${maps.length === 1 ? '' : 's'}`
-    list.dataset.count = String(maps.length)
+    this.targets.count.textContent = `${panels.length} panel${panels.length === 1 ? '' : 's'}`
+    list.dataset.count = String(panels.length)
     if (this.refocus) {
       const { id, selector } = this.refocus
       this.refocus = null
-      const card = this.order.find((c) => c.id === id)
+      const card = this.cards.get(id)
       // A panel moved to either end has one move button disabled: focus the other.
       const other = selector === '.panel-up' ? '.panel-down' : selector === '.panel-down' ? '.panel-up' : ''
       const usable = [selector, other]
         .filter(Boolean)
-        .map((s) => card?.root.querySelector<HTMLButtonElement>(s))
-        .find((b) => b && !b.disabled)
-      if (usable) usable.focus()
-      else card?.root.querySelector<HTMLElement>('textarea')?.focus()
+        .map((s) => card?.root.querySelector<HTMLElement>(s))
+        .find((b) => b && !(b instanceof HTMLButtonElement && b.disabled))
+      if (usable) {
+        if (document.activeElement !== usable) usable.focus()
+      } else {
+        card?.root.querySelector<HTMLElement>('textarea')?.focus()
+      }
     }
     this.renderPresence()
-  }
-
-  /** Concurrent moves of one panel leave copies: keep the first of each id. */
-  private removeDuplicates(maps: Panel[]): boolean {
-    const ids = new Set<string>()
-    const doomed: Panel[] = []
-    for (const panel of maps) {
-      const id = panel.get('id')
-      if (typeof id !== 'string' || !id) continue
-      if (ids.has(id)) doomed.push(panel)
-      ids.add(id)
-    }
-    if (doomed.length === 0) return false
-    this.panels.doc?.transact(() => {
-      for (const panel of doomed) {
-        const index = this.panels.toArray().indexOf(panel)
-        if (index >= 0) this.panels.delete(index, 1)
-      }
-    })
-    return true
   }
 
   private renderPresence(): void {
@@ -410,50 +489,85 @@ export class Storyboard {
     if ((current ?? null) !== id) this.awareness.setLocalStateField('panel', id)
   }
 
+  /** The card's index in the board as the document has it now (not as last drawn). */
   private indexOf(card: PanelCard): number {
-    return this.panels.toArray().indexOf(card.panel)
+    return this.sortedPanels().findIndex(([id]) => id === card.id)
   }
 
   add(): void {
+    const doc = this.board.doc
+    if (!doc) return
     const id = newId()
-    const panel = new Y.Map<unknown>()
-    panel.set('id', id)
-    panel.set('shot_size', '')
-    panel.set('duration_ms', 2000)
-    for (const [key] of TEXT_FIELDS) panel.set(key, new Y.Text())
+    let last: string | null = null
+    this.board.forEach((value) => {
+      if (value instanceof Y.Map) {
+        const key = keyOf(value)
+        if (key && (last === null || key > last)) last = key
+      }
+    })
+    const order = keyBetween(last, null)
     this.refocus = { id, selector: 'textarea.panel-action' }
-    this.panels.doc?.transact(() => this.panels.push([panel]))
-    this.announce(`Panel ${this.panels.length} added.`)
+    doc.transact(() => {
+      const panel = new Y.Map<unknown>()
+      this.board.set(id, panel)
+      panel.set('order', order)
+      panel.set('duration_ms', DEFAULT_DURATION_MS)
+      panel.set('shot_size', '')
+      for (const [key] of TEXT_FIELDS) panel.set(key, new Y.Text())
+    })
+    this.announce(`Panel ${this.sortedPanels().length} added.`)
   }
 
   remove(card: PanelCard): void {
     const index = this.indexOf(card)
     if (index < 0) return
     if (!window.confirm(`Delete panel ${index + 1}?`)) return
-    this.panels.doc?.transact(() => this.panels.delete(index, 1))
+    this.board.doc?.transact(() => this.board.delete(card.id))
     this.announce(`Panel ${index + 1} deleted.`)
   }
 
-  moveBy(card: PanelCard, delta: number, focusClass: string): void {
+  /** Move a panel one place up (-1) or down (+1); `focusClass` names the button to keep focused. */
+  moveBy(card: PanelCard, delta: number, focusClass: string | null): void {
     const from = this.indexOf(card)
     if (from < 0) return
-    const to = from + delta
-    this.refocus = { id: card.id, selector: `.${focusClass}` }
-    this.move(from, to)
+    if (focusClass) this.refocus = { id: card.id, selector: `.${focusClass}` }
+    this.move(card, from + delta)
   }
 
-  /** Move the panel at `from` so that it ends up at index `to`. */
-  move(from: number, to: number): void {
-    const length = this.panels.length
-    if (from === to || from < 0 || from >= length || to < 0 || to >= length) return
-    const doc = this.panels.doc
-    if (!doc) return
+  /**
+   * Move a panel so that it ends up at index `to`: one transaction that sets its `order` to
+   * a key between its new neighbours. Neighbours that share a key with the one before the
+   * gap (a rare concurrent collision) or have none are given new keys after it too.
+   */
+  move(card: PanelCard, to: number): void {
+    const doc = this.board.doc
+    const panels = this.sortedPanels()
+    const from = panels.findIndex(([id]) => id === card.id)
+    if (!doc || from < 0 || to < 0 || to >= panels.length || to === from) return
+    const others = panels.filter(([id]) => id !== card.id).map(([, panel]) => panel)
+    const low = to > 0 ? keyOf(others[to - 1]) : ''
+    let next = to
+    while (next < others.length && !(keyOf(others[next]) > low)) next++
+    const high = next < others.length ? keyOf(others[next]) : null
+    const moved = [card.panel, ...others.slice(to, next)]
+    const keys: string[] = []
+    for (let i = 0; i < moved.length; i++) {
+      const before = i > 0 ? keys[i - 1] : low || null
+      if (before !== null && !validOrderKey(before)) break // too long: see below
+      keys.push(keyBetween(before, high))
+    }
     doc.transact(() => {
-      const item = this.panels.get(from)
-      if (!(item instanceof Y.Map)) return
-      const copy = item.clone()
-      this.panels.delete(from, 1)
-      this.panels.insert(to, [copy])
+      if (keys.length === moved.length && keys.every((k) => validOrderKey(k))) {
+        moved.forEach((panel, i) => panel.set('order', keys[i]))
+        return
+      }
+      // The gap is 128 digits deep: give every panel a fresh key, in the new order.
+      const all = [...others.slice(0, to), card.panel, ...others.slice(to)]
+      let key: string | null = null
+      for (const panel of all) {
+        key = keyBetween(key, null)
+        panel.set('order', key)
+      }
     })
     this.announce(`Panel ${from + 1} moved to position ${to + 1}.`)
   }
@@ -463,7 +577,7 @@ export class Storyboard {
     ev.preventDefault()
     const handle = ev.currentTarget as HTMLElement
     handle.setPointerCapture(ev.pointerId)
-    const from = this.indexOf(card)
+    const from = this.order.indexOf(card)
     this.drag = { card, target: from, pointerId: ev.pointerId }
     card.root.classList.add('dragging')
     const onMove = (e: PointerEvent): void => {
@@ -480,9 +594,8 @@ export class Storyboard {
       this.drag = null
       for (const c of this.order) c.root.classList.remove('drop-target', 'dragging')
       if (e.type === 'pointerup') {
-        const start = this.indexOf(card)
         this.refocus = { id: card.id, selector: '.panel-up' }
-        this.move(start, target)
+        this.move(card, target)
       }
     }
     handle.addEventListener('pointermove', onMove)
@@ -494,14 +607,14 @@ export class Storyboard {
   private dropIndex(x: number, y: number, fallback: number): number {
     let best = fallback
     let bestDistance = Infinity
-    this.order.forEach((card) => {
+    this.order.forEach((card, index) => {
       const r = card.root.getBoundingClientRect()
       const dx = x < r.left ? r.left - x : x > r.right ? x - r.right : 0
       const dy = y < r.top ? r.top - y : y > r.bottom ? y - r.bottom : 0
       const d = dx * dx + dy * dy
       if (d < bestDistance) {
         bestDistance = d
-        best = this.panels.toArray().indexOf(card.panel)
+        best = index
       }
     })
     return best

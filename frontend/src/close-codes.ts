@@ -1,7 +1,9 @@
 /**
  * What a page does when the server closes one of its sockets (realtime/closecodes.py):
- * 4401 sends the user to sign in; 4403 and 4404 show why and stop; other 44xx codes stop
- * too, except 4429 (rate limited), which retries slowly; anything else retries.
+ * 4401 sends the user to sign in; 4403 and 4404 show why and stop; 4422 (this page wrote
+ * something the document's schema refuses: its code is older than the server's) asks for a
+ * reload; other 44xx codes stop too, except 4429 (rate limited), which retries slowly;
+ * anything else retries.
  */
 
 const RATE_LIMITED_MIN_MS = 5_000
@@ -16,6 +18,8 @@ export interface CloseWording {
   missing: string
   forbidden: string
   closer: string
+  /** Shown on 4422: the page's idea of the document's format is not the server's. */
+  outdated?: string
 }
 
 export function closeAction(code: number, reason: string, words: CloseWording): CloseAction {
@@ -24,6 +28,7 @@ export function closeAction(code: number, reason: string, words: CloseWording): 
   if (code === 4404) return { kind: 'stop', message: `${words.missing}${why}` }
   if (code === 4403) return { kind: 'stop', message: `${words.forbidden}${why}` }
   if (code === 4429) return { kind: 'retry', minimumMs: RATE_LIMITED_MIN_MS }
+  if (code === 4422 && words.outdated) return { kind: 'stop', message: `${words.outdated}${why}` }
   if (code >= 4400 && code < 4500) {
     const detail = `${code}${reason ? `: ${reason}` : ''}`
     return { kind: 'stop', message: `${words.closer} closed the connection (${detail}). Reload the page.` }

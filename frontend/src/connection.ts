@@ -3,7 +3,8 @@
  * with jittered backoff, and the count of local changes the server has not echoed.
  *
  * Close codes (realtime/closecodes.py): 4401 sends the user to the sign-in page; 4403 and
- * 4404 show a message and stop; other 44xx codes stop too (4429 retries slowly); any other
+ * 4404 show a message and stop; 4422 (a write the schema refuses) says the page is out of
+ * date and stops; other 44xx codes stop too (4429 retries slowly); any other
  * close reconnects after a jittered, growing delay (y-websocket's own backoff has no
  * jitter, so it is turned off with `shouldReconnect: () => false`).
  */
@@ -30,6 +31,8 @@ export interface ConnectionOptions {
   onFatal: (message: string) => void
   /** Start without an awareness state (the user chose to be invisible). */
   invisible?: boolean
+  /** What to say when the server refuses a write with 4422 (the page is out of date). */
+  outdated?: string
 }
 
 let redirectingToSignIn = false
@@ -46,6 +49,7 @@ const DOCUMENT_WORDS = {
   missing: 'This document no longer exists.',
   forbidden: 'You no longer have access.',
   closer: 'The server',
+  outdated: "This page is out of date with the document's format: reload the page to keep working.",
 }
 
 export class LiveDocument {
@@ -140,7 +144,8 @@ export class LiveDocument {
   }
 
   private onClosed(code: number, reason: string): void {
-    const action = closeAction(code, reason, DOCUMENT_WORDS)
+    const words = this.opts.outdated ? { ...DOCUMENT_WORDS, outdated: this.opts.outdated } : DOCUMENT_WORDS
+    const action = closeAction(code, reason, words)
     if (action.kind === 'retry') {
       this.state = 'offline'
       this.changed()

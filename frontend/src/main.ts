@@ -90,7 +90,11 @@ function start(root: HTMLElement): void {
     })
   }
   if (data.board) {
-    const live = new LiveDocument({ ...common, document: data.board })
+    const live = new LiveDocument({
+      ...common,
+      document: data.board,
+      outdated: "This page is out of date with the storyboard's format: reload the page to keep working.",
+    })
     docs.board = live
     const images: PanelImages = {
       maxBytes: Number(data.maxUpload) || 50 * 1024 * 1024,
@@ -108,7 +112,7 @@ function start(root: HTMLElement): void {
       },
     }
     api.board = new Storyboard(
-      live.doc.getArray('panels'),
+      live.doc.getMap('board'),
       live.provider.awareness,
       writable,
       {

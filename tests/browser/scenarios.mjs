@@ -511,6 +511,174 @@ const scenarios = {
     await a.page.screenshot({ path: artifact('room-storyboard.png'), fullPage: true })
   },
 
+  /**
+   * One person types a long note into a panel while another moves that panel and others up
+   * and down (buttons and Alt+arrows). The typist's textarea keeps the focus and the caret
+   * after every move, and the note arrives whole.
+   */
+  async typingmoves(browser) {
+    const mover = await signIn(browser, config.users.lead)
+    const typist = await signIn(browser, config.users.editor)
+    const count = 4
+    const N = 1 // the typist's panel, by creation order
+    for (let i = 0; i < count; i++) {
+      await typist.page.click('#add-panel')
+      await typist.page.locator('#panels > li.panel').nth(i).locator('textarea.panel-action').fill(`Panel ${i}`)
+    }
+    const idsOf = (page) => page.$$eval('#panels > li.panel', (cards) => cards.map((c) => c.dataset.panelId))
+    const ids = await idsOf(typist.page)
+    await mover.page.waitForFunction((want) => [...document.querySelectorAll('#panels > li.panel')].map((c) => c.dataset.panelId).join() === want.join(), ids, { timeout: WAIT_MS })
+    const target = ids[N]
+    observed.panelIds = ids
+    observed.target = target
+    const note = config.note
+    const notes = typist.page.locator(`#panels > li.panel[data-panel-id="${target}"] textarea.panel-notes`)
+    await notes.click()
+    await typist.page.evaluate((id) => {
+      window.__typistArea = document.querySelector(`#panels > li.panel[data-panel-id="${id}"] textarea.panel-notes`)
+    }, target)
+    let typingDone = false
+    const typing = typist.page.keyboard.type(note, { delay: config.keyDelayMs }).then(() => { typingDone = true })
+    const checks = []
+    const moves = []
+    Object.assign(observed, { moves, checks }) // reported even if a wait below fails
+    // Each step: one move in the mover's page, seen there and then in the typist's page.
+    const steps = [
+      { how: 'button', panel: () => target, dir: 'up' },
+      { how: 'button', panel: (order) => order[0], dir: 'down' },
+      { how: 'keys', panel: () => target, dir: 'down' },
+      { how: 'keys', panel: (order) => order[order.length - 1], dir: 'up' },
+      { how: 'button', panel: () => target, dir: 'down' },
+      { how: 'keys', panel: () => target, dir: 'up' },
+    ]
+    let step = 0
+    while ((!typingDone || moves.length < config.minMoves) && moves.length < config.maxMoves) {
+      const order = await idsOf(mover.page)
+      const plan = steps[step++ % steps.length]
+      const id = plan.panel(order)
+      const index = order.indexOf(id)
+      let dir = plan.dir
+      if (dir === 'up' && index === 0) dir = 'down'
+      if (dir === 'down' && index === order.length - 1) dir = 'up'
+      const card = mover.page.locator(`#panels > li.panel[data-panel-id="${id}"]`)
+      if (plan.how === 'button') {
+        await card.locator(dir === 'up' ? '.panel-up' : '.panel-down').click()
+      } else {
+        await card.locator('textarea.panel-dialogue').focus()
+        await mover.page.keyboard.press(dir === 'up' ? 'Alt+ArrowUp' : 'Alt+ArrowDown')
+      }
+      const expected = [...order]
+      expected.splice(index, 1)
+      expected.splice(dir === 'up' ? index - 1 : index + 1, 0, id)
+      await mover.page.waitForFunction((want) => [...document.querySelectorAll('#panels > li.panel')].map((c) => c.dataset.panelId).join() === want.join(), expected, { timeout: WAIT_MS })
+      const moverFocus = await mover.page.evaluate((pid) => {
+        const a = document.activeElement
+        return { panel: a?.closest('li.panel')?.dataset.panelId ?? null, cls: a?.className ?? '' }
+      }, id)
+      await typist.page.waitForFunction((want) => [...document.querySelectorAll('#panels > li.panel')].map((c) => c.dataset.panelId).join() === want.join(), expected, { timeout: WAIT_MS })
+      checks.push(await typist.page.evaluate(() => {
+        const area = window.__typistArea
+        return {
+          focused: document.activeElement === area,
+          connected: area.isConnected,
+          caretAtEnd: area.selectionStart === area.value.length && area.selectionEnd === area.value.length,
+          length: area.value.length,
+        }
+      }))
+      moves.push({ how: plan.how, dir, id, moverFocus, order: expected, duringTyping: !typingDone })
+    }
+    await typing
+    await mover.page.waitForFunction(([id, want]) => document.querySelector(`#panels > li.panel[data-panel-id="${id}"] textarea.panel-notes`)?.value === want, [target, note], { timeout: WAIT_MS })
+    Object.assign(observed, {
+      moves,
+      checks,
+      typistEnd: await typist.page.evaluate(() => {
+        const area = window.__typistArea
+        return {
+          focused: document.activeElement === area,
+          value: area.value,
+          selectionStart: area.selectionStart,
+          selectionEnd: area.selectionEnd,
+        }
+      }),
+      moverNote: await mover.page.locator(`#panels > li.panel[data-panel-id="${target}"] textarea.panel-notes`).inputValue(),
+      finalOrderMover: await idsOf(mover.page),
+      finalOrderTypist: await idsOf(typist.page),
+      panelsMover: await panelsOf(mover.page),
+      panelsTypist: await panelsOf(typist.page),
+      errors: [...mover.errors, ...typist.errors],
+    })
+  },
+
+  /**
+   * Two panels with the same order key (what a rare concurrent insert into one gap leaves):
+   * moving a third panel between them also gives the second of them a new key.
+   */
+  async collision(browser) {
+    const lead = await signIn(browser, config.users.lead)
+    for (const [i, caption] of ['A', 'B', 'C'].entries()) {
+      await lead.page.click('#add-panel')
+      await lead.page.locator('#panels > li.panel').nth(i).locator('textarea.panel-action').fill(caption)
+    }
+    const keys = () => lead.page.evaluate(() => {
+      const board = window.troupe.docs.board.doc.getMap('board')
+      return [...document.querySelectorAll('#panels > li.panel')].map((c) => ({
+        action: c.querySelector('textarea.panel-action').value,
+        id: c.dataset.panelId,
+        order: board.get(c.dataset.panelId).get('order'),
+      }))
+    })
+    const before = await keys()
+    // Give the second card the first card's key (the cards then sort by id).
+    await lead.page.evaluate(([first, second]) => {
+      const board = window.troupe.docs.board.doc.getMap('board')
+      board.get(second).set('order', board.get(first).get('order'))
+    }, [before[0].id, before[1].id])
+    await lead.page.waitForFunction((ids) => {
+      const shown = [...document.querySelectorAll('#panels > li.panel')].slice(0, 2).map((c) => c.dataset.panelId)
+      return shown.join() === [...ids].sort().join()
+    }, [before[0].id, before[1].id], { timeout: WAIT_MS })
+    observed.tied = await keys()
+    // Move C up to the middle: between the two tied panels.
+    await lead.page.locator('#panels > li.panel').nth(2).locator('.panel-up').click()
+    await waitPanels(lead.page, (cards) => cards[1].action === 'C')
+    Object.assign(observed, { after: await keys(), errors: lead.errors })
+  },
+
+  /**
+   * A stock yjs + y-websocket client (driven by pytest) adds a panel and moves another; the
+   * open page shows both live, moving the existing cards rather than rebuilding them.
+   */
+  async stockmove(browser) {
+    const lead = await signIn(browser, config.users.lead)
+    for (const [i, caption] of ['One', 'Two', 'Three'].entries()) {
+      await lead.page.click('#add-panel')
+      await lead.page.locator('#panels > li.panel').nth(i).locator('textarea.panel-action').fill(caption)
+    }
+    // What the stock client finds must be what the page wrote (stored, not just typed).
+    await lead.page.waitForSelector('#connection[data-state="synced"]', { timeout: WAIT_MS })
+    await lead.page.evaluate(() => {
+      window.__cards = [...document.querySelectorAll('#panels > li.panel')]
+      window.__sameDocument = true
+    })
+    observed.before = await panelsOf(lead.page)
+    await ask('stock-move')
+    await waitPanels(lead.page, (cards) => cards.map((c) => c.action).join() === 'Three,One,Two,Four (stock)')
+    Object.assign(observed, {
+      after: await panelsOf(lead.page),
+      sameDocument: await lead.page.evaluate(() => window.__sameDocument === true),
+      sameCards: await lead.page.evaluate(() => {
+        const now = [...document.querySelectorAll('#panels > li.panel')]
+        return window.__cards.every((c) => c.isConnected) && now[0] === window.__cards[2]
+      }),
+      titles: await lead.page.$$eval('#panels > li.panel .panel-title', (els) => els.map((e) => e.textContent)),
+    })
+    // Deleting a panel removes its key from the board (the confirm dialog is accepted).
+    await lead.page.locator('#panels > li.panel').nth(1).locator('.panel-delete').click()
+    await waitPanels(lead.page, (cards) => cards.map((c) => c.action).join() === 'Three,Two,Four (stock)')
+    Object.assign(observed, { afterDelete: await panelsOf(lead.page), errors: lead.errors })
+  },
+
   /** A viewer's editor and panels are read-only: typing changes nothing anywhere. */
   async viewer(browser) {
     const lead = await signIn(browser, config.users.lead)
@@ -641,6 +809,32 @@ const scenarios = {
     await e.page.waitForURL((url) => url.pathname === '/accounts/login/', { timeout: WAIT_MS })
     observed.signedOutUrl = e.page.url()
     observed.errors = [...v.errors, ...e.errors]
+  },
+
+  /**
+   * A storyboard socket closed with 4422 (the server refused a write outside the schema):
+   * the page says it is out of date and asks for a reload, and stops. The close is made by
+   * a route in front of the real socket, so no invalid write is needed.
+   */
+  async outdated(browser) {
+    const e = await signIn(browser, config.users.editor)
+    const routed = []
+    await e.page.routeWebSocket((url) => url.pathname.endsWith(`/${config.project}/board`), (ws) => {
+      ws.connectToServer()
+      routed.push(ws)
+    })
+    await e.page.reload()
+    await waitReady(e.page)
+    observed.routed = routed.length
+    await routed[0].close({ code: 4422, reason: 'update breaks the storyboard schema' })
+    await e.page.waitForFunction(() => document.querySelector('#connection').dataset.state === 'stopped', null, { timeout: WAIT_MS })
+    Object.assign(observed, {
+      alert: await e.page.$eval('#room-alert', (el) => ({ hidden: el.hidden, text: el.textContent })),
+      connection: await connection(e.page),
+      boardState: await e.page.evaluate(() => window.troupe.docs.board.state),
+      scriptState: await e.page.evaluate(() => window.troupe.docs.script.state),
+      errors: e.errors,
+    })
   },
 
   /** The server dies (close 1006): the page shows offline, retries with backoff, merges. */

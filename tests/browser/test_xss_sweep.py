@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
-from pycrdt import Map
 
+from crdt.storyboard import panels_write
 from tests.browser.conftest import BrowserRun
 from tests.browser.test_room import XSS_PAYLOADS
 from tests.support.factories import ProjectRoom
@@ -59,8 +59,8 @@ def seed(room: ProjectRoom) -> dict[str, str]:
     )
     board = Writer(editor, room.storyboard, 7002)
     board.edit(
-        lambda: board.panels.append(
-            Map({"id": "xss1", "action": PAYLOAD, "dialogue": PAYLOAD, "notes": PAYLOAD})
+        lambda: panels_write(
+            board.doc, [{"id": "xss1", "action": PAYLOAD, "dialogue": PAYLOAD, "notes": PAYLOAD}]
         )
     )
     interests_set(user_id=viewer.pk, interests=["writing"])

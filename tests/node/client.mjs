@@ -20,6 +20,7 @@
  * The process exits on the `exit` command or when stdin closes.
  */
 import * as readline from 'node:readline'
+import { randomBytes } from 'node:crypto'
 import * as Y from 'yjs'
 import { WebsocketProvider, messageAuth } from 'y-websocket'
 import * as authProtocol from 'y-protocols/auth'
@@ -120,7 +121,63 @@ awareness.on('change', ({ added, updated, removed }) => {
 
 // ---- helpers ---------------------------------------------------------------------------
 
-const panels = () => doc.getArray('panels')
+// Storyboard schema v2 (crdt/storyboard.py): panels by id in the `board` map, shown sorted
+// by their fractional `order` key, then by id.
+const TEXT_FIELDS = ['action', 'dialogue', 'notes']
+const board = () => doc.getMap('board')
+/** @param {any} panel */
+const orderOf = (panel) => {
+  const order = panel.get('order')
+  return typeof order === 'string' ? order : ''
+}
+/** @returns {Array<[string, any]>} */
+const orderedPanels = () => {
+  /** @type {Array<[string, any]>} */
+  const found = []
+  board().forEach((value, id) => { if (value instanceof Y.Map) found.push([id, value]) })
+  const cmp = (/** @type {string} */ x, /** @type {string} */ y) => (x < y ? -1 : x > y ? 1 : 0)
+  return found.sort((x, y) => cmp(orderOf(x[1]), orderOf(y[1])) || cmp(x[0], y[0]))
+}
+/** The panels in order, each `{id, order, ...fields}` (texts as strings). */
+const panelsJSON = () => orderedPanels().map(([id, panel]) => ({ id, ...panel.toJSON() }))
+/** @param {any} id */
+const panelById = (id) => {
+  const panel = board().get(str(id, 'panel'))
+  if (!(panel instanceof Y.Map)) throw new Error(`no panel ${JSON.stringify(id)}`)
+  return panel
+}
+
+// Order keys: the rule of crdt/storyboard.py key_between (and frontend/src/order-keys.ts),
+// restated here because this driver loads no frontend code.
+const DIGITS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+const BASE = 62n
+const JITTER = 62n ** 3n
+/** @param {string} key @param {number} digits @param {boolean} up */
+const scaled = (key, digits, up) => {
+  let value = 0n
+  for (const c of key.slice(0, digits)) value = value * BASE + BigInt(DIGITS.indexOf(c))
+  if (digits > key.length) value *= BASE ** BigInt(digits - key.length)
+  if (up && key.length > digits) value += 1n
+  return value
+}
+/** @param {string|null} before @param {string|null} after */
+const keyBetween = (before, after) => {
+  if (before !== null && after !== null && !(before < after)) throw new Error(`no key between ${before} and ${after}`)
+  const rand = () => BigInt(Math.floor(Math.random() * Number(JITTER)))
+  let digits = 1
+  let low, high, count
+  for (;;) {
+    low = (before ? scaled(before, digits, false) : 0n) + 1n
+    high = (after ? scaled(after, digits, true) : BASE ** BigInt(digits)) - 1n
+    count = high - low + 1n
+    if (count >= 2n * JITTER) break
+    digits++
+  }
+  let value = after === null ? low + rand() : before === null ? high - rand() : low + (count - JITTER) / 2n + rand()
+  const out = []
+  for (let i = 0; i < digits; i++) { out.push(DIGITS[Number(value % BASE)]); value /= BASE }
+  return out.reverse().join('').replace(/0+$/, '')
+}
 /** @param {any} name */
 const textOf = (name) => doc.getText(typeof name === 'string' ? name : 'content')
 
@@ -287,48 +344,82 @@ const commands = {
     }))
   },
 
-  pushPanel: (msg) => {
-    const panel = msg.panel
-    if (panel === null || typeof panel !== 'object' || Array.isArray(panel)) throw new Error('panel must be an object')
-    doc.transact(() => { panels().push([new Y.Map(Object.entries(panel))]) })
-    return panels().toJSON()
+  // Storyboard (schema v2, crdt/storyboard.py): the `board` Y.Map of panel Y.Maps by id.
+  addPanel: (msg) => {
+    // as the browser does: one transaction, `order` after the last panel, every field set
+    const id = msg.panel === undefined ? randomBytes(8).toString('hex') : str(msg.panel, 'panel')
+    const fields = msg.fields ?? {}
+    if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) throw new Error('fields must be an object')
+    const last = orderedPanels().at(-1)
+    const order = keyBetween(last ? orderOf(last[1]) || null : null, null)
+    doc.transact(() => {
+      const panel = new Y.Map()
+      board().set(id, panel)
+      panel.set('order', order)
+      panel.set('duration_ms', fields.duration_ms ?? 2000)
+      panel.set('shot_size', fields.shot_size ?? '')
+      for (const key of TEXT_FIELDS) panel.set(key, new Y.Text(fields[key] ?? ''))
+      if (fields.image) panel.set('image', fields.image)
+    })
+    return panelsJSON()
   },
   setPanelField: (msg) => {
-    const idx = int(msg.index, 'index')
-    const m = panels().get(idx)
-    if (!(m instanceof Y.Map)) throw new Error(`no panel at index ${idx} (length ${panels().length})`)
-    m.set(str(msg.key, 'key'), msg.value === undefined ? null : msg.value)
-    return panels().toJSON()
+    // a scalar field is set; a text field's Y.Text gets its whole content replaced
+    const panel = panelById(msg.panel)
+    const key = str(msg.key, 'key')
+    const value = msg.value === undefined ? null : msg.value
+    doc.transact(() => {
+      const current = panel.get(key)
+      if (TEXT_FIELDS.includes(key) && current instanceof Y.Text) {
+        current.delete(0, current.length)
+        current.insert(0, str(value, 'value'))
+      } else {
+        panel.set(key, value)
+      }
+    })
+    return panelsJSON()
   },
   movePanel: (msg) => {
-    // Yjs has no move: delete and re-insert a copy; `to` is the index in the resulting array
-    const from = int(msg.from, 'from')
+    // a move sets only `order`: a key between the neighbours at index `to` of the result
+    const id = str(msg.panel, 'panel')
     const to = int(msg.to, 'to')
-    const arr = panels()
-    if (from < 0 || from >= arr.length) throw new Error(`from ${from} out of range (length ${arr.length})`)
-    if (to < 0 || to >= arr.length) throw new Error(`to ${to} out of range (length ${arr.length})`)
-    const m = arr.get(from)
-    doc.transact(() => {
-      const copy = m instanceof Y.AbstractType ? m.clone() : m
-      arr.delete(from, 1)
-      arr.insert(to, [copy])
-    })
-    return arr.toJSON()
+    const all = orderedPanels()
+    const panel = panelById(id)
+    const others = all.filter(([pid]) => pid !== id).map(([, p]) => p)
+    if (to < 0 || to > others.length) throw new Error(`to ${to} out of range (${all.length} panels)`)
+    const before = to > 0 ? orderOf(others[to - 1]) || null : null
+    const after = to < others.length ? orderOf(others[to]) || null : null
+    panel.set('order', keyBetween(before, after))
+    return panelsJSON()
   },
-  getPanels: () => panels().toJSON(),
+  deletePanel: (msg) => {
+    panelById(msg.panel)
+    board().delete(str(msg.panel, 'panel'))
+    return panelsJSON()
+  },
+  getPanels: () => panelsJSON(),
   waitPanels: (msg) => {
     const want = JSON.stringify(msg.equals)
+    const wantIds = JSON.stringify(msg.ids)
     const hasLen = Number.isInteger(msg.length)
     const check = () => {
-      const cur = panels().toJSON()
+      const cur = panelsJSON()
       if (msg.equals !== undefined && JSON.stringify(cur) !== want) return undefined
+      if (msg.ids !== undefined && JSON.stringify(cur.map((p) => p.id)) !== wantIds) return undefined
       if (hasLen && cur.length !== msg.length) return undefined
       return cur
     }
     return waitFor(check, [onDocUpdate], timeoutOf(msg), () => ({
-      message: `waitPanels timed out after ${timeoutOf(msg)} ms: panels are ${JSON.stringify(panels().toJSON())}`,
-      state: panels().toJSON()
+      message: `waitPanels timed out after ${timeoutOf(msg)} ms: panels are ${JSON.stringify(panelsJSON())}`,
+      state: panelsJSON()
     }))
+  },
+  pushLegacyPanel: (msg) => {
+    // the first schema (a `panels` Y.Array of Y.Maps), which the server now refuses (4422)
+    const panel = msg.panel
+    if (panel === null || typeof panel !== 'object' || Array.isArray(panel)) throw new Error('panel must be an object')
+    doc.transact(() => { doc.getArray('panels').push([new Y.Map(Object.entries(panel))]) })
+    return doc.getArray('panels').toJSON()
   },
 
   setAwareness: (msg) => { awareness.setLocalState(msg.state === undefined ? null : msg.state); return awarenessStates() },

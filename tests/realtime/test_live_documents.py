@@ -82,13 +82,22 @@ async def test_storyboard_panels_propagate(live: TroupeServer, project_room: Pro
         node(live, room, project_room.members["editor"].token) as b,
     ):
         await synced(a, b)
-        await a.push_panel({"id": "p1", "action": "Wide shot", "duration_ms": 2000})
-        await b.push_panel({"id": "p2", "action": "Close up", "duration_ms": 1500})
-        await a.wait_panels(length=2)
-        await b.wait_panels(length=2)
-        await b.set_panel_field(0, "notes", "slow push in")
+        await a.add_panel("p1", action="Wide shot", duration_ms=2000)
+        await b.wait_panels(length=1)
+        await b.add_panel("p2", action="Close up", duration_ms=1500)
+        await a.wait_panels(ids=["p1", "p2"])
+        await b.set_panel_field("p1", "notes", "slow push in")
+        await b.set_panel_field("p2", "shot_size", "CU")
         panels = await a.wait_panels(equals=await b.get_panels())
-        assert {p["id"] for p in panels} == {"p1", "p2"}
+        assert [(p["id"], p["action"], p["notes"]) for p in panels] == [
+            ("p1", "Wide shot", "slow push in"),
+            ("p2", "Close up", ""),
+        ]
+        # A move sets only the order key: the panel (and its text) is the same one.
+        await a.move_panel("p2", 0)
+        moved = await b.wait_panels(ids=["p2", "p1"])
+        assert moved[0]["shot_size"] == "CU" and moved[1]["notes"] == "slow push in"
+        assert moved[0]["order"] < moved[1]["order"]
 
 
 async def test_offline_edits_merge_on_reconnect(

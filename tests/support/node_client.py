@@ -446,30 +446,39 @@ class NodeYjsClient:
         result: str = await self._wait("waitText", timeout, **params)
         return result
 
-    # ---- panels (Y.Array 'panels' of Y.Map) ------------------------------------------------
+    # ---- storyboard (schema v2: the ``board`` Y.Map of panels by id, crdt/storyboard.py) ----
+    # Panels are answered in board order, each ``{id, order, action, dialogue, notes,
+    # duration_ms, shot_size, image?}`` (texts as strings).
 
-    async def push_panel(self, panel: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Append a ``Y.Map`` built from ``panel``; returns all panels as JSON."""
-        result: list[dict[str, Any]] = await self._command("pushPanel", panel=dict(panel))
+    async def add_panel(self, panel_id: str | None = None, **fields: Any) -> list[dict[str, Any]]:
+        """Append a panel as the browser does (one transaction, every field, ``order`` after
+        the last); ``fields`` may give action, dialogue, notes, duration_ms, shot_size, image."""
+        params: dict[str, Any] = {"fields": fields}
+        if panel_id is not None:
+            params["panel"] = panel_id
+        result: list[dict[str, Any]] = await self._command("addPanel", **params)
         return result
 
-    async def set_panel_field(self, index: int, key: str, value: Any) -> list[dict[str, Any]]:
-        """``panels.get(index).set(key, value)``; returns all panels as JSON."""
+    async def set_panel_field(self, panel_id: str, key: str, value: Any) -> list[dict[str, Any]]:
+        """Set a scalar field, or replace a text field's content."""
         result: list[dict[str, Any]] = await self._command(
-            "setPanelField", index=index, key=key, value=value
+            "setPanelField", panel=panel_id, key=key, value=value
         )
         return result
 
-    async def move_panel(self, from_index: int, to_index: int) -> list[dict[str, Any]]:
-        """Move a panel (delete + insert a clone in one transaction); ``to_index`` is its
-        index in the result."""
-        result: list[dict[str, Any]] = await self._command(
-            "movePanel", **{"from": from_index, "to": to_index}
-        )
+    async def move_panel(self, panel_id: str, to_index: int) -> list[dict[str, Any]]:
+        """Move a panel to ``to_index`` (its index in the result) by setting only its
+        ``order`` to a key between its new neighbours."""
+        result: list[dict[str, Any]] = await self._command("movePanel", panel=panel_id, to=to_index)
+        return result
+
+    async def delete_panel(self, panel_id: str) -> list[dict[str, Any]]:
+        """``board.delete(panel_id)``."""
+        result: list[dict[str, Any]] = await self._command("deletePanel", panel=panel_id)
         return result
 
     async def get_panels(self) -> list[dict[str, Any]]:
-        """``panels.toJSON()``."""
+        """The panels in board order."""
         result: list[dict[str, Any]] = await self._command("getPanels")
         return result
 
@@ -477,18 +486,28 @@ class NodeYjsClient:
         self,
         equals: list[dict[str, Any]] | None = None,
         *,
+        ids: list[str] | None = None,
         length: int | None = None,
         timeout: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Wait until ``panels.toJSON()`` equals ``equals`` and/or has ``length`` items."""
+        """Wait until the panels equal ``equals``, are ``ids`` in this order, and/or number
+        ``length``."""
         params: dict[str, Any] = {}
         if equals is not None:
             params["equals"] = equals
+        if ids is not None:
+            params["ids"] = ids
         if length is not None:
             params["length"] = length
         if not params:
-            raise ValueError("wait_panels needs equals or length")
+            raise ValueError("wait_panels needs equals, ids or length")
         result: list[dict[str, Any]] = await self._wait("waitPanels", timeout, **params)
+        return result
+
+    async def push_legacy_panel(self, panel: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Append a ``Y.Map`` to the first schema's ``panels`` array (refused by the server
+        once it enforces schema v2); returns that array as JSON."""
+        result: list[dict[str, Any]] = await self._command("pushLegacyPanel", panel=dict(panel))
         return result
 
     # ---- awareness ------------------------------------------------------------------------
