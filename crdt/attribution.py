@@ -257,10 +257,9 @@ def rewrite_strings(update: bytes, items: Sequence[Item], text_of: Callable[[Ite
     return b"".join(parts)
 
 
-def owners_by_unit(
-    state: bytes, bindings: Mapping[int, int], text_name: str = "content"
-) -> tuple[str, list[Owner]]:
-    """The text of ``text_name`` and the owner (user id or None) of each UTF-16 unit."""
+def masked_document(state: bytes, bindings: Mapping[int, int]) -> tuple[Doc[Any], list[Owner]]:
+    """``state`` rebuilt with every character replaced by its owner's private-use character,
+    and the owners in character order (``owners[ord(c) - 0xE000]``)."""
     items, _ = walk_update(state)
     owners: list[Owner] = sorted(
         {bindings.get(i.client) for i in items if i.span is not None},
@@ -270,10 +269,18 @@ def owners_by_unit(
         raise ValueError("too many distinct authors to attribute")
     char_of_owner = {owner: chr(_PUA_START + n) for n, owner in enumerate(owners)}
     char_of = {i.client: char_of_owner[bindings.get(i.client)] for i in items if i.span}
+    masked: Doc[Any] = Doc()
+    masked.apply_update(_pua_update(state, items, char_of))
+    return masked, owners
+
+
+def owners_by_unit(
+    state: bytes, bindings: Mapping[int, int], text_name: str = "content"
+) -> tuple[str, list[Owner]]:
+    """The text of ``text_name`` and the owner (user id or None) of each UTF-16 unit."""
+    masked_doc, owners = masked_document(state, bindings)
     real: Doc[Any] = Doc()
     real.apply_update(state)
-    masked_doc: Doc[Any] = Doc()
-    masked_doc.apply_update(_pua_update(state, items, char_of))
     text = str(real.get(text_name, type=Text))
     masked = str(masked_doc.get(text_name, type=Text))
     if len(masked) != _utf16_len(text):
@@ -442,23 +449,6 @@ class StoryboardCredit:
 
 
 CREDITED_FIELDS = ("shot_size", "duration_ms", "image")
-
-
-def masked_document(state: bytes, bindings: Mapping[int, int]) -> tuple[Doc[Any], list[Owner]]:
-    """``state`` rebuilt with every character replaced by its owner's private-use character,
-    and the owners in character order (``owners[ord(c) - 0xE000]``)."""
-    items, _ = walk_update(state)
-    owners: list[Owner] = sorted(
-        {bindings.get(i.client) for i in items if i.span is not None},
-        key=lambda o: -1 if o is None else o,
-    )
-    if len(owners) > _PUA_SIZE:
-        raise ValueError("too many distinct authors to attribute")
-    char_of_owner = {owner: chr(_PUA_START + n) for n, owner in enumerate(owners)}
-    char_of = {i.client: char_of_owner[bindings.get(i.client)] for i in items if i.span}
-    masked: Doc[Any] = Doc()
-    masked.apply_update(_pua_update(state, items, char_of))
-    return masked, owners
 
 
 def storyboard_credit(
