@@ -89,13 +89,11 @@ def _run(world: World, data: st.DataObject, steps: int) -> None:
             text = panel[name]
             length = len(str(text).encode())
             if length and data.draw(st.booleans()):
-                start = data.draw(st.integers(0, length - 1))
                 # whole characters only: the text is ASCII plus "é" (2 bytes)
                 chars = str(text)
                 offsets = [len(chars[:i].encode()) for i in range(len(chars) + 1)]
                 i = data.draw(st.integers(0, len(chars) - 1))
                 j = data.draw(st.integers(i + 1, len(chars)))
-                del start
                 world.edit(
                     user,
                     lambda d, pid=pid, name=name, a=offsets[i], b=offsets[j]: board_of(d)[pid][
