@@ -188,7 +188,7 @@ def _check_exact(world: World) -> None:
     assert sum(credit.panels_created.values()) == len(ids)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(data=st.data())
 def test_random_interleavings_keep_panels_and_credit_exact(data: st.DataObject) -> None:
     world = World()
@@ -200,7 +200,7 @@ def test_random_interleavings_keep_panels_and_credit_exact(data: st.DataObject) 
     assert [p.panel for p in owners] == [pid for pid, _ in ordered_panels(world.server())]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(data=st.data())
 def test_a_sequence_of_pure_moves_changes_nobodys_credit(data: st.DataObject) -> None:
     world = World()
