@@ -23,6 +23,7 @@ from realtime.bus import Bus
 from realtime.closecodes import CloseCode
 from realtime.limits import DocumentFull
 from realtime.live_document import Connection, LiveDocument
+from realtime.loop_lag import LoopLagMonitor
 from realtime.persistence import Persister, report_pending
 from realtime.project_rooms import ProjectRooms
 from workspace.documents.services import document_opened
@@ -75,6 +76,7 @@ class Hub:
         # Document id -> joins admitted but not attached yet (waiting for the load).
         self._joining: dict[int, int] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._loop_lag: LoopLagMonitor | None = None
         self._ticks = 0
         self.stopping = False
 
@@ -86,9 +88,12 @@ class Hub:
         return live
 
     def start_ticker(self) -> None:
-        """Start the periodic work (once)."""
+        """Start the periodic work and the loop-lag monitor (once)."""
         if self._ticker is None:
-            self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
+            loop = asyncio.get_running_loop()
+            self._ticker = loop.create_task(self._tick_loop())
+            self._loop_lag = LoopLagMonitor(loop)
+            self._loop_lag.start()
 
     async def join(self, document: Document, conn: Connection) -> LiveDocument:
         """Attach a connection to the live document, loading it first if needed.
@@ -256,6 +261,8 @@ class Hub:
         await self.persister.stop()
         if self._ticker is not None:
             self._ticker.cancel()
+        if self._loop_lag is not None:
+            self._loop_lag.stop()
         await self.bus.stop()
 
 

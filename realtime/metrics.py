@@ -89,3 +89,8 @@ DIRECT_FRAMES = Counter(
     "troupe_direct_frames_total",
     "Client update frames split off the byte stream before autobahn (split_client_frames)",
 )
+LOOP_LAG_SECONDS = Histogram(
+    "troupe_event_loop_lag_seconds",
+    "How late the event loop ran a timer due every 50 ms: how long a callback held the loop",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+)
