@@ -207,6 +207,10 @@ TROUPE = {
     "RATE_BURST_MESSAGES": env_int("TROUPE_RATE_BURST_MESSAGES", 2000),
     "RATE_MESSAGES_PER_SECOND": env_float("TROUPE_RATE_MESSAGES_PER_SECOND", 500.0),
     "MAX_CONNECTIONS_PER_ROOM": env_int("TROUPE_MAX_CONNECTIONS_PER_ROOM", 1000),
+    # Document connections authenticated, checked and loaded at once (realtime/admission.py)
+    # and how many more may wait for a slot before new ones are told to retry (1013).
+    "ADMISSION_CONCURRENCY": env_int("TROUPE_ADMISSION_CONCURRENCY", 32),
+    "ADMISSION_QUEUE": env_int("TROUPE_ADMISSION_QUEUE", 5000),
     # Project-room and notification sockets (JSON). Real use is presence moves, debounced
     # and sent only when the place changes (frontend/src/location.ts), plus a ping every
     # few seconds: a few messages a second at most. A burst of 60 covers a flurry of clicks

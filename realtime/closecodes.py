@@ -11,6 +11,8 @@ class CloseCode(IntEnum):
     MALFORMED = 1007
     TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    # Too many connections waiting to be admitted: retry after a (jittered) delay.
+    TRY_AGAIN_LATER = 1013
     PROTOCOL_VIOLATION = 4400
     UNAUTHENTICATED = 4401
     FORBIDDEN = 4403

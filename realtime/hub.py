@@ -19,6 +19,7 @@ from django.conf import settings
 
 from crdt.storyboard_guard import BoardGuard
 from realtime import metrics
+from realtime.admission import Admission
 from realtime.bus import Bus
 from realtime.closecodes import CloseCode
 from realtime.limits import DocumentFull
@@ -77,6 +78,10 @@ class Hub:
         self._joining: dict[int, int] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._loop_lag: LoopLagMonitor | None = None
+        knobs = settings.TROUPE
+        self.admission = Admission(
+            int(knobs["ADMISSION_CONCURRENCY"]), int(knobs["ADMISSION_QUEUE"])
+        )
         self._ticks = 0
         self.stopping = False
 

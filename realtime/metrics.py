@@ -94,3 +94,10 @@ LOOP_LAG_SECONDS = Histogram(
     "How late the event loop ran a timer due every 50 ms: how long a callback held the loop",
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
 )
+ADMISSION_WAITING = Gauge(
+    "troupe_admission_waiting", "Document connections accepted and waiting for an admission slot"
+)
+ADMISSIONS_REFUSED = Counter(
+    "troupe_admissions_refused_total",
+    "Document connections closed 1013 because the admission queue was full",
+)

@@ -3,10 +3,14 @@
  * 4401 sends the user to sign in; 4403 and 4404 show why and stop; 4422 (this page wrote
  * something the document's schema refuses: its code is older than the server's) asks for a
  * reload; other 44xx codes stop too, except 4429 (rate limited), which retries slowly;
+ * 1013 (server busy admitting a storm of connections) retries after at least a second;
  * anything else retries.
  */
 
 const RATE_LIMITED_MIN_MS = 5_000
+// 1013: the server's admission queue is full (a reconnect storm): wait at least a second,
+// then the usual jittered, growing delay spreads the retries.
+const BUSY_MIN_MS = 1_000
 
 export type CloseAction =
   | { kind: 'sign-in'; message: string }
@@ -28,6 +32,7 @@ export function closeAction(code: number, reason: string, words: CloseWording): 
   if (code === 4404) return { kind: 'stop', message: `${words.missing}${why}` }
   if (code === 4403) return { kind: 'stop', message: `${words.forbidden}${why}` }
   if (code === 4429) return { kind: 'retry', minimumMs: RATE_LIMITED_MIN_MS }
+  if (code === 1013) return { kind: 'retry', minimumMs: BUSY_MIN_MS }
   if (code === 4422 && words.outdated) return { kind: 'stop', message: `${words.outdated}${why}` }
   if (code >= 4400 && code < 4500) {
     const detail = `${code}${reason ? `: ${reason}` : ''}`

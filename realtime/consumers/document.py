@@ -5,12 +5,14 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import DatabaseError
 
 from crdt.awareness import largest_state_bytes
 from crdt.storyboard_guard import SchemaViolation
 from realtime import metrics
-from realtime.auth import origin_allowed
+from realtime.admission import AdmissionFull
+from realtime.auth import connection_user, origin_allowed
 from realtime.closecodes import CloseCode
 from realtime.consumers.base import STORAGE_UNAVAILABLE
 from realtime.consumers.yjs import YjsProtocolConsumer
@@ -34,24 +36,33 @@ class DocumentConsumer(YjsProtocolConsumer):
     forgeries = 0
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
+        # Accepted at once, then admitted in turn (realtime/admission.py): a storm of
+        # connections waits in a bounded queue instead of timing out in daphne.
+        await self.accept()
+        try:
+            async with get_hub().admission.slot():
+                await self._admit()
+        except AdmissionFull as exc:
+            await self.close_with(CloseCode.TRY_AGAIN_LATER, str(exc))
+
+    async def _admit(self) -> None:
+        """Authenticate, check access, join the live document and greet (one slot)."""
         kwargs = self.scope["url_route"]["kwargs"]
+        try:
+            user, via, error, found = await database_sync_to_async(_connection)(
+                scope=self.scope, project_slug=kwargs["project"], document_slug=kwargs["document"]
+            )
+        except DatabaseError:
+            await self.refuse(CloseCode.INTERNAL_ERROR, STORAGE_UNAVAILABLE)
+            return
         if self.scope.get("storage_error"):
             await self.refuse(CloseCode.INTERNAL_ERROR, STORAGE_UNAVAILABLE)
             return
         if user is None or not user.is_authenticated:
-            reason = self.scope.get("auth_error", "sign in or pass ?token=")
-            await self.refuse(CloseCode.UNAUTHENTICATED, reason)
+            await self.refuse(CloseCode.UNAUTHENTICATED, error or "sign in or pass ?token=")
             return
-        if self.scope.get("auth_via") == "session" and not origin_allowed(self.scope):
+        if via == "session" and not origin_allowed(self.scope):
             await self.refuse(CloseCode.FORBIDDEN, "cross-site websocket refused (Origin)")
-            return
-        try:
-            found = await database_sync_to_async(document_for_connection)(
-                user=user, project_slug=kwargs["project"], document_slug=kwargs["document"]
-            )
-        except DatabaseError:
-            await self.refuse(CloseCode.INTERNAL_ERROR, STORAGE_UNAVAILABLE)
             return
         if found is None:
             await self.refuse(CloseCode.NOT_FOUND, "no such project or document")
@@ -65,7 +76,6 @@ class DocumentConsumer(YjsProtocolConsumer):
         self.user_info = user_info(user)
         self.can_write = can_write
         self.max_awareness_bytes = int(settings.TROUPE["MAX_AWARENESS_BYTES"])
-        await self.accept()
         hub = get_hub()
         try:
             # The hub admits at most the cap, counting joins still waiting for the load.
@@ -154,3 +164,22 @@ class DocumentConsumer(YjsProtocolConsumer):
             await self.close_with(CloseCode.FORBIDDEN, "your access to this project was removed")
         else:
             self.can_write = can_write
+
+
+def _connection(
+    *, scope: dict[str, Any], project_slug: str, document_slug: str
+) -> tuple[User | AnonymousUser | None, str | None, str | None, tuple[Document, bool, bool] | None]:
+    """The user, how they authenticated, why not, and the document with their access: one
+    turn on the database thread for everything a connection needs to know."""
+    if scope.get("auth_deferred"):
+        user, via, error = connection_user(
+            raw_token=scope.get("raw_token"), session_key=scope.get("session_key")
+        )
+    else:
+        user, via, error = scope.get("user"), scope.get("auth_via"), scope.get("auth_error")
+    if user is None or not user.is_authenticated:
+        return user, via, error, None
+    found = document_for_connection(
+        user=user, project_slug=project_slug, document_slug=document_slug
+    )
+    return user, via, error, found

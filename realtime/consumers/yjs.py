@@ -53,6 +53,7 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
     direct: DirectSocket | None = None
     _drainer: "asyncio.Task[None] | None" = None
     _outbox_bytes = 0
+    accepted = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch hops to a thread to recycle DB connections before every
@@ -128,8 +129,14 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
         except ProtocolError as exc:
             self.close_soon(CloseCode.PROTOCOL_VIOLATION, f"protocol violation: {exc}")
 
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        """Accept the socket (once)."""
+        if not self.accepted:
+            self.accepted = True
+            await super().accept(subprotocol, headers)
+
     async def refuse(self, code: CloseCode, reason: str) -> None:
-        """Accept, send the auth message with the reason, close with a 44xx code."""
+        """Accept (if not yet), send the auth message with the reason, close with a code."""
         await self.accept()
         self.send_frame(encode_auth_denied(reason))
         await self.close_with(code, reason)

@@ -1,0 +1,92 @@
+"""A connection storm degrades gracefully: every socket is accepted at once, admitted in
+turn from a bounded queue, and told to retry (1013, with a reason) when the queue is
+full; clients retrying with jitter all get in. Small scale, against a server with a tiny
+admission limit (the large scale is ``make bench``'s)."""
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from crdt.protocol import MSG_SYNC, encode_sync_step1
+from tests.support.factories import ProjectRoom
+from tests.support.servers import TroupeServer
+
+pytestmark = [pytest.mark.live]
+
+CLIENTS = 300
+CONCURRENCY = 2
+QUEUE = 20
+
+
+async def _attempt(url: str) -> tuple[str, str]:
+    """One connection: "synced" once the server's greeting arrives, or how it closed."""
+    try:
+        async with websockets.connect(url, open_timeout=30) as ws:
+            await ws.send(encode_sync_step1(b"\x00"))
+            async for frame in ws:
+                if isinstance(frame, bytes) and frame[:1] == bytes([MSG_SYNC]):
+                    return "synced", ""
+            return f"close {ws.close_code}", ws.close_reason or ""
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd is not None else None
+        return f"close {code}", exc.rcvd.reason if exc.rcvd is not None else ""
+    except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
+        return f"error {type(exc).__name__}", str(exc)
+
+
+async def _client(url: str, outcomes: list[str], rng: random.Random) -> float:
+    """Connect until synced, retrying 1013 after a jittered delay; return when synced."""
+    attempt = 0
+    while True:
+        outcome, reason = await _attempt(url)
+        outcomes.append(outcome)
+        if outcome == "synced":
+            return time.perf_counter()
+        assert outcome == "close 1013", (outcome, reason)
+        assert "retry" in reason, reason
+        # The client's own retry delay (not a wait on the server): the browser's equal
+        # jitter (frontend/src/backoff.ts), at least a second after a 1013.
+        cap = min(4.0, 0.25 * 2**attempt)
+        await asyncio.sleep(max(1.0, cap / 2 + rng.random() * cap / 2))
+        attempt += 1
+
+
+async def test_a_storm_is_queued_told_to_retry_and_everyone_gets_in(
+    server_factory: Callable[..., TroupeServer], project_room: ProjectRoom
+) -> None:
+    server = server_factory(
+        env={
+            "TROUPE_ADMISSION_CONCURRENCY": str(CONCURRENCY),
+            "TROUPE_ADMISSION_QUEUE": str(QUEUE),
+        }
+    )
+    token = project_room.members["editor"].token
+    rooms = [project_room.room(project_room.script), project_room.room(project_room.storyboard)]
+    outcomes: list[str] = []
+    rng = random.Random(24)
+    started = time.perf_counter()
+    synced_at = await asyncio.wait_for(
+        asyncio.gather(
+            *(
+                _client(f"{server.ws_url}/{rooms[n % 2]}?token={token}", outcomes, rng)
+                for n in range(CLIENTS)
+            )
+        ),
+        timeout=120,
+    )
+    counts = Counter(outcomes)
+    # Nobody was reset or refused a handshake: each attempt synced or was told to retry.
+    assert set(counts) <= {"synced", "close 1013"}, counts
+    assert counts["synced"] == CLIENTS
+    # The queue was bounded: with 300 at once and room for 2 + 20, most were told to retry.
+    assert counts["close 1013"] >= CLIENTS - CONCURRENCY - QUEUE - 50, counts
+    print(
+        f"storm: {CLIENTS} clients synced in {max(synced_at) - started:.1f} s, "
+        f"{counts['close 1013']} retries"
+    )
