@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, Map, Text
+from pycrdt import Array, Doc, Map, Text
 
 from crdt.encoding import Decoder, MalformedMessage, encode_var_string
 from crdt.fountain import parse
-from crdt.storyboard import BOARD, TEXT_FIELDS, ordered_panels
+from crdt.storyboard import BOARD, LEGACY_PANELS, TEXT_FIELDS, ordered_panels
 from crdt.updates import _scan, decode_update
 
 __all__ = [
@@ -37,10 +37,14 @@ __all__ = [
     "IdSet",
     "Item",
     "PanelCredit",
+    "PanelOwners",
+    "Runs",
     "ScriptCredit",
     "StoryboardCredit",
     "delete_set_of",
+    "owner_runs",
     "owners_by_unit",
+    "panel_owners",
     "script_credit",
     "storyboard_credit",
     "walk_update",
@@ -451,67 +455,147 @@ class StoryboardCredit:
 CREDITED_FIELDS = ("shot_size", "duration_ms", "image")
 
 
+Runs = list[tuple[str, Owner]]  # (character, owner) per code point
+
+
+def owner_runs(text: str, owners: Sequence[Owner]) -> Runs:
+    # Owners come per UTF-16 unit; pair them with code points (an astral character's
+    # two units are written together, so they share an owner).
+    out: Runs = []
+    unit = 0
+    for ch in text:
+        out.append((ch, owners[unit]))
+        unit += 2 if ord(ch) > 0xFFFF else 1
+    return out
+
+
+@dataclass(slots=True)
+class PanelOwners:
+    """A panel's content and who made each part of it."""
+
+    panel: str
+    created_by: Owner
+    text: dict[str, Runs]
+    values: dict[str, Any]  # scalar fields (order excluded)
+    setters: dict[str, Owner]
+    ident: ID = (-1, -1)  # the ID of the panel's map in the state
+
+
+def panel_owners(
+    state: bytes,
+    bindings: Mapping[int, int],
+    *,
+    legacy: bool | None = None,
+    masked: tuple[Doc[Any], list[Owner]] | None = None,
+) -> list[PanelOwners]:
+    """Every panel of a storyboard state in order, with its owners: the board's, or with
+    ``legacy`` the first schema's array (None: the array when the board is empty).
+    ``masked`` replaces the state's owner mask (``legacy_masked``)."""
+    if not state:
+        return []
+    real: Doc[Any] = Doc()
+    real.apply_update(state)
+    mask, owners = masked if masked is not None else masked_document(state, bindings)
+    items, delete_set = walk_update(state)
+    deleted = _delete_set_of(delete_set)
+    index = _Index(items)
+    made: dict[ID, Owner] = {}
+    set_by: dict[tuple[ID, str], Owner] = {}
+    ident_of: dict[str, ID] = {}
+    legacy_maps: set[ID] = set()
+    for item in items:
+        if item.kind != "item" or deleted.contains(item.client, item.clock):
+            continue
+        parent, key = index.parent(item)
+        if item.content == "type" and parent in (BOARD, LEGACY_PANELS):
+            made[(item.client, item.clock)] = bindings.get(item.client)
+            if parent == BOARD and key is not None:
+                ident_of[key] = (item.client, item.clock)
+            else:
+                legacy_maps.add((item.client, item.clock))
+        elif isinstance(parent, tuple) and key is not None and item.content == "any":
+            set_by[(parent, key)] = bindings.get(item.client)
+            if key == "id" and parent in legacy_maps and item.values:
+                ident_of.setdefault(str(item.values[-1]), parent)
+    panels = _board_or_legacy(real, legacy)
+    masked_panels = dict(_board_or_legacy(mask, legacy))
+    out: list[PanelOwners] = []
+    for panel_id, panel in panels:
+        masked_panel = masked_panels.get(panel_id)
+        ident = ident_of.get(panel_id, (-1, -1))
+        text: dict[str, Runs] = {}
+        values: dict[str, Any] = {}
+        setters: dict[str, Owner] = {}
+        for key, value in panel.items():
+            if key in TEXT_FIELDS and isinstance(value, Text):
+                shadow = masked_panel.get(key) if isinstance(masked_panel, Map) else None
+                units = [owners[ord(c) - _PUA_START] for c in str(shadow or "")]
+                text[key] = owner_runs(str(value), units)
+            elif key in TEXT_FIELDS and isinstance(value, str):
+                text[key] = [(ch, made.get(ident)) for ch in value]
+            elif key not in ("order", "id"):
+                values[key] = value
+                setters[key] = set_by.get((ident, key), made.get(ident))
+        out.append(PanelOwners(panel_id, made.get(ident), text, values, setters, ident))
+    return out
+
+
+def _board_or_legacy(doc: Doc[Any], legacy: bool | None) -> list[tuple[str, Map[Any]]]:
+    if not legacy:
+        panels = ordered_panels(doc)
+        if legacy is False or panels or LEGACY_PANELS not in doc.keys():
+            return panels
+    out: list[tuple[str, Map[Any]]] = []
+    seen: set[str] = set()
+    for n, panel in enumerate(doc.get(LEGACY_PANELS, type=Array)):
+        if not isinstance(panel, Map):
+            continue
+        ident = panel.get("id")
+        panel_id = ident if isinstance(ident, str) and ident else f"panel-{n + 1}"
+        if panel_id in seen:
+            continue  # a copy left by two concurrent moves: the first one is the panel
+        seen.add(panel_id)
+        out.append((panel_id, panel))
+    return out
+
+
 def storyboard_credit(
     state: bytes, bindings: Mapping[int, int], log: Iterable[tuple[Owner, bytes]]
 ) -> StoryboardCredit:
     """Credit for a storyboard at field level, from its state and attributed log.
 
-    Text is attributed per UTF-16 unit as in scripts (the masked document is read through
-    the same panel maps). A panel's creator is whoever wrote the ``Y.Map`` now under its
-    id; a field's setter whoever wrote its surviving value. ``typed`` counts only units a
-    user sent themselves (a restore's or migration's copy, written for the original
-    authors, is not typing).
+    Text is attributed per UTF-16 unit as in scripts (``panel_owners`` reads the masked
+    document through the same panel maps). A panel's creator is whoever wrote the ``Y.Map``
+    now under its id; a field's setter whoever wrote its surviving value. ``typed``
+    counts only units a user sent themselves (a restore's or migration's copy, written
+    for the original authors, is not typing).
     """
     log = list(log)
-    real: Doc[Any] = Doc()
-    real.apply_update(state)
-    masked, owners = masked_document(state, bindings)
-    masked_board = masked.get(BOARD, type=Map)
-    items, delete_set = walk_update(state)
-    deleted = _delete_set_of(delete_set)
-    index = _Index(items)
-    creators: dict[str, Owner] = {}
-    setters: dict[ID, dict[str, Owner]] = {}
-    panel_items: dict[str, ID] = {}
-    for item in items:
-        if item.kind != "item" or item.content == "deleted":
-            continue
-        if deleted.contains(item.client, item.clock):
-            continue
-        parent, key = index.parent(item)
-        if parent == BOARD and item.content == "type" and key is not None:
-            creators[key] = bindings.get(item.client)
-            panel_items[key] = (item.client, item.clock)
-        elif isinstance(parent, tuple) and key in CREDITED_FIELDS:
-            setters.setdefault(parent, {})[key] = bindings.get(item.client)
+    owned = panel_owners(state, bindings, legacy=False)
     panels: list[PanelCredit] = []
     surviving: Counter[Owner] = Counter()
-    length = 0
-    for panel_id, panel in ordered_panels(real):
-        masked_panel = masked_board.get(panel_id)
+    for panel in owned:
         text: dict[str, dict[Owner, int]] = {}
         for name in TEXT_FIELDS:
-            value = masked_panel.get(name) if isinstance(masked_panel, Map) else None
-            if not isinstance(value, Text):
-                continue
-            counts = Counter(owners[ord(c) - _PUA_START] for c in str(value))
-            length += sum(counts.values())
+            counts: Counter[Owner] = Counter()
+            for ch, owner in panel.text.get(name, []):
+                counts[owner] += _utf16_len(ch)
             surviving.update(counts)
             text[name] = dict(counts)
-        image = panel.get("image")
-        fields = setters.get(panel_items.get(panel_id, (-1, -1)), {})
+        image = panel.values.get("image")
         panels.append(
             PanelCredit(
-                panel=panel_id,
-                created_by=creators.get(panel_id),
+                panel=panel.panel,
+                created_by=panel.created_by,
                 text=text,
-                fields={k: fields[k] for k in CREDITED_FIELDS if k in fields},
+                fields={k: panel.setters[k] for k in CREDITED_FIELDS if k in panel.setters},
                 image=image if isinstance(image, str) and image else None,
             )
         )
+    length = sum(surviving.values())
     history = _Index(i for _, update in log for i in walk_update(update)[0])
 
-    alive_panels = set(panel_items.values())
+    alive_panels = {panel.ident for panel in owned}
 
     def in_alive_panel(found: Item) -> bool:
         # Text deleted with its panel counts under panels_deleted: a panel's deletion

@@ -30,15 +30,17 @@ from crdt.attribution import (
     ID,
     Item,
     Owner,
-    _delete_set_of,
+    PanelOwners,
+    Runs,
     _Index,
     masked_document,
+    owner_runs,
+    panel_owners,
     rewrite_strings,
     walk_update,
 )
-from crdt.documents import SCRIPT_TEXT, DocumentKind, apply_update, merge
+from crdt.documents import SCRIPT_TEXT, DocumentKind, apply_update, merge, state_vector_of_update
 from crdt.storyboard import (
-    BOARD,
     LEGACY_PANELS,
     SCALAR_FIELDS,
     TEXT_FIELDS,
@@ -52,15 +54,11 @@ from crdt.updates import decode_state_vector
 __all__ = [
     "AuthoredEdit",
     "OnBehalf",
-    "PanelOwners",
     "legacy_first_creators",
-    "panel_owners",
     "script_restore",
     "storyboard_migration",
     "storyboard_restore",
 ]
-
-Runs = list[tuple[str, Owner]]  # (character, owner) per code point
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +83,7 @@ class OnBehalf:
         randbelow: Callable[[int], int] = secrets.randbelow,
     ) -> None:
         self.state = state
-        held = decode_state_vector(_state_vector(state)) if state else {}
+        held = decode_state_vector(state_vector_of_update(state)) if state else {}
         self.taken = set(taken) | set(held)
         self.randbelow = randbelow
         self.docs: dict[Owner, tuple[Doc[Any], int]] = {}
@@ -135,9 +133,15 @@ class OnBehalf:
         """
         if not self.edits:
             return AuthoredEdit(b"", {})
-        if _state_vector(merge([self.state, *self.edits])) == _state_vector(self.state):
+        update = merge(self.edits)
+        wrote = decode_state_vector(state_vector_of_update(update))
+        if not wrote:
             self.edit(remover, _no_op(kind))
-        return AuthoredEdit(merge(self.edits), dict(self.bindings))
+            update = merge(self.edits)
+            wrote = decode_state_vector(state_vector_of_update(update))
+        # Only the client IDs that wrote something are bound (a remover's deletes none).
+        bindings = {c: u for c, u in self.bindings.items() if c in wrote}
+        return AuthoredEdit(update, bindings)
 
 
 def _no_op(kind: DocumentKind) -> Callable[[Doc[Any]], None]:
@@ -155,23 +159,6 @@ def _no_op(kind: DocumentKind) -> Callable[[Doc[Any]], None]:
             del board_of(doc)["-"]
 
     return change
-
-
-def _state_vector(state: bytes) -> bytes:
-    doc: Doc[Any] = Doc()
-    apply_update(doc, state)
-    return bytes(doc.get_state())
-
-
-def _runs(text: str, owners: Sequence[Owner]) -> Runs:
-    # Owners come per UTF-16 unit; pair them with code points (an astral character's
-    # two units are written together, so they share an owner).
-    out: Runs = []
-    unit = 0
-    for ch in text:
-        out.append((ch, owners[unit]))
-        unit += 2 if ord(ch) > 0xFFFF else 1
-    return out
 
 
 def _utf8_len(text: str) -> int:
@@ -242,7 +229,7 @@ def _script_runs(state: bytes, bindings: Mapping[int, int]) -> Runs:
     apply_update(real, state)
     text = str(real.get(SCRIPT_TEXT, type=Text))
     units = [owners[ord(c) - _PUA_START] for c in str(masked.get(SCRIPT_TEXT, type=Text))]
-    return _runs(text, units)
+    return owner_runs(text, units)
 
 
 def script_restore(
@@ -263,96 +250,6 @@ def script_restore(
         restorer,
     )
     return writer.result("script", restorer)
-
-
-@dataclass(slots=True)
-class PanelOwners:
-    """A panel's content and who made each part of it."""
-
-    panel: str
-    created_by: Owner
-    text: dict[str, Runs]
-    values: dict[str, Any]  # scalar fields (order excluded)
-    setters: dict[str, Owner]
-
-
-def panel_owners(
-    state: bytes,
-    bindings: Mapping[int, int],
-    *,
-    legacy: bool | None = None,
-    masked: tuple[Doc[Any], list[Owner]] | None = None,
-) -> list[PanelOwners]:
-    """Every panel of a storyboard state in order, with its owners: the board's, or with
-    ``legacy`` the first schema's array (None: the array when the board is empty).
-    ``masked`` replaces the state's owner mask (``legacy_masked``)."""
-    real: Doc[Any] = Doc()
-    if state:
-        apply_update(real, state)
-    if not state:
-        return []
-    mask, owners = masked if masked is not None else masked_document(state, bindings)
-    items, delete_set = walk_update(state)
-    deleted = _delete_set_of(delete_set)
-    index = _Index(items)
-    made: dict[ID, Owner] = {}
-    set_by: dict[tuple[ID, str], Owner] = {}
-    ident_of: dict[str, ID] = {}
-    legacy_maps: set[ID] = set()
-    for item in items:
-        if item.kind != "item" or deleted.contains(item.client, item.clock):
-            continue
-        parent, key = index.parent(item)
-        if item.content == "type" and parent in (BOARD, LEGACY_PANELS):
-            made[(item.client, item.clock)] = bindings.get(item.client)
-            if parent == BOARD and key is not None:
-                ident_of[key] = (item.client, item.clock)
-            else:
-                legacy_maps.add((item.client, item.clock))
-        elif isinstance(parent, tuple) and key is not None and item.content == "any":
-            set_by[(parent, key)] = bindings.get(item.client)
-            if key == "id" and parent in legacy_maps and item.values:
-                ident_of.setdefault(str(item.values[-1]), parent)
-    panels = _board_or_legacy(real, legacy)
-    masked_panels = dict(_board_or_legacy(mask, legacy))
-    out: list[PanelOwners] = []
-    for panel_id, panel in panels:
-        masked_panel = masked_panels.get(panel_id)
-        ident = ident_of.get(panel_id, (-1, -1))
-        text: dict[str, Runs] = {}
-        values: dict[str, Any] = {}
-        setters: dict[str, Owner] = {}
-        for key, value in panel.items():
-            if key in TEXT_FIELDS and isinstance(value, Text):
-                shadow = masked_panel.get(key) if isinstance(masked_panel, Map) else None
-                units = [owners[ord(c) - _PUA_START] for c in str(shadow or "")]
-                text[key] = _runs(str(value), units)
-            elif key in TEXT_FIELDS and isinstance(value, str):
-                text[key] = [(ch, made.get(ident)) for ch in value]
-            elif key not in ("order", "id"):
-                values[key] = value
-                setters[key] = set_by.get((ident, key), made.get(ident))
-        out.append(PanelOwners(panel_id, made.get(ident), text, values, setters))
-    return out
-
-
-def _board_or_legacy(doc: Doc[Any], legacy: bool | None) -> list[tuple[str, Map[Any]]]:
-    if not legacy:
-        panels = ordered_panels(doc)
-        if legacy is False or panels or LEGACY_PANELS not in doc.keys():
-            return panels
-    out: list[tuple[str, Map[Any]]] = []
-    seen: set[str] = set()
-    for n, panel in enumerate(doc.get(LEGACY_PANELS, type=Array)):
-        if not isinstance(panel, Map):
-            continue
-        ident = panel.get("id")
-        panel_id = ident if isinstance(ident, str) and ident else f"panel-{n + 1}"
-        if panel_id in seen:
-            continue  # a copy left by two concurrent moves: the first one is the panel
-        seen.add(panel_id)
-        out.append((panel_id, panel))
-    return out
 
 
 def _create_panel(panel_id: str, order: str) -> Callable[[Doc[Any]], None]:

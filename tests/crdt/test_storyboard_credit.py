@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc
 
-from crdt.attribution import Owner, StoryboardCredit, storyboard_credit
-from crdt.authored import panel_owners, storyboard_restore
+from crdt.attribution import Owner, StoryboardCredit, panel_owners, storyboard_credit
+from crdt.authored import storyboard_restore
 from crdt.documents import apply_update, content_of, load_document
 from crdt.storyboard import TEXT_FIELDS, board_of, key_between, ordered_panels, panels_write
 
