@@ -111,10 +111,10 @@ class TroupeServer:
         self.process = subprocess.Popen(
             [
                 str(DAPHNE),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
+                "-e",
+                # The Procfile's listen backlog: Twisted's default, 50, drops the SYNs of a
+                # storm and its clients retry after 1, 3, 7, 15 s.
+                f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096",
                 "--websocket-max-message-size",
                 max_bytes,
                 "--websocket-max-frame-size",
