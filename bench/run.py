@@ -25,6 +25,14 @@ pass/fail) and writes bench/results/latest.json and bench/results/latest.md.
   load         connect-to-synced for a document whose log holds 100,000 one-character
                updates: cold (uncompacted log), after an unload (compacted), in memory
   persistlag   persist queue depth sampled from /metrics during a saturated run
+  many         500 cold rooms x 3 stock Yjs clients (bench/generator, Node) connected and
+               synced one after another, then 350 updates/s in all for 20 s: connect time,
+               delivery p50/p99, event-loop lag (/metrics) under the load; Troupe and
+               y-websocket's Node server interleaved run by run, then Troupe on 2
+               processes over Redis
+  storm        2,000 and 5,000 stock Yjs clients created at once against 500 cold rooms:
+               time until all are synced (60 s limit), closes by code, resets; Troupe and
+               the Node server interleaved, then Troupe on 2 processes over Redis
 
 Machine noise: before every run the script waits (up to --quiet-wait s) until other
 processes use less than --quiet-cores of CPU, and it discards and repeats (up to
@@ -90,6 +98,9 @@ REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "11"))
 REDIS_URL = f"{REDIS_BASE}/{REDIS_DB}"
 PROJECT = "bench"
 MAX_BYTES = str(8 * 1024 * 1024 + 1024 * 1024)  # Procfile: Troupe's 8 MiB + 1 MiB slack
+# The Procfile's listen backlog (Twisted's default is 50: in a storm the kernel dropped the
+# SYNs beyond it and clients retried after 1, 3, 7, 15, 31 s).
+LISTEN_BACKLOG = 4096
 SECRET_KEY = "bench-" + secrets.token_urlsafe(40)
 
 Json = dict[str, Any]
@@ -344,10 +355,8 @@ class Server:
         """The command line, working directory and environment of the process."""
         argv = [
             DAPHNE,
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
+            "-e",
+            f"tcp:port={self.port}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}",
             "--websocket-max-message-size",
             MAX_BYTES,
             "--websocket-max-frame-size",
@@ -1022,8 +1031,8 @@ def run_idle_conns(
         str(srv.pid),
         "--hold",
         "0",
-        # Daphne listens with twisted's default backlog (50): more concurrent handshakes
-        # get connections reset.
+        # Handshakes in flight at once: the generator's pace (it measures memory, not
+        # connecting; the server's listen backlog is LISTEN_BACKLOG).
         "--concurrency",
         "50",
         "--settle",
@@ -1283,6 +1292,264 @@ def sc_load(ctx: Ctx) -> None:
     }
 
 
+# ================================================= many rooms and connection storms (#25)
+GENERATOR = BENCH / "generator"
+GENERATOR_JS = GENERATOR / "clients.mjs"
+LOOP_LAG = "troupe_event_loop_lag_seconds"
+# What a cold room holds on Troupe: a script of 1,000 typed characters (y-websocket's Node
+# server keeps nothing, so its rooms start empty: the comparison favours it).
+ROOM_CHARS = 1_000
+
+
+def npm_ci(package: Path) -> None:
+    """Install a bench Node package from its lockfile on first use."""
+    if not (package / "node_modules" / ".package-lock.json").exists():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=package,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+
+def loop_lag_ms(before: Sequence[dict[str, float]], after: Sequence[dict[str, float]]) -> Json:
+    """p50/p99 and the largest bucket bound reached of the servers' event-loop lag over an
+    interval, all processes pooled (ms)."""
+    pooled: dict[float, float] = {}
+    for b, a in zip(before, after, strict=True):
+        for le, count in histogram_delta(b, a, LOOP_LAG):
+            pooled[le] = pooled.get(le, 0.0) + count
+    buckets = sorted(pooled.items())
+    out: Json = {"samples": int(buckets[-1][1]) if buckets else 0}
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        v = histogram_quantile(buckets, q)
+        out[name] = None if v is None else round(1000 * v, 3)
+    # The smallest bound holding every sample: the worst stall lies below it.
+    worst = next((le for le, cum in buckets if buckets and cum >= buckets[-1][1]), None)
+    out["max_below"] = None if worst is None or math.isinf(worst) else round(1000 * worst, 1)
+    return out
+
+
+def run_clients(
+    ctx: Ctx,
+    ours: Sequence[Server],
+    *,
+    rooms: Sequence[str],
+    per_room: int,
+    mode: str,
+    seconds: float = 20,
+    rate: float = 350,
+    timeout: float = 60,
+) -> Json:
+    """One run of bench/generator/clients.mjs against ``ours`` (rooms' clients dealt
+    round-robin over the servers); its JSON plus noise, loop lag and admission figures."""
+    npm_ci(GENERATOR)
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("the client generator needs Node.js (node on PATH)")
+    with tempfile.TemporaryDirectory() as tmp:
+        rooms_file = Path(tmp) / "rooms.json"
+        rooms_file.write_text(json.dumps(list(rooms)))
+        out = Path(tmp) / "out.json"
+        cmd = [
+            node,
+            str(GENERATOR_JS),
+            "--url",
+            ",".join(s.ws_url for s in ours),
+            "--rooms",
+            str(rooms_file),
+            "--per-room",
+            str(per_room),
+            "--mode",
+            mode,
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+            "--timeout",
+            str(timeout),
+            "--json",
+            str(out),
+        ]
+        troupe = [s for s in ours if not isinstance(s, ReferenceServer)]
+        if troupe:
+            cmd += ["--token", ctx.seed.token]
+        before = [s.metrics() for s in troupe]
+        cpu0 = sum(s.cpu_s() for s in ours)
+        meter = NoiseMeter(ours).start()
+        # Marks the generator prints on stdout: /metrics is read at each, so the loop lag
+        # of the update load is known apart from that of the connecting.
+        marks: dict[str, list[dict[str, float]]] = {}
+        said: list[str] = []
+        with subprocess.Popen(
+            cmd, cwd=GENERATOR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("LOAD ") and troupe:
+                    marks[line.strip()] = [s.metrics() for s in troupe]
+                else:
+                    said = [*said[-50:], line]
+            proc.wait(timeout=timeout + seconds + 600)
+        noise = meter.stop()
+        try:
+            res: Json = json.loads(out.read_text())
+        except (OSError, ValueError):
+            res = {"error": "".join(said)[-2000:] or f"exit {proc.returncode}"}
+    res["exit_code"] = proc.returncode
+    res["noise"] = noise
+    res["server_cpu_s"] = round(sum(s.cpu_s() for s in ours) - cpu0, 2)
+    if troupe:
+        after = [s.metrics() for s in troupe]
+        res["loop_lag_ms"] = loop_lag_ms(before, after)
+        if "LOAD START" in marks and "LOAD END" in marks:
+            res["load_loop_lag_ms"] = loop_lag_ms(marks["LOAD START"], marks["LOAD END"])
+        res["admissions_refused"] = sum(
+            a.get("troupe_admissions_refused_total", 0.0)
+            - b.get("troupe_admissions_refused_total", 0.0)
+            for b, a in zip(before, after, strict=True)
+        )
+    return res
+
+
+def many_summary(res: Json) -> str:
+    lat_ms = res.get("latency_ms", {})
+    lag = res.get("loop_lag_ms", {})
+    load_lag = res.get("load_loop_lag_ms", {})
+    return (
+        f"connect+sync {res.get('connect_s')} s ({res.get('connect_failed')} failed); "
+        f"p50 {lat_ms.get('p50')} p99 {lat_ms.get('p99')} max {lat_ms.get('max')} ms, "
+        f"lost {res.get('lost')}; loop lag p99 {load_lag.get('p99')} ms under the load "
+        f"(< {load_lag.get('max_below')} ms at worst), {lag.get('p99')} ms in all; "
+        f"server CPU {res.get('server_cpu_s')} s"
+    )
+
+
+def storm_summary(res: Json) -> str:
+    synced = res.get("synced_s", {})
+    return (
+        f"{res.get('synced')}/{res.get('clients')} synced; p50 {synced.get('p50')} s, "
+        f"last {synced.get('max')} s; resets {res.get('resets')}; closes {res.get('closes')}; "
+        f"errors {res.get('errors')}; refused {res.get('admissions_refused')}"
+    )
+
+
+def cold_rooms(ctx: Ctx, label: str, n: int, state: bytes) -> list[str]:
+    base = f"{label}{nonce()}"
+    return ctx.seed.documents_with_state([f"{base}-{j}" for j in range(n)], state)
+
+
+def sc_many(ctx: Ctx) -> None:
+    """Many small rooms: 500 cold rooms x 3 clients connected and synced one after
+    another, then 350 updates/s in all for 20 s; Troupe (1 process, then 2 over Redis)
+    and y-websocket's Node server interleaved run by run."""
+    n_rooms = 100 if ctx.args.quick else 500
+    state = edited_state(ROOM_CHARS)
+    results: dict[str, list[Json]] = {}
+    ours = Server("many")
+    ref = ReferenceServer("many-reference")
+    with servers([ours, ref]):
+        for i in range(ctx.args.runs):
+            for srv, who in ((ours, "troupe"), (ref, "reference")):
+
+                def one(_: int, srv: Server = srv, who: str = who, i: int = i) -> Json:
+                    rooms = cold_rooms(ctx, f"many-{who}-{i}-", n_rooms, state)
+                    res = run_clients(ctx, [srv], rooms=rooms, per_room=3, mode="many")
+                    res["summary"] = many_summary(res)
+                    return res
+
+                results.setdefault(who, []).extend(
+                    repeated(ctx, f"many rooms {who}", [srv], one, runs=1)
+                )
+    flush_redis()
+    pair = [Server(f"many-redis-{k}", redis_url=REDIS_URL) for k in range(2)]
+    with servers(pair):
+
+        def two(i: int) -> Json:
+            rooms = cold_rooms(ctx, f"many-2p-{i}-", n_rooms, state)
+            res = run_clients(ctx, pair, rooms=rooms, per_room=3, mode="many")
+            res["summary"] = many_summary(res)
+            return res
+
+        results["troupe_2p"] = repeated(ctx, "many rooms troupe 2 processes", pair, two)
+    ctx.results["many_rooms"] = {
+        "rooms": n_rooms,
+        "clients": 3 * n_rooms,
+        "room_chars": ROOM_CHARS,
+        "server": "y-websocket 1.5.4 bin/server.js on " + node_version(),
+    } | {
+        who: {
+            "connect_s": med([r.get("connect_s") for r in runs]),
+            "connect_s_all": [r.get("connect_s") for r in runs],
+            "p50_ms": med([r.get("latency_ms", {}).get("p50") for r in runs]),
+            "p99_ms": med([r.get("latency_ms", {}).get("p99") for r in runs]),
+            "p99_ms_all": [r.get("latency_ms", {}).get("p99") for r in runs],
+            "loop_lag_p99_ms": med([r.get("load_loop_lag_ms", {}).get("p99") for r in runs]),
+            "loop_lag_p99_ms_all": [r.get("load_loop_lag_ms", {}).get("p99") for r in runs],
+            "loop_lag_max_below_ms_all": [
+                r.get("load_loop_lag_ms", {}).get("max_below") for r in runs
+            ],
+            "connecting_loop_lag_p99_ms_all": [r.get("loop_lag_ms", {}).get("p99") for r in runs],
+            "lost": [r.get("lost") for r in runs],
+            "runs": runs,
+        }
+        for who, runs in results.items()
+    }
+
+
+def sc_storm(ctx: Ctx) -> None:
+    """Connection storms: 2,000 and 5,000 clients created at once against 500 cold rooms,
+    each synced or not within 60 s; Troupe and the Node server interleaved, then Troupe
+    on 2 processes over Redis."""
+    n_rooms = 100 if ctx.args.quick else 500
+    sizes = (400, 1_000) if ctx.args.quick else (2_000, 5_000)
+    state = edited_state(ROOM_CHARS)
+    results: dict[str, list[Json]] = {}
+    for clients in sizes:
+        ours = Server(f"storm-{clients}")
+        ref = ReferenceServer(f"storm-{clients}-reference")
+        with servers([ours, ref]):
+            for i in range(ctx.args.runs):
+                for srv, who in ((ours, "troupe"), (ref, "reference")):
+
+                    def one(
+                        _: int, srv: Server = srv, who: str = who, n: int = clients, i: int = i
+                    ) -> Json:
+                        rooms = cold_rooms(ctx, f"storm{n}-{who}-{i}-", n_rooms, state)
+                        res = run_clients(
+                            ctx, [srv], rooms=rooms, per_room=n // n_rooms, mode="storm"
+                        )
+                        res["summary"] = storm_summary(res)
+                        return res
+
+                    results.setdefault(f"{who}_{clients}", []).extend(
+                        repeated(ctx, f"storm {clients} {who}", [srv], one, runs=1)
+                    )
+        flush_redis()
+        pair = [Server(f"storm-{clients}-redis-{k}", redis_url=REDIS_URL) for k in range(2)]
+        with servers(pair):
+
+            def two(i: int, n: int = clients, pair: list[Server] = pair) -> Json:
+                rooms = cold_rooms(ctx, f"storm{n}-2p-{i}-", n_rooms, state)
+                res = run_clients(ctx, pair, rooms=rooms, per_room=n // n_rooms, mode="storm")
+                res["summary"] = storm_summary(res)
+                return res
+
+            results[f"troupe_2p_{clients}"] = repeated(
+                ctx, f"storm {clients} troupe 2 processes", pair, two
+            )
+    ctx.results["storm"] = {"rooms": n_rooms, "sizes": list(sizes)} | {
+        key: {
+            "all_synced_s": med([r.get("all_synced_s") for r in runs]),
+            "all_synced_s_all": [r.get("all_synced_s") for r in runs],
+            "synced_all": [r.get("synced") for r in runs],
+            "resets_all": [r.get("resets") for r in runs],
+            "runs": runs,
+        }
+        for key, runs in results.items()
+    }
+
+
 SCENARIOS: dict[str, Callable[[Ctx], None]] = {
     "paced": sc_paced_and_persistence,
     "reference": sc_reference,
@@ -1292,6 +1559,8 @@ SCENARIOS: dict[str, Callable[[Ctx], None]] = {
     "idle": sc_idle,
     "rooms": sc_rooms,
     "load": sc_load,
+    "many": sc_many,
+    "storm": sc_storm,
 }
 ALL = [
     "paced",
@@ -1304,6 +1573,8 @@ ALL = [
     "idle",
     "rooms",
     "load",
+    "many",
+    "storm",
 ]
 
 
@@ -1581,6 +1852,109 @@ def figures(results: Json) -> list[Figure]:
                 mx,
             )
         )
+    many = results.get("many_rooms")
+    if many and "troupe" in many and "reference" in many:
+        t, n, two = many["troupe"], many["reference"], many.get("troupe_2p")
+        rooms, clients = many["rooms"], many["clients"]
+        ratio = None
+        if t["connect_s"] is not None and n["connect_s"]:
+            ratio = round(t["connect_s"] / n["connect_s"], 2)
+        out.append(
+            Figure(
+                f"Many rooms: {clients:,} clients in {rooms} cold rooms connected and synced one "
+                "after another: Troupe / Node (ratio)",
+                "<= 1.5x Node",
+                f"{fmt(t['connect_s'], ' s', 2)} / {fmt(n['connect_s'], ' s', 2)} ({ratio}x; "
+                f"runs: {runs_str(t['connect_s_all'], ' s')} / "
+                f"{runs_str(n['connect_s_all'], ' s')})",
+                le(ratio, 1.5),
+                ratio,
+            )
+        )
+        ok = None
+        if t["p99_ms"] is not None and n["p99_ms"] is not None:
+            ok = t["p99_ms"] <= n["p99_ms"] and t["p99_ms"] <= 5.0
+        out.append(
+            Figure(
+                "Many rooms, 350 updates/s: delivery p50 / p99, Troupe vs Node",
+                "p99 <= Node's and <= 5 ms",
+                f"{fmt(t['p50_ms'], '', 2)} / {fmt(t['p99_ms'], ' ms', 2)} vs "
+                f"{fmt(n['p50_ms'], '', 2)} / {fmt(n['p99_ms'], ' ms', 2)} (p99 runs: "
+                f"{runs_str(t['p99_ms_all'])} vs {runs_str(n['p99_ms_all'])}; lost "
+                f"{t['lost']} vs {n['lost']})",
+                ok,
+                t["p99_ms"],
+            )
+        )
+        out.append(
+            Figure(
+                "Many rooms, 350 updates/s: event-loop lag p99 (/metrics), 1 process",
+                "<= 2 ms",
+                f"{fmt(t['loop_lag_p99_ms'], ' ms', 2)} (runs: "
+                f"{runs_str(t['loop_lag_p99_ms_all'])}; worst below "
+                f"{runs_str(t['loop_lag_max_below_ms_all'], ' ms')})",
+                le(t["loop_lag_p99_ms"], 2.0),
+                t["loop_lag_p99_ms"],
+            )
+        )
+        if two:
+            out.append(
+                Figure(
+                    "Many rooms on 2 processes over Redis: connect+sync; p50 / p99; loop lag p99",
+                    "(report)",
+                    f"{fmt(two['connect_s'], ' s', 2)}; {fmt(two['p50_ms'], '', 2)} / "
+                    f"{fmt(two['p99_ms'], ' ms', 2)}; {fmt(two['loop_lag_p99_ms'], ' ms', 2)} "
+                    f"(p99 runs: {runs_str(two['p99_ms_all'])})",
+                    None,
+                    two["p99_ms"],
+                )
+            )
+    storm = results.get("storm")
+    if storm:
+        for size, limit in zip(storm["sizes"], (10.0, 30.0), strict=False):
+            t, n = storm.get(f"troupe_{size}"), storm.get(f"reference_{size}")
+            two = storm.get(f"troupe_2p_{size}")
+            if not t:
+                continue
+            every = all(x == size for x in t["synced_all"]) and not any(t["resets_all"])
+            out.append(
+                Figure(
+                    f"Storm: {size:,} clients at once to {storm['rooms']} cold rooms, all synced "
+                    "after (1 process; none reset)",
+                    f"<= {limit:g} s",
+                    f"{fmt(t['all_synced_s'], ' s', 2)} (runs: "
+                    f"{runs_str(t['all_synced_s_all'], ' s')}; synced "
+                    f"{runs_str(t['synced_all'])}; resets {runs_str(t['resets_all'])})",
+                    every and le(t["all_synced_s"], limit),
+                    t["all_synced_s"],
+                )
+            )
+            if n:
+                out.append(
+                    Figure(
+                        f"Storm: {size:,} clients, y-websocket's Node server, same runs",
+                        "(reference)",
+                        f"{fmt(n['all_synced_s'], ' s', 2)} (runs: "
+                        f"{runs_str(n['all_synced_s_all'], ' s')})",
+                        None,
+                        n["all_synced_s"],
+                    )
+                )
+            if two:
+                faster = None
+                if two["all_synced_s"] is not None and t["all_synced_s"] is not None:
+                    faster = two["all_synced_s"] < t["all_synced_s"]
+                out.append(
+                    Figure(
+                        f"Storm: {size:,} clients over 2 processes with Redis, all synced after",
+                        "< 1 process",
+                        f"{fmt(two['all_synced_s'], ' s', 2)} (runs: "
+                        f"{runs_str(two['all_synced_s_all'], ' s')}; synced "
+                        f"{runs_str(two['synced_all'])})",
+                        faster,
+                        two["all_synced_s"],
+                    )
+                )
     probes = results.get("speed_probe_ms")
     if probes:
         out.append(
@@ -1785,6 +2159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("idle", args.enabled("idle")),
         ("rooms", args.enabled("rooms")),
         ("load", args.enabled("load")),
+        ("many", args.enabled("many")),
+        ("storm", args.enabled("storm")),
     ]
     failures: list[str] = []
     probe_updates, _ = typed_updates(SPEED_PROBE_UPDATES)
