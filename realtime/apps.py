@@ -13,12 +13,14 @@ class RealtimeConfig(AppConfig):
 
         from realtime.daphne_integration import (
             install_graceful_shutdown,
+            patch_autobahn_debug_formatting,
             patch_daphne_close_reason,
             patch_daphne_direct_frames,
             patch_daphne_request_limit,
         )
 
         patch_daphne_close_reason()
+        patch_autobahn_debug_formatting()
         patch_daphne_direct_frames()
         patch_daphne_request_limit(int(settings.TROUPE["MAX_REQUEST_BODY_BYTES"]))
         install_graceful_shutdown()

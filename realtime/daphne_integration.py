@@ -16,6 +16,11 @@ Request bodies: daphne reads a whole body (to a temporary file, then into its ap
 queue) before the application can refuse it; ``patch_daphne_request_limit`` answers 413
 as soon as the declared or received length passes ``TROUPE_MAX_REQUEST_BODY_BYTES``.
 
+Connection set-up: autobahn's ``_connectionMade`` pretty-prints every socket's 30-odd
+options for a debug line, eagerly, whether or not debug logging is on: 12% of the event
+loop's time in a storm of 2,000 connections (py-spy). ``patch_autobahn_debug_formatting``
+makes that ``pformat`` lazy (formatted only if the line is ever written).
+
 Twisted internals relied on (checked by ``check_twisted_internals`` at start-up): a TCP
 transport's unsent bytes are ``dataBuffer[offset:]`` plus ``_tempDataLen`` bytes queued
 in ``_tempDataBuffer``.
@@ -30,6 +35,7 @@ import time
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from pprint import pformat
 from typing import Any
 
 from twisted.internet.abstract import FileDescriptor
@@ -163,6 +169,37 @@ def check_versions() -> list[str]:
             ", ".join(mismatched),
         )
     return mismatched
+
+
+class _LazyPformat:
+    """``pformat(obj)`` computed only when formatted into a log line that is written."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __format__(self, spec: str) -> str:
+        return format(pformat(self.obj), spec)
+
+    def __str__(self) -> str:
+        return pformat(self.obj)
+
+
+def patch_autobahn_debug_formatting() -> None:
+    """Replace the ``pformat`` autobahn's protocol module calls for debug lines with a lazy
+    one (it only ever passes the result to ``log.debug`` as a format argument)."""
+    import autobahn.websocket.protocol as protocol
+
+    if getattr(protocol, "pformat", None) is not pformat:
+        if getattr(protocol, "pformat", None) is _LazyPformat:
+            return
+        raise RuntimeError(
+            "autobahn.websocket.protocol no longer imports pprint.pformat, which "
+            "realtime/daphne_integration.py patches: pin autobahn or update the patch"
+        )
+    # The module only formats the result into debug lines, which the lazy object serves.
+    protocol.pformat = _LazyPformat  # type: ignore[assignment,attr-defined]
 
 
 def check_twisted_internals() -> None:
