@@ -211,6 +211,13 @@ TROUPE = {
     # and how many more may wait for a slot before new ones are told to retry (1013).
     "ADMISSION_CONCURRENCY": env_int("TROUPE_ADMISSION_CONCURRENCY", 32),
     "ADMISSION_QUEUE": env_int("TROUPE_ADMISSION_QUEUE", 5000),
+    # Threads (each with a database connection) for connection set-up: token, access and
+    # cold room loads (realtime/db_threads.py). 0 runs them on Channels' one database
+    # thread: the default on SQLite, which has a single writer.
+    "CONNECT_DB_THREADS": env_int(
+        "TROUPE_CONNECT_DB_THREADS",
+        0 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 4,
+    ),
     # Project-room and notification sockets (JSON). Real use is presence moves, debounced
     # and sent only when the place changes (frontend/src/location.ts), plus a ping every
     # few seconds: a few messages a second at most. A burst of 60 covers a flurry of clicks

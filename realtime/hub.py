@@ -13,7 +13,6 @@ import sys
 import time
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -22,6 +21,7 @@ from realtime import metrics
 from realtime.admission import Admission
 from realtime.bus import Bus
 from realtime.closecodes import CloseCode
+from realtime.db_threads import on_connect_thread
 from realtime.limits import DocumentFull
 from realtime.live_document import Connection, LiveDocument
 from realtime.loop_lag import LoopLagMonitor
@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 AWARENESS_CHECK_EVERY_TICKS = 5
 STATE_ANNOUNCE_HEARTBEAT_TICKS = 10
+# Rooms the tick handles per turn of the event loop (each costs a few us, an announce of
+# its state vector tens of us).
+TICK_ROOMS_PER_TURN = 32
 # How long a thread may hold the GIL while another waits for it. Python's default, 5 ms,
 # lets a database thread busy in the ORM hold back the event loop's fan-out by that much;
 # at 0.5 ms a delivery waits at most that long behind a group commit.
@@ -154,8 +157,8 @@ class Hub:
             # The log is streamed into Yrs as it is read, on the database thread: a
             # 100,000-entry log holds it 0.1-0.2 s (only after a bulk import; in service the
             # log is compacted every COMPACT_EVERY_UPDATES entries).
-            stored = await database_sync_to_async(document_opened)(
-                document_id=live.document_id, kind=live.kind
+            stored = await on_connect_thread(
+                document_opened, document_id=live.document_id, kind=live.kind
             )
             guard = None
             if live.kind == "storyboard":
@@ -230,11 +233,11 @@ class Hub:
             await asyncio.sleep(TICK_SECONDS)
             self._ticks += 1
             try:
-                self._tick()
+                await self._tick()
             except Exception:
                 logger.exception("hub tick failed")
 
-    def _tick(self) -> None:
+    async def _tick(self) -> None:
         self.projects.tick()
         if self.bus.rejoin_needed:
             ready = [
@@ -243,17 +246,22 @@ class Hub:
             asyncio.get_running_loop().create_task(self.bus.rejoin(ready))
         announce_every = max(1, round(settings.TROUPE["ANTI_ENTROPY_SECONDS"] / TICK_SECONDS))
         store_before = time.monotonic() - float(settings.TROUPE["RELAY_STORE_AFTER_SECONDS"])
-        for live in list(self.documents.values()):
+        expire = self._ticks % AWARENESS_CHECK_EVERY_TICKS == 0
+        announce = self.bus.has_peers and self._ticks % announce_every == 0
+        heartbeat = self._ticks % (announce_every * STATE_ANNOUNCE_HEARTBEAT_TICKS) == 0
+        for n, live in enumerate(list(self.documents.values()), 1):
+            if n % TICK_ROOMS_PER_TURN == 0:
+                # Let waiting deliveries run: 500 rooms announcing their state in one
+                # callback held the loop for several ms.
+                await asyncio.sleep(0)
             if live.doc is None or live.unloading is not None:
                 continue
             live.store_unconfirmed(store_before)
-            if self._ticks % AWARENESS_CHECK_EVERY_TICKS == 0:
+            if expire:
                 live.expire_awareness()
-            if self.bus.has_peers and self._ticks % announce_every == 0:
-                heartbeat = self._ticks % (announce_every * STATE_ANNOUNCE_HEARTBEAT_TICKS) == 0
-                if live.changed or heartbeat:
-                    live.changed = False
-                    self.bus.announce_state(live, live.doc.get_state())
+            if announce and (live.changed or heartbeat):
+                live.changed = False
+                self.bus.announce_state(live, live.doc.get_state())
 
     async def shutdown(self) -> None:
         """Close connections, commit what is pending (relayed updates whose origin has not

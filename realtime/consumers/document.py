@@ -5,7 +5,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import User
 from django.db import DatabaseError
 
 from crdt.awareness import largest_state_bytes
@@ -16,6 +16,7 @@ from realtime.auth import connection_user, origin_allowed
 from realtime.closecodes import CloseCode
 from realtime.consumers.base import STORAGE_UNAVAILABLE
 from realtime.consumers.yjs import YjsProtocolConsumer
+from realtime.db_threads import on_connect_thread
 from realtime.hub import DocumentLoadFailed, get_hub
 from realtime.limits import DocumentFull, DocumentLimitExceeded
 from realtime.live_document import LiveDocument
@@ -49,16 +50,16 @@ class DocumentConsumer(YjsProtocolConsumer):
         """Authenticate, check access, join the live document and greet (one slot)."""
         kwargs = self.scope["url_route"]["kwargs"]
         try:
-            user, via, error, found = await database_sync_to_async(_connection)(
-                scope=self.scope, project_slug=kwargs["project"], document_slug=kwargs["document"]
+            user, via, error, found = await on_connect_thread(
+                _connection,
+                scope=self.scope,
+                project_slug=kwargs["project"],
+                document_slug=kwargs["document"],
             )
         except DatabaseError:
             await self.refuse(CloseCode.INTERNAL_ERROR, STORAGE_UNAVAILABLE)
             return
-        if self.scope.get("storage_error"):
-            await self.refuse(CloseCode.INTERNAL_ERROR, STORAGE_UNAVAILABLE)
-            return
-        if user is None or not user.is_authenticated:
+        if user is None:
             await self.refuse(CloseCode.UNAUTHENTICATED, error or "sign in or pass ?token=")
             return
         if via == "session" and not origin_allowed(self.scope):
@@ -168,16 +169,13 @@ class DocumentConsumer(YjsProtocolConsumer):
 
 def _connection(
     *, scope: dict[str, Any], project_slug: str, document_slug: str
-) -> tuple[User | AnonymousUser | None, str | None, str | None, tuple[Document, bool, bool] | None]:
+) -> tuple[User | None, str | None, str | None, tuple[Document, bool, bool] | None]:
     """The user, how they authenticated, why not, and the document with their access: one
-    turn on the database thread for everything a connection needs to know."""
-    if scope.get("auth_deferred"):
-        user, via, error = connection_user(
-            raw_token=scope.get("raw_token"), session_key=scope.get("session_key")
-        )
-    else:
-        user, via, error = scope.get("user"), scope.get("auth_via"), scope.get("auth_error")
-    if user is None or not user.is_authenticated:
+    turn on a set-up thread for everything a connection needs to know."""
+    user, via, error = connection_user(
+        raw_token=scope.get("raw_token"), session_key=scope.get("session_key")
+    )
+    if user is None:
         return user, via, error, None
     found = document_for_connection(
         user=user, project_slug=project_slug, document_slug=document_slug

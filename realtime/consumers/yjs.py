@@ -7,6 +7,7 @@ import logging
 from collections import deque
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -56,12 +57,18 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
     accepted = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels' dispatch hops to a thread to recycle DB connections before every
-        # message; frames touch no database, so they skip it.
+        # Channels' dispatch hops to its database thread to recycle connections before
+        # every message. Frames touch no database, and connect and disconnect reach it
+        # only through ``database_sync_to_async`` or ``on_connect_thread``, which recycle
+        # the connection of the thread they run on: the hop was two turns of that one
+        # thread per connection, queued behind everyone's work in a storm.
         if message["type"] == "websocket.receive":
             self.receive_frame(message.get("bytes"))
-        else:
-            await super().dispatch(message)
+            return
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         knobs = settings.TROUPE

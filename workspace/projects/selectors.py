@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import connection
 from django.utils import timezone
 
 from workspace.access import can_read_live, project_role
@@ -24,16 +25,35 @@ _TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
 
 
 def user_for_token(*, raw_token: str) -> User | None:
-    """The active user a raw API token belongs to, or None for an unknown token."""
+    """The active user a raw API token belongs to, or None for an unknown token.
+
+    Every websocket connection made with a token asks this, so it is one plain SQL
+    statement: the ORM's query building cost 1.3 ms per call against 0.2 ms for the
+    statement (PostgreSQL on this 2-core machine), the largest part of a connection's
+    time on the database thread in a storm of 2,000 connections (py-spy).
+    """
     if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 100:
         return None
-    token = ApiToken.objects.select_related("user").filter(key_hash=token_hash(raw_token)).first()
-    if token is None or not token.user.is_active:
+    fields = [f.attname for f in User._meta.concrete_fields]
+    columns = ", ".join(f'u."{f}"' for f in fields)
+    sql = (
+        f'SELECT t."id", t."last_used_at", {columns} '  # noqa: S608 - names from the models
+        f'FROM "{ApiToken._meta.db_table}" t '
+        f'JOIN "{User._meta.db_table}" u ON u."id" = t."user_id" WHERE t."key_hash" = %s'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_hash(raw_token)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token_id, last_used_at = row[0], row[1]
+    user = User.from_db(connection.alias, fields, row[2:])
+    if not user.is_active:
         return None
     now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > _TOKEN_TOUCH_INTERVAL:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    if last_used_at is None or now - last_used_at > _TOKEN_TOUCH_INTERVAL:
+        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
+    return user
 
 
 @dataclass(frozen=True, slots=True)
