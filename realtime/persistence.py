@@ -4,7 +4,9 @@ Live documents hand each accepted update to the process's ``Persister``; one wri
 commits everything that queued up while the previous commit ran (commits start at most
 every ``PERSIST_INTERVAL_SECONDS``), in one transaction, on a dedicated database thread.
 When the log of a document grows past ``COMPACT_EVERY_UPDATES`` entries, the same thread
-compacts it from storage.
+compacts it from storage, in a turn of its own between commits: a commit waits for at
+most one compaction, never for every due room's. Connection set-up (tokens, access,
+loads) reads on other threads (``realtime.db_threads``), so commits have this one.
 
 Every enqueued update advances ``enqueued``; every commit advances ``committed`` by what
 it wrote, in order. ``mark(document)`` is the value of ``enqueued`` after the document's
@@ -106,11 +108,12 @@ def _commit(
     bindings: list[PendingBinding],
     compact_after: tuple[int, int],
     backlog: dict[int, Backlog],
-) -> list[tuple[int, Compaction]]:
-    """Runs on the database thread: append, then compact documents whose log grew long
-    (``compact_after``: entries, bytes). Compaction reads the whole log past the state
-    row into memory, so bytes bound it as well as entries: 500 entries of 8 MiB each
-    would be 4 GB (200 MB of typed-and-deleted text once took a process to 1.5 GB)."""
+) -> list[int]:
+    """Runs on the database thread: append; returns the documents whose log grew long
+    enough to compact (``compact_after``: entries, bytes). Compaction reads the whole log
+    past the state row into memory, so bytes bound it as well as entries: 500 entries of
+    8 MiB each would be 4 GB (200 MB of typed-and-deleted text once took a process to
+    1.5 GB). The compactions run afterwards, one per turn of the thread (``Persister``)."""
     close_old_connections()
     log.append(updates, bindings)
     grown: dict[int, Backlog] = {}
@@ -121,12 +124,20 @@ def _commit(
         entry.entries += 1
         entry.nbytes += len(u.update)
         grown[u.document_id] = entry
-    compacted = []
-    for document_id, entry in grown.items():
-        if entry.entries >= compact_after[0] or entry.nbytes >= compact_after[1]:
-            compacted.append((document_id, log.compact(document_id)))
-            entry.entries = entry.nbytes = 0
-    return compacted
+    return [
+        document_id
+        for document_id, entry in grown.items()
+        if entry.entries >= compact_after[0] or entry.nbytes >= compact_after[1]
+    ]
+
+
+def _compact_due(log: UpdateLog, document_id: int, backlog: dict[int, Backlog]) -> Compaction:
+    """Runs on the database thread: compact a document whose log grew long."""
+    done = _compact(log, document_id)
+    entry = backlog.get(document_id)
+    if entry is not None:
+        entry.entries = entry.nbytes = 0
+    return done
 
 
 def _compact(log: UpdateLog, document_id: int) -> Compaction:
@@ -171,6 +182,8 @@ class Persister:
     _recovering: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Touched only on the database thread: log entries per document since compaction.
     _backlog: dict[int, Backlog] = field(default_factory=dict)
+    # Documents whose log grew long enough to compact, oldest first (an ordered set).
+    _due: dict[int, None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._idle.set()
@@ -301,55 +314,79 @@ class Persister:
         )
 
     async def _run(self) -> None:
+        """Commit what queued up, at most every ``PERSIST_INTERVAL_SECONDS``; between
+        commits, compact one due document at a time. A compaction reads and rewrites a
+        whole log (tens of ms for a long one): done inside a commit, as before, it held
+        up every other room's next commit; now a room's compaction waits while commits
+        are due, and a commit waits for at most one compaction."""
         loop = asyncio.get_running_loop()
         try:
             # Yield once so every update of this event-loop turn joins the first commit.
             await asyncio.sleep(0)
             interval = float(settings.TROUPE["PERSIST_INTERVAL_SECONDS"])
-            while self._updates:
+            while self._updates or self._due:
                 wait = self._last_commit + interval - time.monotonic()
+                if self._due and (not self._updates or (wait > 0 and not self._hurry.is_set())):
+                    await self._compact_one(loop)
+                    continue
                 if wait > 0 and not self._hurry.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._hurry.wait(), wait)
                 self._hurry.clear()
                 self._last_commit = time.monotonic()
-                updates, self._updates = self._updates, []
-                bindings, self._bindings = self._bindings, []
-                arrivals, self._arrivals = self._arrivals, []
-                self._inflight = (updates, bindings)
-                try:
-                    compacted = await loop.run_in_executor(
-                        self.executor,
-                        _commit,
-                        self.log,
-                        updates,
-                        bindings,
-                        (
-                            int(settings.TROUPE["COMPACT_EVERY_UPDATES"]),
-                            int(settings.TROUPE["COMPACT_EVERY_BYTES"]),
-                        ),
-                        self._backlog,
-                    )
-                except Exception:
-                    self._inflight = None
-                    metrics.PERSIST_FAILURES.inc()
-                    logger.exception(
-                        "group commit failed; retrying", extra={"updates": len(updates)}
-                    )
-                    self._updates[:0] = updates
-                    self._bindings[:0] = bindings
-                    self._arrivals[:0] = arrivals
+                if not await self._commit_queued(loop):
                     await asyncio.sleep(RETRY_DELAY_SECONDS)
-                    continue
-                self._inflight = None
-                self.committed += len(updates)
-                done = time.monotonic()
-                for arrived in arrivals:
-                    metrics.PERSIST_LAG_SECONDS.observe(done - arrived)
-                metrics.PERSIST_QUEUE_DEPTH.set(len(self._updates))
-                for document_id, compaction in compacted:
-                    report_pending(document_id, "compaction", compaction.pending)
-                if self.on_commit is not None:
-                    self.on_commit({u.document_id for u in updates}, self.committed)
         finally:
             self._idle.set()
+
+    async def _commit_queued(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """One group commit of everything queued; False when it failed (requeued)."""
+        updates, self._updates = self._updates, []
+        bindings, self._bindings = self._bindings, []
+        arrivals, self._arrivals = self._arrivals, []
+        self._inflight = (updates, bindings)
+        try:
+            due = await loop.run_in_executor(
+                self.executor,
+                _commit,
+                self.log,
+                updates,
+                bindings,
+                (
+                    int(settings.TROUPE["COMPACT_EVERY_UPDATES"]),
+                    int(settings.TROUPE["COMPACT_EVERY_BYTES"]),
+                ),
+                self._backlog,
+            )
+        except Exception:
+            self._inflight = None
+            metrics.PERSIST_FAILURES.inc()
+            logger.exception("group commit failed; retrying", extra={"updates": len(updates)})
+            self._updates[:0] = updates
+            self._bindings[:0] = bindings
+            self._arrivals[:0] = arrivals
+            return False
+        self._inflight = None
+        self.committed += len(updates)
+        done = time.monotonic()
+        for arrived in arrivals:
+            metrics.PERSIST_LAG_SECONDS.observe(done - arrived)
+        metrics.PERSIST_QUEUE_DEPTH.set(len(self._updates))
+        self._due.update(dict.fromkeys(due))
+        if self.on_commit is not None:
+            self.on_commit({u.document_id for u in updates}, self.committed)
+        return True
+
+    async def _compact_one(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Compact the document that became due first (a failure is logged; the next
+        commit that grows its log makes it due again)."""
+        document_id = next(iter(self._due))
+        del self._due[document_id]
+        try:
+            done = await loop.run_in_executor(
+                self.executor, _compact_due, self.log, document_id, self._backlog
+            )
+        except Exception:
+            logger.exception("compaction failed", extra={"document_id": document_id})
+            return
+        report_pending(document_id, "compaction", done.pending)

@@ -152,7 +152,7 @@ async def test_compaction_on_unload_follows_the_pending_commits(log: FakeLog) ->
     await persister.stop()
 
 
-async def test_a_long_log_is_compacted_by_the_commit_that_grew_it(
+async def test_a_long_log_is_compacted_after_the_commit_that_grew_it(
     log: FakeLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(settings.TROUPE, "COMPACT_EVERY_UPDATES", 3)
@@ -164,6 +164,45 @@ async def test_a_long_log_is_compacted_by_the_commit_that_grew_it(
     persister.enqueue(1, b"c", 10, [])
     await persister.flush()
     assert log.compacted == [1]
+    await persister.stop()
+
+
+async def test_a_due_compaction_does_not_hold_up_the_next_commit(
+    log: FakeLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two rooms reach their compaction in one commit while a third room's update waits:
+    # the waiting commit goes after at most one compaction, not after both.
+    monkeypatch.setitem(settings.TROUPE, "COMPACT_EVERY_UPDATES", 1)
+    monkeypatch.setitem(settings.TROUPE, "PERSIST_INTERVAL_SECONDS", 0.0)
+    order: list[str] = []
+    append, compact = log.append, log.compact
+
+    def appended(updates: list[PendingUpdate], bindings: list[PendingBinding]) -> None:
+        append(updates, bindings)
+        order.append("commit " + ",".join(str(u.document_id) for u in updates))
+
+    def compacted(document_id: int) -> Compaction:
+        order.append(f"compact {document_id}")
+        if document_id == 1:
+            # Room 3's update is accepted (on the event loop) while this compaction runs.
+            queued = threading.Event()
+
+            def room_three() -> None:
+                persister.enqueue(3, b"c", 30, [])
+                queued.set()
+
+            loop.call_soon_threadsafe(room_three)
+            assert queued.wait(5)
+        return compact(document_id)
+
+    monkeypatch.setattr(log, "append", appended)
+    monkeypatch.setattr(log, "compact", compacted)
+    loop = asyncio.get_running_loop()
+    persister = Persister(log=log)
+    persister.enqueue(1, b"a", 10, [])
+    persister.enqueue(2, b"b", 20, [])
+    await persister.flush()
+    assert order == ["commit 1,2", "compact 1", "commit 3", "compact 2", "compact 3"]
     await persister.stop()
 
 
