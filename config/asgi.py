@@ -9,12 +9,12 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from realtime.auth import WebsocketStacks  # noqa: E402
+from realtime.auth import WebsocketAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": WebsocketStacks(URLRouter(websocket_urlpatterns)),
+        "websocket": WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -9,6 +9,7 @@
  * after a jittered, growing delay. Kept tiny on purpose: no editor or CRDT code here.
  */
 import { jitteredDelay } from './backoff'
+import { BUSY_MIN_MS } from './close-codes'
 
 const STOP_CODES = new Set([4401, 4403])
 // Notifications are not urgent: back off slower than the documents do.
@@ -95,13 +96,15 @@ export function startBell(bell: HTMLElement, count: HTMLElement, live: HTMLEleme
         return
       }
       setState('offline')
-      if (navigator.onLine) schedule()
+      // 1013: the server is admitting a reconnect storm; never come back within a second.
+      if (navigator.onLine) schedule(event.code === 1013 ? BUSY_MIN_MS : 0)
     })
   }
 
-  const schedule = (): void => {
+  const schedule = (minimumMs = 0): void => {
     if (retry === null) {
-      retry = setTimeout(connect, jitteredDelay(attempts++, 0, BASE_DELAY_MS, MAX_DELAY_MS))
+      const delay = jitteredDelay(attempts++, minimumMs, BASE_DELAY_MS, MAX_DELAY_MS)
+      retry = setTimeout(connect, delay)
     }
   }
 

@@ -10,7 +10,7 @@
 const RATE_LIMITED_MIN_MS = 5_000
 // 1013: the server's admission queue is full (a reconnect storm): wait at least a second,
 // then the usual jittered, growing delay spreads the retries.
-const BUSY_MIN_MS = 1_000
+export const BUSY_MIN_MS = 1_000
 
 export type CloseAction =
   | { kind: 'sign-in'; message: string }

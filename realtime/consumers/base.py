@@ -5,12 +5,16 @@ reason, and the rate-limited JSON socket the project and notification consumers 
 import logging
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 
 from realtime import metrics
+from realtime.admission import Admission, AdmissionFull
 from realtime.closecodes import CloseCode
 from realtime.daphne_integration import DIRECT_EXTENSION, FLOODED, DirectSocket
+from realtime.hub import get_hub
 from realtime.limits import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -21,6 +25,11 @@ logger = logging.getLogger(__name__)
 NO_CHANNEL_LAYER = "troupe-consumers-have-no-channel"
 # The reason sent with 1011 when the database cannot be reached at connect.
 STORAGE_UNAVAILABLE = "storage is unavailable; retry later"
+
+
+def admission() -> Admission:
+    """The process's admission queue (the hub's), shared by every kind of socket."""
+    return get_hub().admission
 
 
 class LimitedJsonConsumer(AsyncJsonWebsocketConsumer):
@@ -35,6 +44,29 @@ class LimitedJsonConsumer(AsyncJsonWebsocketConsumer):
     """
 
     admitted = False
+
+    async def connect(self) -> None:
+        # Accepted at once, then admitted in turn like document sockets (a browser opens
+        # one of each per tab, and a reconnect storm brings all of them back at once).
+        await self.accept()
+        try:
+            async with admission().slot():
+                await self.admit()
+        except AdmissionFull as exc:
+            await self.refuse(CloseCode.TRY_AGAIN_LATER, str(exc))
+        except DatabaseError:
+            await self.refuse(CloseCode.INTERNAL_ERROR, STORAGE_UNAVAILABLE)
+
+    async def admit(self) -> None:
+        """Called in an admission slot once accepted: authenticate, authorise, join, greet
+        and set ``admitted``; refuse (``refuse``) otherwise."""
+        raise NotImplementedError
+
+    async def refuse(self, code: CloseCode, reason: str) -> None:
+        """Say why (a JSON ``error``), then close with the code."""
+        metrics.CLOSES.labels(str(int(code))).inc()
+        await self.send_json({"type": "error", "code": int(code), "error": reason})
+        await self.close(code=int(code), reason=reason)
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         knobs = settings.TROUPE
@@ -51,7 +83,13 @@ class LimitedJsonConsumer(AsyncJsonWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         if message["type"] != "websocket.receive":
-            await super().dispatch(message)
+            # Without Channels' hop to its database thread before each message (see
+            # ``YjsProtocolConsumer.dispatch``): handlers that read the database recycle
+            # the connection of the thread they run on.
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is None:
+                raise ValueError(f"No handler for message type {message['type']}")
+            await handler(message)
         elif not self.admitted:
             return
         elif FLOODED in message or (self.bucket is not None and not self.bucket.take()):

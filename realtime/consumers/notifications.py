@@ -2,11 +2,12 @@
 
 from typing import Any
 
-from channels.db import database_sync_to_async
+from django.contrib.auth.models import User
 
-from realtime.auth import origin_allowed
+from realtime.auth import connection_user, origin_allowed
 from realtime.closecodes import CloseCode
 from realtime.consumers.base import LimitedJsonConsumer
+from realtime.db_threads import on_connect_thread
 from workspace.groups import user_group
 from workspace.notifications.selectors import inbox_snapshot
 
@@ -20,27 +21,20 @@ class NotificationConsumer(LimitedJsonConsumer):
     socket that dropped finds them in the next snapshot.
     """
 
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        await self.accept()
-        if user is None or not user.is_authenticated:
-            reason = self.scope.get("auth_error", "sign in or pass ?token=")
-            await self.send_json(
-                {"type": "error", "code": int(CloseCode.UNAUTHENTICATED), "error": reason}
-            )
-            await self.close(code=int(CloseCode.UNAUTHENTICATED), reason=reason)
+    async def admit(self) -> None:
+        user, via, error, snapshot = await on_connect_thread(
+            _inbox_connection, scope=self.scope, origin_ok=origin_allowed(self.scope)
+        )
+        if user is None:
+            await self.refuse(CloseCode.UNAUTHENTICATED, error or "sign in or pass ?token=")
             return
-        if self.scope.get("auth_via") == "session" and not origin_allowed(self.scope):
-            reason = "cross-site websocket refused (Origin)"
-            await self.send_json(
-                {"type": "error", "code": int(CloseCode.FORBIDDEN), "error": reason}
-            )
-            await self.close(code=int(CloseCode.FORBIDDEN), reason=reason)
+        if (via == "session" and not origin_allowed(self.scope)) or snapshot is None:
+            await self.refuse(CloseCode.FORBIDDEN, "cross-site websocket refused (Origin)")
             return
         self.user_id = user.pk
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.send_json(await database_sync_to_async(inbox_snapshot)(user.pk))
+        await self.send_json(snapshot)
         self.admitted = True
 
     async def disconnect(self, code: int) -> None:
@@ -68,3 +62,16 @@ class NotificationConsumer(LimitedJsonConsumer):
     async def notification_read(self, message: dict[str, Any]) -> None:
         """Entries were read (in this tab or another): the new unread count."""
         await self.send_json({"type": "notifications.read", "unread": message["unread"]})
+
+
+def _inbox_connection(
+    *, scope: dict[str, Any], origin_ok: bool
+) -> tuple[User | None, str | None, str | None, dict[str, Any] | None]:
+    """The user, how they authenticated, why not, and their inbox: one turn on a set-up
+    thread. A session socket from another site gets no inbox (``origin_ok``)."""
+    user, via, error = connection_user(
+        raw_token=scope.get("raw_token"), session_key=scope.get("session_key")
+    )
+    if user is None or (via == "session" and not origin_ok):
+        return user, via, error, None
+    return user, via, error, inbox_snapshot(user.pk)

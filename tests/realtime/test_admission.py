@@ -4,6 +4,7 @@ full; clients retrying with jitter all get in. Small scale, against a server wit
 admission limit (the large scale is ``make bench``'s)."""
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
@@ -22,6 +23,8 @@ pytestmark = [pytest.mark.live]
 CLIENTS = 300
 CONCURRENCY = 2
 QUEUE = 20
+# Project-room and notification sockets, half each.
+JSON_CLIENTS = 160
 
 
 async def _attempt(url: str) -> tuple[str, str]:
@@ -90,3 +93,67 @@ async def test_a_storm_is_queued_told_to_retry_and_everyone_gets_in(
         f"storm: {CLIENTS} clients synced in {max(synced_at) - started:.1f} s, "
         f"{counts['close 1013']} retries"
     )
+
+
+async def _json_attempt(url: str, greeting: str) -> tuple[str, str]:
+    """One JSON socket: "synced" once its greeting (``greeting``) arrives, or how it closed;
+    a refusal's JSON ``error`` must name the close code that follows."""
+    try:
+        async with websockets.connect(url, open_timeout=30) as ws:
+            async for frame in ws:
+                message = json.loads(frame)
+                if message["type"] == greeting:
+                    return "synced", ""
+                assert message["type"] == "error", message
+                with pytest.raises(ConnectionClosed):
+                    await ws.recv()
+                assert ws.close_code == message["code"], (ws.close_code, message)
+                return f"close {ws.close_code}", message["error"]
+            return f"close {ws.close_code}", ws.close_reason or ""
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd is not None else None
+        return f"close {code}", exc.rcvd.reason if exc.rcvd is not None else ""
+    except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
+        return f"error {type(exc).__name__}", str(exc)
+
+
+async def test_project_and_notification_sockets_queue_with_documents_and_retry(
+    server_factory: Callable[..., TroupeServer], project_room: ProjectRoom
+) -> None:
+    # A browser tab opens a project-room and a notification socket beside its documents:
+    # after a deploy all three kinds come back at once and share the admission queue.
+    server = server_factory(
+        env={
+            "TROUPE_ADMISSION_CONCURRENCY": str(CONCURRENCY),
+            "TROUPE_ADMISSION_QUEUE": str(QUEUE),
+        }
+    )
+    token = project_room.members["editor"].token
+    slug = project_room.project.slug
+    base = f"ws://127.0.0.1:{server.port}"
+    kinds = [
+        (f"{base}/ws/projects/{slug}?token={token}", "room.snapshot"),
+        (f"{base}/ws/notifications?token={token}", "notifications.snapshot"),
+    ]
+    outcomes: list[str] = []
+    rng = random.Random(25)
+
+    async def client(n: int) -> None:
+        url, greeting = kinds[n % 2]
+        attempt = 0
+        while True:
+            outcome, reason = await _json_attempt(url, greeting)
+            outcomes.append(outcome)
+            if outcome == "synced":
+                return
+            assert outcome == "close 1013", (outcome, reason)
+            assert "retry" in reason, reason
+            cap = min(4.0, 0.25 * 2**attempt)
+            await asyncio.sleep(max(1.0, cap / 2 + rng.random() * cap / 2))
+            attempt += 1
+
+    await asyncio.wait_for(asyncio.gather(*(client(n) for n in range(JSON_CLIENTS))), 120)
+    counts = Counter(outcomes)
+    assert set(counts) <= {"synced", "close 1013"}, counts
+    assert counts["synced"] == JSON_CLIENTS
+    assert counts["close 1013"] >= JSON_CLIENTS - CONCURRENCY - QUEUE - 50, counts
