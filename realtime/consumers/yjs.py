@@ -56,10 +56,19 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
     accepted = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels' dispatch hops to a thread to recycle DB connections before every
-        # message; frames touch no database, so they skip it.
-        if message["type"] == "websocket.receive":
+        # Channels' dispatch hops to the database thread to recycle DB connections before
+        # every message. Frames touch no database, so they skip it; so do the connect and
+        # the disconnect: that thread is shared, and while it waits on the database (an
+        # admission's access query on a slow or locked database) the hop held the accept
+        # back until daphne dropped the socket, and with it the 1013 that tells the client
+        # to retry. Database work goes through database_sync_to_async, which recycles.
+        kind = message["type"]
+        if kind == "websocket.receive":
             self.receive_frame(message.get("bytes"))
+        elif kind == "websocket.connect":
+            await self.websocket_connect(message)
+        elif kind == "websocket.disconnect":
+            await self.websocket_disconnect(message)
         else:
             await super().dispatch(message)
 
