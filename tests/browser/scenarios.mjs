@@ -1350,9 +1350,213 @@ const siteScenarios = {
   },
 }
 
+// ---------------------------------------------------------------- offline copies (IndexedDB)
+
+/**
+ * Sign in with the page's document sockets behind a gate (`gate.block()` refuses them at
+ * once, as an unreachable server would, and closes the open ones; `gate.open()` lets them
+ * through) and a log of every socket's opening and close code in `window.__sockets`.
+ */
+async function signInGated(browser, user) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+  await context.addInitScript(() => {
+    const Native = window.WebSocket
+    const log = (window.__sockets = [])
+    window.WebSocket = class extends Native {
+      constructor(url, protocols) {
+        super(url, protocols)
+        const entry = { url: String(url).split('?')[0], openedAt: performance.now(), code: null, reason: '', closedAt: null }
+        log.push(entry)
+        this.addEventListener('close', (e) => Object.assign(entry, { code: e.code, reason: e.reason, closedAt: performance.now() }))
+      }
+    }
+  })
+  const page = await context.newPage()
+  const errors = []
+  page.on('pageerror', (e) => errors.push(String(e && e.message ? e.message : e)))
+  page.on('dialog', (d) => d.accept())
+  const routes = new Map() // page side -> server side
+  const gate = {
+    blocked: false,
+    block() {
+      gate.blocked = true
+      for (const [ws, server] of routes) {
+        ws.close({ code: 1011, reason: 'unreachable (test gate)' }).catch(() => {})
+        server.close().catch(() => {})
+      }
+      routes.clear()
+    },
+    open() {
+      gate.blocked = false
+    },
+  }
+  await page.routeWebSocket((url) => url.pathname.startsWith('/ws/yjs/'), (ws) => {
+    if (gate.blocked) {
+      ws.close({ code: 1011, reason: 'unreachable (test gate)' }).catch(() => {})
+      return
+    }
+    const server = ws.connectToServer()
+    routes.set(ws, server)
+    // (An onClose handler turns off Playwright's forwarding of closes: do it here.)
+    ws.onClose((code, reason) => {
+      routes.delete(ws)
+      server.close({ code, reason }).catch(() => {})
+    })
+  })
+  const next = `/p/${config.project}/`
+  await page.goto(`${config.base}/accounts/login/?next=${encodeURIComponent(next)}`)
+  await page.fill('#id_username', user.username)
+  await page.fill('#id_password', user.password)
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === next, { timeout: WAIT_MS }),
+    page.click('main button[type=submit]'),
+  ])
+  await waitReady(page)
+  return { context, page, errors, gate }
+}
+
+const waitState = (page, state, timeout = WAIT_MS) =>
+  page.waitForFunction((s) => document.querySelector('#connection').dataset.state === s, state, { timeout })
+
+/** The names of this origin's IndexedDB databases that are offline copies of documents. */
+const offlineStores = (page) =>
+  page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith('troupe-doc:')).sort())
+
+/** The network is back: the page reconnects at once (the 'online' event), not at its next retry. */
+async function networkBack(ctx) {
+  await ctx.context.setOffline(true)
+  await waitState(ctx.page, 'offline')
+  await ctx.context.setOffline(false)
+}
+
+/** Reload with the sockets still refused; when the script first shows `needle` (ms after
+ * navigation start) and what the page showed then. */
+async function reloadOffline(page, needle) {
+  await page.reload({ waitUntil: 'commit' })
+  const shown = await page.waitForFunction(
+    (n) => (window.troupe?.editor?.state.doc.toString().includes(n) ? performance.now() : false),
+    needle,
+    { timeout: WAIT_MS, polling: 'raf' },
+  )
+  return {
+    shownAtMs: Math.round(await shown.jsonValue()),
+    text: await editorText(page),
+    synced: await page.evaluate(() => Object.values(window.troupe.docs).map((d) => d.synced)),
+    documentSocketsGreeted: await page.evaluate(() => window.__sockets.filter((s) => s.url.includes('/ws/yjs/') && s.code === null).length),
+  }
+}
+
+const offlineScenarios = {
+  /**
+   * Typed while the server is down, reloaded while it is still unreachable: the text is
+   * there at once from IndexedDB, and reaches the fresh server process once it is back.
+   */
+  async offlinereload(browser) {
+    const e = await signInGated(browser, config.users.editor)
+    await typeAtEnd(e.page, config.before)
+    await waitSynced(e.page)
+    e.gate.block()
+    await ask('stop')
+    await waitState(e.page, 'offline')
+    await typeAtEnd(e.page, config.offline)
+    observed.beforeReload = await connection(e.page)
+    await ask('start') // a fresh process; the document sockets stay refused
+    observed.afterReload = await reloadOffline(e.page, config.offline.trim())
+    observed.connectionAfterReload = await connection(e.page)
+    observed.storesBefore = await offlineStores(e.page)
+    e.gate.open()
+    await networkBack(e)
+    await waitState(e.page, 'synced', 20_000)
+    observed.afterSync = await connection(e.page)
+    observed.text = await editorText(e.page)
+    observed.closeCodes = await e.page.evaluate(() => [...new Set(window.__sockets.map((s) => s.code).filter((c) => c !== null))])
+    // Signing out deletes the copies (before the form is posted).
+    await Promise.all([
+      e.page.waitForURL((url) => url.pathname.startsWith('/accounts/login/'), { timeout: WAIT_MS }),
+      e.page.click('#sign-out button[type=submit]'),
+    ])
+    observed.storesAfterSignOut = await offlineStores(e.page)
+    observed.errors = e.errors
+  },
+
+  /**
+   * A snapshot is restored on the server (a forward edit) and the log compacted while the
+   * page is cut off with an edit of its own; the reloaded page's copy predates the restore
+   * and still merges: no refusal, the same text on both sides.
+   */
+  async offlinerestore(browser) {
+    const e = await signInGated(browser, config.users.editor)
+    await typeAtEnd(e.page, config.first)
+    await waitSynced(e.page)
+    await ask('snapshot')
+    await typeAtEnd(e.page, config.second)
+    await waitSynced(e.page)
+    e.gate.block()
+    await waitState(e.page, 'offline')
+    await typeAtEnd(e.page, config.offline)
+    await ask('restore') // and wait for the room to unload and compact
+    observed.afterReload = await reloadOffline(e.page, config.offline.trim())
+    e.gate.open()
+    await networkBack(e)
+    await waitState(e.page, 'synced', 20_000)
+    // Let the restore's deletion show (it arrives with the sync).
+    await e.page.waitForFunction((t) => !window.troupe.editor.state.doc.toString().includes(t), config.second.trim(), { timeout: WAIT_MS })
+    observed.afterSync = await connection(e.page)
+    observed.text = await editorText(e.page)
+    observed.alertHidden = await e.page.$eval('#room-alert', (el) => el.hidden)
+    observed.closeCodes = await e.page.evaluate(() => [...new Set(window.__sockets.map((s) => s.code).filter((c) => c !== null))])
+    // Access removed: both documents are closed with 4403 and their copies deleted.
+    observed.storesBeforeRemoval = await offlineStores(e.page)
+    await ask('remove-editor')
+    await waitState(e.page, 'stopped', 2 * WAIT_MS)
+    await e.page.waitForFunction(async () => !(await indexedDB.databases()).some((d) => d.name.startsWith('troupe-doc:')), null, { timeout: WAIT_MS })
+    observed.storesAfterRemoval = await offlineStores(e.page)
+    observed.errors = e.errors
+  },
+
+  /**
+   * A server admitting one connection at a time, none waiting, while the database is held:
+   * the page's second document socket is closed with 1013; it retries after at least a
+   * second with jitter, keeps what was typed meanwhile and ends synced.
+   */
+  async busy(browser) {
+    const e = await signInGated(browser, config.users.editor)
+    await typeAtEnd(e.page, config.before)
+    await waitSynced(e.page)
+    await e.context.setOffline(true)
+    await waitState(e.page, 'offline')
+    await typeAtEnd(e.page, config.offline)
+    await e.page.locator('#add-panel').click()
+    await e.page.locator('textarea.panel-action').first().fill(config.panel)
+    const before = await e.page.evaluate(() => window.__sockets.length)
+    await ask('hold') // the database is held: one admission hangs, the rest is refused
+    await e.context.setOffline(false)
+    // Two refusals of the same document: it kept retrying, with delays.
+    await e.page.waitForFunction(
+      (n) => {
+        const refused = window.__sockets.slice(n).filter((s) => s.code === 1013)
+        return refused.length >= 2 && refused.every((s) => s.url === refused[0].url)
+      },
+      before,
+      { timeout: 20_000 },
+    )
+    await typeAtEnd(e.page, config.during)
+    observed.whileRefused = await connection(e.page)
+    await ask('release')
+    await waitState(e.page, 'synced', 20_000)
+    observed.sockets = await e.page.evaluate((n) => window.__sockets.slice(n).filter((s) => s.url.includes('/ws/yjs/')), before)
+    observed.afterSync = await connection(e.page)
+    observed.text = await editorText(e.page)
+    observed.panels = await panelsOf(e.page)
+    observed.alertHidden = await e.page.$eval('#room-alert', (el) => el.hidden)
+    observed.errors = e.errors
+  },
+
+}
+
 // ---------------------------------------------------------------- main
 
-const scenario = scenarios[scenarioName] ?? siteScenarios[scenarioName]
+const scenario = scenarios[scenarioName] ?? siteScenarios[scenarioName] ?? offlineScenarios[scenarioName]
 if (!scenario) {
   process.stdout.write(JSON.stringify({ ok: false, error: `unknown scenario ${scenarioName}` }) + '\n')
   process.exit(2)
