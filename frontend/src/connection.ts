@@ -24,7 +24,7 @@
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { AckTracker } from './acks'
-import { jitteredDelay } from './backoff'
+import { retryDelay } from './backoff'
 import { closeAction } from './close-codes'
 import { openOfflineCopy, type OfflineCopy } from './offline'
 
@@ -181,7 +181,13 @@ export class LiveDocument {
     if (offline === null) return
     const load = (async () => {
       await offline.loaded
-      this.acks.restore(await offline.read(PENDING_KEY))
+      const saved = await offline.read(PENDING_KEY)
+      if (typeof saved !== 'string') return
+      try {
+        this.acks.restore(JSON.parse(saved))
+      } catch {
+        // an unreadable list: nothing to count, the copy itself is still sent
+      }
     })()
     await Promise.race([load, new Promise((resolve) => setTimeout(resolve, OFFLINE_LOAD_WAIT_MS))])
     let timer: ReturnType<typeof setTimeout> | null = null
@@ -251,9 +257,7 @@ export class LiveDocument {
     this.provider.shouldConnect = false
     if (this.retryTimer !== null) return
     if (!navigator.onLine) return // the 'online' event reconnects
-    // Equal jitter over growing windows; with a minimum (1013, 4429) the first window is
-    // [minimum, 2 x minimum], so clients refused together do not come back together.
-    const delay = minimum > 0 ? jitteredDelay(this.attempts++, minimum, 2 * minimum) : jitteredDelay(this.attempts++)
+    const delay = retryDelay(this.attempts++, minimum)
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null
       if (this.state !== 'stopped') this.provider.connect()

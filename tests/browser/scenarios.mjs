@@ -1353,9 +1353,11 @@ const siteScenarios = {
 // ---------------------------------------------------------------- offline copies (IndexedDB)
 
 /**
- * Sign in with the page's document sockets behind a gate (`gate.block()` refuses them at
- * once, as an unreachable server would, and closes the open ones; `gate.open()` lets them
- * through) and a log of every socket's opening and close code in `window.__sockets`.
+ * Sign in with the page's document sockets behind a gate (`gate.block(part)` refuses those
+ * whose path contains `part`, all by default, at once, as an unreachable server would, and
+ * closes the open ones; `gate.hold(part)` leaves new ones open but unanswered; `gate.open()`
+ * lets them through, closing the held ones) and a log of every socket's creation, open and
+ * close code in `window.__sockets`.
  */
 async function signInGated(browser, user) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
@@ -1365,8 +1367,9 @@ async function signInGated(browser, user) {
     window.WebSocket = class extends Native {
       constructor(url, protocols) {
         super(url, protocols)
-        const entry = { url: String(url).split('?')[0], openedAt: performance.now(), code: null, reason: '', closedAt: null }
+        const entry = { url: String(url).split('?')[0], openedAt: performance.now(), openAt: null, code: null, reason: '', closedAt: null }
         log.push(entry)
+        this.addEventListener('open', () => (entry.openAt = performance.now()))
         this.addEventListener('close', (e) => Object.assign(entry, { code: e.code, reason: e.reason, closedAt: performance.now() }))
       }
     }
@@ -1376,23 +1379,33 @@ async function signInGated(browser, user) {
   page.on('pageerror', (e) => errors.push(String(e && e.message ? e.message : e)))
   page.on('dialog', (d) => d.accept())
   const routes = new Map() // page side -> server side
+  const held = new Set() // page sides answered by nobody
+  const refuse = (ws) => ws.close({ code: 1011, reason: 'unreachable (test gate)' }).catch(() => {})
   const gate = {
-    blocked: false,
-    block() {
-      gate.blocked = true
+    mode: null, // null: through; 'block': refused at once; 'hold': open, never answered
+    part: '',
+    block(part = '/ws/yjs/') {
+      Object.assign(gate, { mode: 'block', part })
       for (const [ws, server] of routes) {
-        ws.close({ code: 1011, reason: 'unreachable (test gate)' }).catch(() => {})
+        if (!ws.url().includes(part)) continue
+        refuse(ws)
         server.close().catch(() => {})
+        routes.delete(ws)
       }
-      routes.clear()
+    },
+    hold(part) {
+      Object.assign(gate, { mode: 'hold', part })
     },
     open() {
-      gate.blocked = false
+      gate.mode = null
+      for (const ws of held) refuse(ws)
+      held.clear()
     },
   }
   await page.routeWebSocket((url) => url.pathname.startsWith('/ws/yjs/'), (ws) => {
-    if (gate.blocked) {
-      ws.close({ code: 1011, reason: 'unreachable (test gate)' }).catch(() => {})
+    if (gate.mode !== null && ws.url().includes(gate.part)) {
+      if (gate.mode === 'hold') held.add(ws)
+      else refuse(ws)
       return
     }
     const server = ws.connectToServer()
@@ -1515,9 +1528,12 @@ const offlineScenarios = {
   },
 
   /**
-   * A server admitting one connection at a time, none waiting, while the database is held:
-   * the page's second document socket is closed with 1013; it retries after at least a
-   * second with jitter, keeps what was typed meanwhile and ends synced.
+   * A server admitting one connection at a time, none waiting, while the database is held.
+   * The storyboard's socket gets the slot and waits (accepted, not yet greeted) while the
+   * user types into a panel made offline: nothing of it may reach the server before the
+   * sync (it builds on structs the server lacks: 4422). The script's socket is answered
+   * 1013; it retries after at least a second with jitter, keeps what was typed meanwhile,
+   * and both end synced.
    */
   async busy(browser) {
     const e = await signInGated(browser, config.users.editor)
@@ -1529,16 +1545,26 @@ const offlineScenarios = {
     await e.page.locator('#add-panel').click()
     await e.page.locator('textarea.panel-action').first().fill(config.panel)
     const before = await e.page.evaluate(() => window.__sockets.length)
-    await ask('hold') // the database is held: one admission hangs, the rest is refused
+    // The room and bell sockets authenticate on the database before they are accepted:
+    // they would sit in CONNECTING, and Chromium opens one socket per host at a time.
+    await e.page.routeWebSocket((url) => !url.pathname.startsWith('/ws/yjs/'), () => {})
+    await ask('hold') // the database is held: the one admission in progress hangs
+    e.gate.hold('/script') // so that the storyboard's socket is the one that waits
     await e.context.setOffline(false)
-    // Two refusals of the same document: it kept retrying, with delays.
     await e.page.waitForFunction(
-      (n) => {
-        const refused = window.__sockets.slice(n).filter((s) => s.code === 1013)
-        return refused.length >= 2 && refused.every((s) => s.url === refused[0].url)
-      },
+      (n) => window.__sockets.slice(n).some((s) => s.url.endsWith('/board') && s.openAt !== null && s.code === null),
       before,
-      { timeout: 20_000 },
+      { timeout: WAIT_MS },
+    )
+    // Typed into the offline panel while its socket is open but not greeted.
+    await e.page.locator('textarea.panel-action').first().click()
+    await e.page.keyboard.press('End')
+    await e.page.keyboard.type(config.panelMore)
+    e.gate.open() // the script's socket is closed and retried: the server answers 1013
+    await e.page.waitForFunction(
+      (n) => window.__sockets.slice(n).some((s) => s.url.endsWith('/script') && s.code === 1013),
+      before,
+      { timeout: WAIT_MS },
     )
     await typeAtEnd(e.page, config.during)
     observed.whileRefused = await connection(e.page)
@@ -1551,7 +1577,6 @@ const offlineScenarios = {
     observed.alertHidden = await e.page.$eval('#room-alert', (el) => el.hidden)
     observed.errors = e.errors
   },
-
 }
 
 // ---------------------------------------------------------------- main

@@ -228,16 +228,16 @@ def test_a_busy_server_answers_1013_and_the_page_retries_with_jitter_keeping_its
             offline=offline,
             during=during,
             panel="Offline panel",
+            panelMore=", typed while waiting",
         )
     finally:
         table.release()
     sockets = result["sockets"]
     refused = [s for s in sockets if s["code"] == 1013]
-    assert len(refused) >= 2, sockets
+    assert refused and all(s["url"].endswith("/script") for s in refused), sockets
     assert all("retry" in s["reason"] for s in refused), refused
-    # Each refusal was followed by a retry of that document at least a second later, and
-    # the delays are drawn (jitter), not one fixed value.
-    waits = []
+    # Each refusal was followed by a retry of the script at least a second later (the
+    # delay's jitter is checked in test_acks.py: backoff.ts).
     for closed in refused:
         later = [
             s["openedAt"]
@@ -245,13 +245,17 @@ def test_a_busy_server_answers_1013_and_the_page_retries_with_jitter_keeping_its
             if s["url"] == closed["url"] and s["openedAt"] > closed["closedAt"]
         ]
         assert later, ("never retried", closed, sockets)
-        waits.append(min(later) - closed["closedAt"])
-    assert all(wait >= 1000 for wait in waits), waits
-    assert len({round(w) for w in waits}) == len(waits), waits
+        assert min(later) - closed["closedAt"] >= 1000, (closed, sockets)
     assert result["whileRefused"]["pending"] > 0
     assert result["afterSync"] == {"state": "synced", "pending": 0, "text": "Synced"}
     assert result["text"] == before + offline + during
-    assert [p["action"] for p in result["panels"]] == ["Offline panel"]
+    assert [p["action"] for p in result["panels"]] == ["Offline panel, typed while waiting"]
+    board = [s for s in sockets if s["url"].endswith("/board")]
+    assert board[0]["code"] is None, board  # waited in its slot, was never refused
     assert result["alertHidden"] is True
     assert result["errors"] == []
     _committed(browser, before + offline + during)
+    panels = httpx.get(
+        f"{_api(browser, 'board')}/content", headers=_auth(browser, "lead"), timeout=10
+    ).json()["panels"]
+    assert [p["action"] for p in panels] == ["Offline panel, typed while waiting"]
