@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from django.db import connection
 
 from tests.browser.conftest import BrowserRun
 from tests.support.factories import ProjectRoom
+from tests.support.held_table import HeldTable
 from tests.support.servers import TroupeServer
 from tests.support.servers import test_database_url as database_url
 from tests.support.storage_probe import load_script
@@ -179,24 +179,6 @@ def test_a_copy_from_before_a_restore_and_compaction_merges_after_a_reload(
     assert result["storesAfterRemoval"] == []
 
 
-class HeldTable:
-    """The documents table held exclusively from another connection until released: a
-    socket being admitted waits on its access query, keeping its admission slot."""
-
-    def __init__(self) -> None:
-        self.connection: psycopg.Connection[Any] | None = None
-
-    def hold(self) -> None:
-        self.connection = psycopg.connect(database_url().replace("postgres://", "postgresql://", 1))
-        self.connection.execute(f"LOCK TABLE {Document._meta.db_table} IN ACCESS EXCLUSIVE MODE")
-
-    def release(self) -> None:
-        if self.connection is not None:
-            self.connection.rollback()
-            self.connection.close()
-            self.connection = None
-
-
 @pytest.mark.postgres_only
 def test_a_busy_server_answers_1013_and_the_page_retries_with_jitter_keeping_its_edits(
     server_factory: Callable[..., TroupeServer], browser_on: Callable[[TroupeServer], BrowserRun]
@@ -210,7 +192,7 @@ def test_a_busy_server_answers_1013_and_the_page_retries_with_jitter_keeping_its
     )
     browser = browser_on(server)
     before, offline, during = "Before the storm.\n", "Typed offline.\n", "Typed while refused.\n"
-    table = HeldTable()
+    table = HeldTable(Document._meta.db_table)
 
     def act(event: str) -> None:
         if event == "hold":
