@@ -130,7 +130,8 @@ export function startBell(bell: HTMLElement, count: HTMLElement, live: HTMLEleme
   connect()
 }
 
-const CLEAR_WAIT_MS = 2_000
+// Deleting takes milliseconds; a loaded machine or a tab slow to let go may take longer.
+const CLEAR_WAIT_MS = 5_000
 
 /** Delete the user's offline document copies before the sign-out form is posted. */
 export function clearOnSignOut(form: HTMLFormElement): void {

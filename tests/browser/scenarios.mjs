@@ -1484,10 +1484,12 @@ const offlineScenarios = {
     observed.text = await editorText(e.page)
     observed.closeCodes = await e.page.evaluate(() => [...new Set(window.__sockets.map((s) => s.code).filter((c) => c !== null))])
     // Signing out deletes the copies (before the form is posted).
+    const signOutAt = Date.now()
     await Promise.all([
       e.page.waitForURL((url) => url.pathname.startsWith('/accounts/login/'), { timeout: WAIT_MS }),
       e.page.click('#sign-out button[type=submit]'),
     ])
+    observed.signOutMs = Date.now() - signOutAt
     observed.storesAfterSignOut = await offlineStores(e.page)
     observed.errors = e.errors
   },

@@ -115,7 +115,7 @@ def test_typed_while_the_server_is_down_survives_a_reload_and_reaches_a_fresh_pr
     assert result["afterSync"] == {"state": "synced", "pending": 0, "text": "Synced"}
     assert result["text"] == before + offline
     assert not _refusals(result["closeCodes"]), result["closeCodes"]
-    assert result["storesAfterSignOut"] == []  # signing out deletes the copies
+    assert result["storesAfterSignOut"] == [], result["signOutMs"]  # deleted at sign-out
     assert result["errors"] == []
     # Storage holds it: a process that never served the document loads it from the database.
     _committed(browser, before + offline)
