@@ -7,9 +7,13 @@
  * (entries read in any tab) carry the unread count.
  * Close codes 4401 (signed out) and 4403 (refused) stop it; any other close reconnects
  * after a jittered, growing delay. Kept tiny on purpose: no editor or CRDT code here.
+ *
+ * Signing out (the header's #sign-out form) first deletes the user's offline copies of
+ * documents (offline-stores.ts), waiting at most `CLEAR_WAIT_MS`, then posts the form.
  */
 import { jitteredDelay } from './backoff'
 import { BUSY_MIN_MS } from './close-codes'
+import { clearUserStores } from './offline-stores'
 
 const STOP_CODES = new Set([4401, 4403])
 // Notifications are not urgent: back off slower than the documents do.
@@ -128,6 +132,26 @@ export function startBell(bell: HTMLElement, count: HTMLElement, live: HTMLEleme
   })
   connect()
 }
+
+// Deleting takes milliseconds; a loaded machine or a tab slow to let go may take longer.
+const CLEAR_WAIT_MS = 5_000
+
+/** Delete the user's offline document copies before the sign-out form is posted. */
+export function clearOnSignOut(form: HTMLFormElement): void {
+  const userId = Number(form.dataset.userId)
+  if (!Number.isSafeInteger(userId) || userId <= 0) return
+  let clearing = false
+  form.addEventListener('submit', (event) => {
+    event.preventDefault()
+    if (clearing) return
+    clearing = true
+    const waited = new Promise((resolve) => setTimeout(resolve, CLEAR_WAIT_MS))
+    void Promise.race([clearUserStores(userId), waited]).finally(() => form.submit())
+  })
+}
+
+const signOut = document.getElementById('sign-out')
+if (signOut instanceof HTMLFormElement) clearOnSignOut(signOut)
 
 const bell = document.getElementById('bell')
 const count = document.getElementById('bell-count')

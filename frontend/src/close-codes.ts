@@ -8,8 +8,9 @@
  */
 
 const RATE_LIMITED_MIN_MS = 5_000
-// 1013: the server's admission queue is full (a reconnect storm): wait at least a second,
-// then the usual jittered, growing delay spreads the retries.
+// 1013: the server's admission queue is full (a reconnect storm): wait at least a second;
+// the delay is drawn from [1 s, 2 s], then from growing windows (backoff.ts: retryDelay),
+// so the refused clients spread out.
 export const BUSY_MIN_MS = 1_000
 
 export type CloseAction =

@@ -7,12 +7,26 @@
  * date and stops; other 44xx codes stop too (4429 retries slowly); any other
  * close reconnects after a jittered, growing delay (y-websocket's own backoff has no
  * jitter, so it is turned off with `shouldReconnect: () => false`).
+ *
+ * Offline copy (offline.ts): the doc is kept in IndexedDB, per user and document, and
+ * loaded before the socket connects (at most `OFFLINE_LOAD_WAIT_MS`), so a reload shows
+ * the last state at once and edits typed while the server was unreachable are sent with
+ * the sync once it answers. The copy is deleted when the server says the document is gone
+ * or out of reach (4403, 4404) or refused what the copy holds (4409, 4413, 4422: sending
+ * it again after a reload would be refused again).
+ *
+ * Until the server's greeting (its step1) arrives on a socket, our own incremental updates
+ * are not sent on it: the step2 we answer the greeting with carries them, and an update
+ * sent earlier may build on structs the server does not have yet (typed offline), which a
+ * storyboard's schema check refuses (4422) and a script holds pending. While the socket
+ * waits to be admitted (a reconnect storm) that window is long.
  */
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { AckTracker } from './acks'
-import { jitteredDelay } from './backoff'
+import { retryDelay } from './backoff'
 import { closeAction } from './close-codes'
+import { openOfflineCopy, type OfflineCopy } from './offline'
 
 export type LinkState = 'connecting' | 'online' | 'offline' | 'stopped'
 
@@ -33,7 +47,20 @@ export interface ConnectionOptions {
   invisible?: boolean
   /** What to say when the server refuses a write with 4422 (the page is out of date). */
   outdated?: string
+  /** The document's identity (id and incarnation) naming its offline copy; none: no copy. */
+  identity?: string
 }
+
+// How long the socket waits for the offline copy to load before connecting anyway.
+const OFFLINE_LOAD_WAIT_MS = 500
+// How soon after a change the list of unacknowledged changes is saved with the copy.
+const PENDING_SAVE_MS = 200
+const PENDING_KEY = 'pending'
+// Close codes after which the offline copy is deleted (see the module's docstring).
+const CLEAR_COPY_CODES = new Set([4403, 4404, 4409, 4413, 4422])
+const MESSAGE_SYNC = 0
+const SYNC_STEP1 = 0
+const SYNC_UPDATE = 2
 
 let redirectingToSignIn = false
 
@@ -56,6 +83,10 @@ export class LiveDocument {
   readonly doc = new Y.Doc()
   readonly provider: WebsocketProvider
   readonly acks: AckTracker
+  /** The IndexedDB copy of the doc (null where IndexedDB is unavailable). */
+  readonly offline: OfflineCopy | null
+  /** Resolves once the offline copy (if any) is in the doc and the socket may connect. */
+  readonly restored: Promise<void>
   state: LinkState = 'connecting'
   synced = false
   stoppedReason = ''
@@ -67,11 +98,21 @@ export class LiveDocument {
     const onFrame = (data: unknown): void => {
       if (data instanceof ArrayBuffer) this.acks.onServerFrame(data)
     }
-    // A WebSocket that also lets the ack tracker see each server frame.
+    // A WebSocket that also lets the ack tracker see each server frame, and holds back
+    // our incremental updates until the server's greeting (see the module's docstring).
     class TrackedWebSocket extends WebSocket {
+      private greeted = false
       constructor(url: string | URL, protocols?: string | string[]) {
         super(url, protocols)
-        this.addEventListener('message', (ev) => onFrame(ev.data))
+        // Registered before y-websocket's onmessage: runs before it answers the step1.
+        this.addEventListener('message', (ev) => {
+          if (!this.greeted && isSyncFrame(ev.data, SYNC_STEP1)) this.greeted = true
+          onFrame(ev.data)
+        })
+      }
+      send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
+        if (!this.greeted && isSyncFrame(data, SYNC_UPDATE)) return
+        super.send(data)
       }
     }
     this.provider = new WebsocketProvider(
@@ -85,7 +126,12 @@ export class LiveDocument {
         shouldReconnect: () => false,
       },
     )
-    this.acks = new AckTracker(this.doc, (origin) => origin === this.provider)
+    this.offline = openOfflineCopy(this.doc, opts.user.id, opts.identity)
+    const offline = this.offline
+    this.acks = new AckTracker(
+      this.doc,
+      (origin) => origin === this.provider || (offline !== null && offline.isOrigin(origin)),
+    )
     this.acks.onChange(() => this.changed())
     this.provider.awareness.setLocalStateField('user', { ...opts.user })
     // The server stamps the user on every awareness state it relays and does not filter
@@ -122,7 +168,42 @@ export class LiveDocument {
     window.addEventListener('online', () => {
       if (this.state !== 'stopped') this.reconnectNow()
     })
-    this.provider.connect()
+    this.restored = this.restoreOffline()
+    void this.restored.then(() => {
+      if (this.state !== 'stopped' && this.retryTimer === null) this.provider.connect()
+    })
+  }
+
+  /** Load the offline copy and the changes it had not seen acknowledged (bounded wait),
+   * then keep that list saved with the copy. */
+  private async restoreOffline(): Promise<void> {
+    const offline = this.offline
+    if (offline === null) return
+    const load = (async () => {
+      await offline.loaded
+      const saved = await offline.read(PENDING_KEY)
+      if (typeof saved !== 'string') return
+      try {
+        this.acks.restore(JSON.parse(saved))
+      } catch {
+        // an unreadable list: nothing to count, the copy itself is still sent
+      }
+    })()
+    await Promise.race([load, new Promise((resolve) => setTimeout(resolve, OFFLINE_LOAD_WAIT_MS))])
+    let timer: ReturnType<typeof setTimeout> | null = null
+    const save = (): void => {
+      if (timer !== null) clearTimeout(timer)
+      timer = null
+      offline.write(PENDING_KEY, JSON.stringify(this.acks.entries()))
+    }
+    void load.then(() => {
+      this.acks.onChange(() => {
+        if (timer === null) timer = setTimeout(save, PENDING_SAVE_MS)
+      })
+      window.addEventListener('pagehide', () => {
+        if (timer !== null) save()
+      })
+    })
   }
 
   /** Withdraw this tab's awareness state (invisible) or publish it again. */
@@ -144,6 +225,7 @@ export class LiveDocument {
   }
 
   private onClosed(code: number, reason: string): void {
+    if (CLEAR_COPY_CODES.has(code)) void this.offline?.clear()
     const words = this.opts.outdated ? { ...DOCUMENT_WORDS, outdated: this.opts.outdated } : DOCUMENT_WORDS
     const action = closeAction(code, reason, words)
     if (action.kind === 'retry') {
@@ -175,7 +257,7 @@ export class LiveDocument {
     this.provider.shouldConnect = false
     if (this.retryTimer !== null) return
     if (!navigator.onLine) return // the 'online' event reconnects
-    const delay = jitteredDelay(this.attempts++, minimum)
+    const delay = retryDelay(this.attempts++, minimum)
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null
       if (this.state !== 'stopped') this.provider.connect()
@@ -186,4 +268,12 @@ export class LiveDocument {
     this.cancelRetry()
     this.provider.connect()
   }
+}
+
+/** Whether a frame is a y-websocket sync message of the given kind (step1, update). */
+function isSyncFrame(data: unknown, sub: number): boolean {
+  let bytes: Uint8Array | null = null
+  if (data instanceof ArrayBuffer) bytes = new Uint8Array(data, 0, Math.min(2, data.byteLength))
+  else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer, data.byteOffset, Math.min(2, data.byteLength))
+  return bytes !== null && bytes.length === 2 && bytes[0] === MESSAGE_SYNC && bytes[1] === sub
 }

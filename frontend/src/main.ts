@@ -75,7 +75,7 @@ function start(root: HTMLElement): void {
   window.troupe = api
 
   if (data.script) {
-    const live = new LiveDocument({ ...common, document: data.script })
+    const live = new LiveDocument({ ...common, document: data.script, identity: data.scriptIdentity })
     docs.script = live
     const ytext = live.doc.getText('content')
     const editor = createEditor(must('#editor'), ytext, live.provider.awareness, {
@@ -93,6 +93,7 @@ function start(root: HTMLElement): void {
     const live = new LiveDocument({
       ...common,
       document: data.board,
+      identity: data.boardIdentity,
       outdated: "This page is out of date with the storyboard's format: reload the page to keep working.",
     })
     docs.board = live

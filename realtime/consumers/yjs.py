@@ -60,8 +60,10 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
         # Channels' dispatch hops to its database thread to recycle connections before
         # every message. Frames touch no database, and connect and disconnect reach it
         # only through ``database_sync_to_async`` or ``on_connect_thread``, which recycle
-        # the connection of the thread they run on: the hop was two turns of that one
-        # thread per connection, queued behind everyone's work in a storm.
+        # the connection of the thread they run on. The hop was two turns of that shared
+        # thread per connection, queued behind everyone's work in a storm; and while it
+        # waited on the database (an access query on a slow or locked database) it held
+        # the accept back until daphne dropped the socket, and with it the 1013.
         if message["type"] == "websocket.receive":
             self.receive_frame(message.get("bytes"))
             return

@@ -1350,9 +1350,240 @@ const siteScenarios = {
   },
 }
 
+// ---------------------------------------------------------------- offline copies (IndexedDB)
+
+/**
+ * Sign in with the page's document sockets behind a gate (`gate.block(part)` refuses those
+ * whose path contains `part`, all by default, at once, as an unreachable server would, and
+ * closes the open ones; `gate.hold(part)` leaves new ones open but unanswered; `gate.open()`
+ * lets them through, closing the held ones) and a log of every socket's creation, open and
+ * close code in `window.__sockets`.
+ */
+async function signInGated(browser, user) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+  await context.addInitScript(() => {
+    const Native = window.WebSocket
+    const log = (window.__sockets = [])
+    window.WebSocket = class extends Native {
+      constructor(url, protocols) {
+        super(url, protocols)
+        const entry = { url: String(url).split('?')[0], openedAt: performance.now(), openAt: null, code: null, reason: '', closedAt: null }
+        log.push(entry)
+        this.addEventListener('open', () => (entry.openAt = performance.now()))
+        this.addEventListener('close', (e) => Object.assign(entry, { code: e.code, reason: e.reason, closedAt: performance.now() }))
+      }
+    }
+  })
+  const page = await context.newPage()
+  const errors = []
+  page.on('pageerror', (e) => errors.push(String(e && e.message ? e.message : e)))
+  page.on('dialog', (d) => d.accept())
+  const routes = new Map() // page side -> server side
+  const held = new Set() // page sides answered by nobody
+  const refuse = (ws) => ws.close({ code: 1011, reason: 'unreachable (test gate)' }).catch(() => {})
+  const gate = {
+    mode: null, // null: through; 'block': refused at once; 'hold': open, never answered
+    part: '',
+    block(part = '/ws/yjs/') {
+      Object.assign(gate, { mode: 'block', part })
+      for (const [ws, server] of routes) {
+        if (!ws.url().includes(part)) continue
+        refuse(ws)
+        server.close().catch(() => {})
+        routes.delete(ws)
+      }
+    },
+    hold(part) {
+      Object.assign(gate, { mode: 'hold', part })
+    },
+    open() {
+      gate.mode = null
+      for (const ws of held) refuse(ws)
+      held.clear()
+    },
+  }
+  await page.routeWebSocket((url) => url.pathname.startsWith('/ws/yjs/'), (ws) => {
+    if (gate.mode !== null && ws.url().includes(gate.part)) {
+      if (gate.mode === 'hold') held.add(ws)
+      else refuse(ws)
+      return
+    }
+    const server = ws.connectToServer()
+    routes.set(ws, server)
+    // (An onClose handler turns off Playwright's forwarding of closes: do it here.)
+    ws.onClose((code, reason) => {
+      routes.delete(ws)
+      server.close({ code, reason }).catch(() => {})
+    })
+  })
+  const next = `/p/${config.project}/`
+  await page.goto(`${config.base}/accounts/login/?next=${encodeURIComponent(next)}`)
+  await page.fill('#id_username', user.username)
+  await page.fill('#id_password', user.password)
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === next, { timeout: WAIT_MS }),
+    page.click('main button[type=submit]'),
+  ])
+  await waitReady(page)
+  return { context, page, errors, gate }
+}
+
+const waitState = (page, state, timeout = WAIT_MS) =>
+  page.waitForFunction((s) => document.querySelector('#connection').dataset.state === s, state, { timeout })
+
+/** The names of this origin's IndexedDB databases that are offline copies of documents. */
+const offlineStores = (page) =>
+  page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith('troupe-doc:')).sort())
+
+/** The network is back: the page reconnects at once (the 'online' event), not at its next retry. */
+async function networkBack(ctx) {
+  await ctx.context.setOffline(true)
+  await waitState(ctx.page, 'offline')
+  await ctx.context.setOffline(false)
+}
+
+/** Reload with the sockets still refused; when the script first shows `needle` (ms after
+ * navigation start) and what the page showed then. */
+async function reloadOffline(page, needle) {
+  await page.reload({ waitUntil: 'commit' })
+  const shown = await page.waitForFunction(
+    (n) => (window.troupe?.editor?.state.doc.toString().includes(n) ? performance.now() : false),
+    needle,
+    { timeout: WAIT_MS, polling: 'raf' },
+  )
+  return {
+    shownAtMs: Math.round(await shown.jsonValue()),
+    text: await editorText(page),
+    synced: await page.evaluate(() => Object.values(window.troupe.docs).map((d) => d.synced)),
+    documentSocketsGreeted: await page.evaluate(() => window.__sockets.filter((s) => s.url.includes('/ws/yjs/') && s.code === null).length),
+  }
+}
+
+const offlineScenarios = {
+  /**
+   * Typed while the server is down, reloaded while it is still unreachable: the text is
+   * there at once from IndexedDB, and reaches the fresh server process once it is back.
+   */
+  async offlinereload(browser) {
+    const e = await signInGated(browser, config.users.editor)
+    await typeAtEnd(e.page, config.before)
+    await waitSynced(e.page)
+    e.gate.block()
+    await ask('stop')
+    await waitState(e.page, 'offline')
+    await typeAtEnd(e.page, config.offline)
+    observed.beforeReload = await connection(e.page)
+    await ask('start') // a fresh process; the document sockets stay refused
+    observed.afterReload = await reloadOffline(e.page, config.offline.trim())
+    observed.connectionAfterReload = await connection(e.page)
+    observed.storesBefore = await offlineStores(e.page)
+    e.gate.open()
+    await networkBack(e)
+    await waitState(e.page, 'synced', 20_000)
+    observed.afterSync = await connection(e.page)
+    observed.text = await editorText(e.page)
+    observed.closeCodes = await e.page.evaluate(() => [...new Set(window.__sockets.map((s) => s.code).filter((c) => c !== null))])
+    // Signing out deletes the copies (before the form is posted).
+    const signOutAt = Date.now()
+    await Promise.all([
+      e.page.waitForURL((url) => url.pathname.startsWith('/accounts/login/'), { timeout: WAIT_MS }),
+      e.page.click('#sign-out button[type=submit]'),
+    ])
+    observed.signOutMs = Date.now() - signOutAt
+    observed.storesAfterSignOut = await offlineStores(e.page)
+    observed.errors = e.errors
+  },
+
+  /**
+   * A snapshot is restored on the server (a forward edit) and the log compacted while the
+   * page is cut off with an edit of its own; the reloaded page's copy predates the restore
+   * and still merges: no refusal, the same text on both sides.
+   */
+  async offlinerestore(browser) {
+    const e = await signInGated(browser, config.users.editor)
+    await typeAtEnd(e.page, config.first)
+    await waitSynced(e.page)
+    await ask('snapshot')
+    await typeAtEnd(e.page, config.second)
+    await waitSynced(e.page)
+    e.gate.block()
+    await waitState(e.page, 'offline')
+    await typeAtEnd(e.page, config.offline)
+    await ask('restore') // and wait for the room to unload and compact
+    observed.afterReload = await reloadOffline(e.page, config.offline.trim())
+    e.gate.open()
+    await networkBack(e)
+    await waitState(e.page, 'synced', 20_000)
+    // Let the restore's deletion show (it arrives with the sync).
+    await e.page.waitForFunction((t) => !window.troupe.editor.state.doc.toString().includes(t), config.second.trim(), { timeout: WAIT_MS })
+    observed.afterSync = await connection(e.page)
+    observed.text = await editorText(e.page)
+    observed.alertHidden = await e.page.$eval('#room-alert', (el) => el.hidden)
+    observed.closeCodes = await e.page.evaluate(() => [...new Set(window.__sockets.map((s) => s.code).filter((c) => c !== null))])
+    // Access removed: both documents are closed with 4403 and their copies deleted.
+    observed.storesBeforeRemoval = await offlineStores(e.page)
+    await ask('remove-editor')
+    await waitState(e.page, 'stopped', 2 * WAIT_MS)
+    await e.page.waitForFunction(async () => !(await indexedDB.databases()).some((d) => d.name.startsWith('troupe-doc:')), null, { timeout: WAIT_MS })
+    observed.storesAfterRemoval = await offlineStores(e.page)
+    observed.errors = e.errors
+  },
+
+  /**
+   * A server admitting one connection at a time, none waiting, while the database is held.
+   * The storyboard's socket gets the slot and waits (accepted, not yet greeted) while the
+   * user types into a panel made offline: nothing of it may reach the server before the
+   * sync (it builds on structs the server lacks: 4422). The script's socket is answered
+   * 1013; it retries after at least a second with jitter, keeps what was typed meanwhile,
+   * and both end synced.
+   */
+  async busy(browser) {
+    const e = await signInGated(browser, config.users.editor)
+    await typeAtEnd(e.page, config.before)
+    await waitSynced(e.page)
+    await e.context.setOffline(true)
+    await waitState(e.page, 'offline')
+    await typeAtEnd(e.page, config.offline)
+    await e.page.locator('#add-panel').click()
+    await e.page.locator('textarea.panel-action').first().fill(config.panel)
+    const before = await e.page.evaluate(() => window.__sockets.length)
+    // The room and bell sockets authenticate on the database before they are accepted:
+    // they would sit in CONNECTING, and Chromium opens one socket per host at a time.
+    await e.page.routeWebSocket((url) => !url.pathname.startsWith('/ws/yjs/'), () => {})
+    await ask('hold') // the database is held: the one admission in progress hangs
+    e.gate.hold('/script') // so that the storyboard's socket is the one that waits
+    await e.context.setOffline(false)
+    await e.page.waitForFunction(
+      (n) => window.__sockets.slice(n).some((s) => s.url.endsWith('/board') && s.openAt !== null && s.code === null),
+      before,
+      { timeout: WAIT_MS },
+    )
+    // Typed into the offline panel while its socket is open but not greeted.
+    await e.page.locator('textarea.panel-action').first().click()
+    await e.page.keyboard.press('End')
+    await e.page.keyboard.type(config.panelMore)
+    e.gate.open() // the script's socket is closed and retried: the server answers 1013
+    await e.page.waitForFunction(
+      (n) => window.__sockets.slice(n).some((s) => s.url.endsWith('/script') && s.code === 1013),
+      before,
+      { timeout: WAIT_MS },
+    )
+    await typeAtEnd(e.page, config.during)
+    observed.whileRefused = await connection(e.page)
+    await ask('release')
+    await waitState(e.page, 'synced', 20_000)
+    observed.sockets = await e.page.evaluate((n) => window.__sockets.slice(n).filter((s) => s.url.includes('/ws/yjs/')), before)
+    observed.afterSync = await connection(e.page)
+    observed.text = await editorText(e.page)
+    observed.panels = await panelsOf(e.page)
+    observed.alertHidden = await e.page.$eval('#room-alert', (el) => el.hidden)
+    observed.errors = e.errors
+  },
+}
+
 // ---------------------------------------------------------------- main
 
-const scenario = scenarios[scenarioName] ?? siteScenarios[scenarioName]
+const scenario = scenarios[scenarioName] ?? siteScenarios[scenarioName] ?? offlineScenarios[scenarioName]
 if (!scenario) {
   process.stdout.write(JSON.stringify({ ok: false, error: `unknown scenario ${scenarioName}` }) + '\n')
   process.exit(2)

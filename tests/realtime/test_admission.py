@@ -16,7 +16,9 @@ from websockets.exceptions import ConnectionClosed
 
 from crdt.protocol import MSG_SYNC, encode_sync_step1
 from tests.support.factories import ProjectRoom
+from tests.support.held_table import HeldTable
 from tests.support.servers import TroupeServer
+from workspace.models import Document
 
 pytestmark = [pytest.mark.live]
 
@@ -157,3 +159,29 @@ async def test_project_and_notification_sockets_queue_with_documents_and_retry(
     assert set(counts) <= {"synced", "close 1013"}, counts
     assert counts["synced"] == JSON_CLIENTS
     assert counts["close 1013"] >= JSON_CLIENTS - CONCURRENCY - QUEUE - 50, counts
+
+
+@pytest.mark.postgres_only
+async def test_a_socket_is_told_to_retry_while_an_admission_waits_on_the_database(
+    server_factory: Callable[..., TroupeServer], project_room: ProjectRoom
+) -> None:
+    """An admission waiting on a slow database holds the shared database thread; the next
+    socket must still be accepted and answered 1013 at once (Channels' dispatch used to
+    hop to that thread before the connect handler, so it waited until daphne dropped it)."""
+    server = server_factory(
+        env={"TROUPE_ADMISSION_CONCURRENCY": "1", "TROUPE_ADMISSION_QUEUE": "0"}
+    )
+    token = project_room.members["editor"].token
+    url = f"{server.ws_url}/{project_room.room(project_room.script)}?token={token}"
+    table = HeldTable(Document._meta.db_table)
+    await asyncio.to_thread(table.hold)
+    try:
+        async with websockets.connect(url, open_timeout=10):  # admitted: waits on the table
+            await asyncio.sleep(0.3)  # the client's own pause: let its admission start
+            started = time.perf_counter()
+            outcome, reason = await asyncio.wait_for(_attempt(url), timeout=10)
+            waited = time.perf_counter() - started
+    finally:
+        await asyncio.to_thread(table.release)
+    assert (outcome, "retry" in reason) == ("close 1013", True), (outcome, reason)
+    assert waited < 2, waited

@@ -10,7 +10,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.support.factories import ProjectRoom
-from workspace.models import Visibility
+from workspace.documents.services import document_create
+from workspace.models import DocumentKind, Visibility
 from workspace.projects.services import user_invisible_set
 
 pytestmark = [pytest.mark.django_db]
@@ -92,3 +93,21 @@ def test_outsiders_of_a_public_project_may_answer_calls_but_not_write(
     assert attrs["can-write"] == "false"
     assert 'id="snapshot-button"' not in body
     assert 'id="call-form"' not in body
+
+
+def test_each_document_names_its_offline_copy_and_a_recreated_one_gets_another_name(
+    project_room: ProjectRoom,
+) -> None:
+    script = project_room.script
+    attrs = _attrs(_page(project_room, "editor"))
+    assert attrs["script-identity"].startswith(f"{script.pk}.")
+    assert attrs["board-identity"].startswith(f"{project_room.storyboard.pk}.")
+    assert re.fullmatch(r"[0-9]+\.[0-9a-z]+", attrs["script-identity"])
+    assert 'id="sign-out"' in _page(project_room, "editor")
+    # Deleted and created again under the same slug: another document to the browser.
+    script.delete()
+    document_create(
+        project=project_room.project, slug="script", title="Script", kind=DocumentKind.SCRIPT
+    )
+    again = _attrs(_page(project_room, "editor"))["script-identity"]
+    assert again != attrs["script-identity"]

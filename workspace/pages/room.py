@@ -27,6 +27,26 @@ from workspace.projects.selectors import user_invisible
 from workspace.records.rules import max_upload_bytes
 
 
+def document_identity(document: Document | None) -> str:
+    """What names a document's offline copy in the browser: its id and its creation time
+    (in microseconds, base 36), so a document deleted and re-created under the same slug,
+    or a re-seeded database that reuses the id, is another document to the browser."""
+    if document is None:
+        return ""
+    created = int(document.created_at.timestamp() * 1_000_000)
+    return f"{document.pk}.{_base36(created)}"
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if number == 0:
+            return out
+
+
 def _websocket_base(request: HttpRequest, path: str = "yjs") -> str:
     scheme = "wss" if request.is_secure() else "ws"
     return f"{scheme}://{request.get_host()}/ws/{path}"
@@ -39,6 +59,9 @@ def project_room(request: HttpRequest, project: str, document: str | None = None
     Shows one script and one storyboard: the requested document in its pane, the first of
     the other kind (by slug) in the other. Members see their role; anyone signed in may read
     a public project. Others get a 404, as for a project that does not exist.
+
+    Each pane's document carries its identity (``document_identity``), which names the
+    browser's offline copy of it (``frontend/src/offline.ts``).
 
     The page also carries what the live parts need before the room socket answers: the
     stored invisible preference (so document awareness never shows an invisible user,
@@ -78,6 +101,8 @@ def project_room(request: HttpRequest, project: str, document: str | None = None
             "documents": documents,
             "script": script,
             "board": board,
+            "script_identity": document_identity(script),
+            "board_identity": document_identity(board),
             "documents_json": json.dumps(
                 [{"slug": d.slug, "kind": d.kind, "title": d.title} for d in documents]
             ),
