@@ -33,6 +33,9 @@ export interface ConnectionOptions {
   invisible?: boolean
   /** What to say when the server refuses a write with 4422 (the page is out of date). */
   outdated?: string
+  /** The document's state as the page was served (a Yjs update): shown and editable at
+   * once, before the socket syncs. Not counted as a local change nor sent back. */
+  initialState?: Uint8Array
 }
 
 let redirectingToSignIn = false
@@ -64,6 +67,7 @@ export class LiveDocument {
   private listeners = new Set<() => void>()
 
   constructor(private readonly opts: ConnectionOptions) {
+    if (opts.initialState) Y.applyUpdate(this.doc, opts.initialState, 'server-render')
     const onFrame = (data: unknown): void => {
       if (data instanceof ArrayBuffer) this.acks.onServerFrame(data)
     }

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from pycrdt import Doc
 
-from crdt.documents import DocumentKind, load_document_checked
+from crdt.documents import DocumentKind, load_document_checked, script_text
 from workspace.access import can_read_live, can_write
 from workspace.models import (
     ClientBinding,
@@ -98,6 +98,31 @@ def document_loaded(*, document_id: int, kind: DocumentKind) -> LoadedDocument:
             kind, state, map(itemgetter(0), zip(entries, counter, strict=False))
         )
         return LoadedDocument(doc, last, bindings, next(counter), pending)
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptFirstPaint:
+    """What a page shows of a script before its socket syncs: the text, and the whole
+    state (a Yjs v1 update) for the editor to start from."""
+
+    text: str
+    state: bytes
+
+
+def script_first_paint(*, document_id: int, max_bytes: int) -> ScriptFirstPaint | None:
+    """The stored script (what is committed) for a page to embed; None when its encoded
+    state is over ``max_bytes`` (the page then waits for the socket, as before).
+
+    Read from storage, not from a live room this process may hold: a page is rendered on
+    a worker thread and a room's document belongs to the event loop. What the room holds
+    beyond storage (the last ~50 ms of edits, before their group commit) comes with the
+    socket's sync, which gives the client whatever its state vector lacks.
+    """
+    doc = document_loaded(document_id=document_id, kind="script").doc
+    state = bytes(doc.get_update())
+    if len(state) > max_bytes:
+        return None
+    return ScriptFirstPaint(text=script_text(doc), state=state)
 
 
 @contextmanager
