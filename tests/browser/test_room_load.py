@@ -2,14 +2,15 @@
 typing, cold and warm, and what was transferred by then (reported, not asserted: speed
 targets are checked by benchmarks), and how static files are cached and compressed."""
 
+import gzip
+import json
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-
-import json
 
 from tests.browser.conftest import ARTIFACTS, METRICS, BrowserRun, bundle_sizes, stored_content
 from tests.browser.test_room import SAMPLE_SCRIPT
@@ -42,8 +43,11 @@ def seed_demo_content(room: ProjectRoom) -> None:
         *(
             {"id": f"p{i}", "action": caption, "shot_size": shot, "duration_ms": 2000}
             for i, (caption, shot) in enumerate(
-                [("Wide: the city wakes", "WS"), ("Medium: Mara at the window", "MS"),
-                 ("Close-up: the letter", "CU")]
+                [
+                    ("Wide: the city wakes", "WS"),
+                    ("Medium: Mara at the window", "MS"),
+                    ("Close-up: the letter", "CU"),
+                ]
             )
         )
     )
@@ -81,3 +85,36 @@ def test_room_page_usable_cold_and_warm_reported(
             assert NEEDLE in load["text"]
     stored = stored_content(browser, "script", lambda r: all(m in r.text for m in typed)).text
     assert all(m in stored for m in typed), stored
+
+
+def test_hashed_static_files_are_cached_for_good_and_served_compressed(
+    frontend_built: Path, server_factory: Callable[..., TroupeServer]
+) -> None:
+    server = server_factory(env=production_env())
+    manifest = json.loads((frontend_built / ".vite" / "manifest.json").read_text())
+    entry = manifest["src/main.ts"]
+    chunks = [entry["file"], *entry["css"]]
+    chunks += [manifest[key]["file"] for key in entry["dynamicImports"]]
+    with httpx.Client(base_url=server.http_url, timeout=10) as http:
+        for name in chunks:
+            raw = (frontend_built / name).read_bytes()
+            plain = http.get(f"/static/{name}", headers={"Accept-Encoding": "identity"})
+            assert plain.status_code == 200, name
+            assert plain.headers["Cache-Control"] == "max-age=315360000, public, immutable"
+            assert "Content-Encoding" not in plain.headers
+            assert plain.content == raw
+            assert plain.headers["Vary"] == "Accept-Encoding"
+            for encoding, suffix in (("br", ".br"), ("gzip", ".gz")):
+                headers = {"Accept-Encoding": encoding}
+                with http.stream("GET", f"/static/{name}", headers=headers) as packed:
+                    body = b"".join(packed.iter_raw())
+                assert packed.headers["Content-Encoding"] == encoding, name
+                assert packed.headers["Cache-Control"] == plain.headers["Cache-Control"]
+                assert body == (frontend_built / f"{name}{suffix}").read_bytes()
+                assert len(body) < len(raw) or len(raw) < 200
+            with http.stream("GET", f"/static/{name}", headers={"Accept-Encoding": "gzip"}) as r:
+                assert gzip.decompress(b"".join(r.iter_raw())) == raw  # the same file
+        # Not hashed: a short max-age, never "immutable".
+        unhashed = http.get("/static/.vite/manifest.json")
+        assert unhashed.status_code == 200
+        assert unhashed.headers["Cache-Control"] == "max-age=60, public"

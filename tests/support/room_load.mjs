@@ -45,18 +45,27 @@ const CHROMIUM_FLAGS = [
 const WAIT_MS = 15_000
 
 /** Runs in the page before any of its scripts: notes when the editor and its text arrive. */
-function hook() {
-  const t = { editorAt: null, contentAt: null, typedAt: null, needle: null }
+function hook(needle) {
+  const t = { editorAt: null, contentAt: null, typedAt: null, focusAt: null, keyAt: null, needle }
+  t.ready = new Promise((resolve) => (t.resolveReady = resolve))
   window.__roomLoad = t
+  // When the focus and the first key event reached the page.
+  document.addEventListener('focusin', () => (t.focusAt ??= performance.now()), true)
+  document.addEventListener('beforeinput', () => (t.keyAt ??= performance.now()), true)
   const watch = (api) => {
     const live = api && api.docs && api.docs.script
     if (!live) return
     if (t.editorAt === null && api.editor) t.editorAt = performance.now()
     const ytext = live.doc.getText('content')
     const check = () => {
-      if (t.contentAt === null && t.needle !== null && ytext.toString().includes(t.needle)) {
-        t.contentAt = performance.now()
-      }
+      if (t.contentAt !== null || !ytext.toString().includes(t.needle)) return
+      const content = document.querySelector('#editor .cm-content')
+      if (!content) return
+      t.contentAt = performance.now()
+      // Focus the editor as a click would, the moment it shows the script: the harness
+      // then only sends the keys (no round trips of its own in the figure).
+      content.focus()
+      t.resolveReady()
     }
     check()
     ytext.observe((_event, tr) => {
@@ -78,23 +87,14 @@ function hook() {
   })
 }
 
-async function load(page, url, needle, marker) {
+async function load(page, url, marker) {
   await page.goto(url, { waitUntil: 'commit' })
-  await page.evaluate((n) => {
-    window.__roomLoad.needle = n
-  }, needle)
-  await page.waitForFunction(
-    () => {
-      const t = window.__roomLoad
-      if (t.contentAt === null && t.needle !== null && window.troupe?.docs?.script?.doc.getText('content').toString().includes(t.needle)) {
-        t.contentAt = performance.now()
-      }
-      return t.contentAt !== null && document.querySelector('#editor .cm-content') !== null
-    },
-    null,
-    { timeout: WAIT_MS, polling: 5 },
-  )
-  await page.focus('#editor .cm-content')
+  // Resolves (no polling) once the editor shows the stored script and has the focus.
+  const origin = await page.evaluate(async () => {
+    await window.__roomLoad.ready
+    return performance.timeOrigin
+  })
+  const harnessAt = Date.now() - origin
   await page.keyboard.type(marker)
   await page.waitForFunction(
     (m) => window.troupe.docs.script.doc.getText('content').toString().includes(m) && window.__roomLoad.typedAt !== null,
@@ -120,6 +120,8 @@ async function load(page, url, needle, marker) {
       usable: t.typedAt,
       content: t.contentAt,
       editor: t.editorAt,
+      focus: t.focusAt,
+      key: t.keyAt,
       fcp: fcp ? fcp.startTime : null,
       domContentLoaded: nav.domContentLoadedEventEnd,
       response: nav.responseEnd,
@@ -138,12 +140,14 @@ async function load(page, url, needle, marker) {
     { timeout: WAIT_MS },
   )
   figures.synced = await page.evaluate(() => performance.getEntriesByName('troupe-interactive')[0]?.startTime ?? null)
+  figures.harness = harnessAt
   figures.marker = marker
   figures.text = await page.evaluate(() => window.troupe.docs.script.doc.getText('content').toString())
   return figures
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}')
+const errors = []
 let browser
 try {
   browser = await chromium.launch({ executablePath: config.chromium, args: CHROMIUM_FLAGS, timeout: 30_000 })
@@ -165,20 +169,23 @@ try {
   const runs = []
   for (const [cold, warm] of config.markers) {
     const context = await browser.newContext({ storageState, viewport: { width: 1280, height: 800 } })
-    await context.addInitScript(hook)
+    await context.addInitScript(hook, config.needle)
     const p = await context.newPage()
-    const errors = []
+    const first = errors.length
     p.on('pageerror', (e) => errors.push(String(e && e.message ? e.message : e)))
+    p.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text())
+    })
     p.on('dialog', (d) => d.accept())
-    const run = { cold: await load(p, url, config.needle, cold) }
-    run.warm = await load(p, url, config.needle, warm)
-    run.errors = errors
+    const run = { cold: await load(p, url, cold) }
+    run.warm = await load(p, url, warm)
+    run.errors = errors.slice(first)
     runs.push(run)
     await context.close()
   }
   process.stdout.write(JSON.stringify({ ok: true, runs }) + '\n')
 } catch (e) {
-  process.stdout.write(JSON.stringify({ ok: false, error: String(e && e.stack ? e.stack : e) }) + '\n')
+  process.stdout.write(JSON.stringify({ ok: false, error: String(e && e.stack ? e.stack : e), pageErrors: errors }) + '\n')
 } finally {
   await browser?.close().catch(() => {})
 }

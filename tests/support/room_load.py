@@ -48,7 +48,7 @@ def markers(cycles: int, tag: str = "") -> list[tuple[str, str]]:
 def measure_room_load(
     target: RoomLoadTarget, *, cycles: int = 3, tag: str = "", timeout: float = 120
 ) -> list[dict[str, Any]]:
-    """``cycles`` × (cold load, warm load) of the room; each run as ``room_load.mjs`` returns it.
+    """``cycles`` times (cold load, warm load) of the room, as ``room_load.mjs`` returns them.
 
     Raises ``RoomLoadFailed`` with the script's error when a load did not become usable.
     """
@@ -76,7 +76,9 @@ def measure_room_load(
         raise RoomLoadFailed(f"no result (exit {proc.returncode}): {proc.stderr[-3000:]}")
     result = json.loads(lines[-1])
     if not result.get("ok"):
-        raise RoomLoadFailed(f"{result.get('error')}\n{proc.stderr[-2000:]}")
+        raise RoomLoadFailed(
+            f"{result.get('error')}\npage errors: {result.get('pageErrors')}\n{proc.stderr[-2000:]}"
+        )
     runs: list[dict[str, Any]] = result["runs"]
     return runs
 
