@@ -59,6 +59,7 @@ function embeddedState(id: string): Uint8Array | undefined {
 }
 
 function start(root: HTMLElement): void {
+  performance.mark('troupe-start') // the entry's code has arrived and run to here
   const data = root.dataset
   const writable = data.canWrite === 'true'
   const project = data.project ?? ''
@@ -116,6 +117,7 @@ function start(root: HTMLElement): void {
       label: `Script: ${data.scriptTitle ?? data.script} (Fountain)`,
     })
     api.editor = editor
+    performance.mark('troupe-editor')
     later(
       import('./preview').then(({ bindPreview }) => {
         bindPreview(ytext, {

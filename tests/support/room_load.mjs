@@ -16,6 +16,10 @@
  *   usable     when the first typed character reached the script's Y.Text
  *   content    when the script's Y.Text first held `needle` (what the editor shows)
  *   editor     when the editor existed (window.troupe set and the module run)
+ *   start, editorMark  the page's own `troupe-start` (the entry's code arrived and ran
+ *              its imports) and `troupe-editor` (the editor created) marks
+ *   focus, key, harness  when the focus and the first key event reached the page, and
+ *              when the harness learnt the editor was ready (its own reaction time)
  *   synced     the page's own `troupe-interactive` mark (every document synced)
  *   fcp        first contentful paint; domContentLoaded; response (the HTML's responseEnd)
  *   bytes      the document's plus every resource's transferSize (headers included, 0 for
@@ -105,7 +109,7 @@ async function load(page, url, marker) {
     const t = window.__roomLoad
     const nav = performance.getEntriesByType('navigation')[0]
     const fcp = performance.getEntriesByName('first-contentful-paint')[0]
-    const synced = performance.getEntriesByName('troupe-interactive')[0]
+    const mark = (name) => performance.getEntriesByName(name)[0]?.startTime ?? null
     const resources = performance
       .getEntriesByType('resource')
       .filter((r) => r.responseEnd <= t.typedAt)
@@ -120,6 +124,8 @@ async function load(page, url, marker) {
       usable: t.typedAt,
       content: t.contentAt,
       editor: t.editorAt,
+      start: mark('troupe-start'),
+      editorMark: mark('troupe-editor'),
       focus: t.focusAt,
       key: t.keyAt,
       fcp: fcp ? fcp.startTime : null,

@@ -89,7 +89,7 @@ def _median(values: list[float | None]) -> float | None:
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians per kind of load: usable/content/synced/fcp in ms, bytes in KB."""
+    """Medians per kind of load: times in ms from navigation start, bytes in KB."""
     out: dict[str, Any] = {}
     for kind in ("cold", "warm"):
         loads = [run[kind] for run in runs]
@@ -97,6 +97,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "usable_ms": _median([load["usable"] for load in loads]),
             "usable_ms_runs": [round(load["usable"]) for load in loads],
             "content_ms": _median([load["content"] for load in loads]),
+            "entry_ran_ms": _median([load["start"] for load in loads]),
             "fcp_ms": _median([load["fcp"] for load in loads]),
             "synced_ms": _median([load["synced"] for load in loads]),
             "kb_before_usable": _median([load["bytes"] / 1024 for load in loads]),
