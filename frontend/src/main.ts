@@ -6,8 +6,8 @@
  * Loading order (README, "The room page's loading"): this entry holds only the script
  * editor's path (Yjs, y-websocket, CodeMirror, the Fountain mode) and starts typing on
  * the script's state the page embeds; the preview, the storyboard, the snapshot dialog
- * and the room socket's parts (presence, calls, sessions) are dynamic imports, fetched
- * meanwhile, each in a chunk of its own.
+ * and the room socket's parts (presence, calls, sessions) are one dynamic import
+ * (room-later.ts), fetched meanwhile.
  */
 import './style.css'
 import * as Y from 'yjs'
@@ -95,6 +95,7 @@ function start(root: HTMLElement): void {
   // Parts that arrive after the editor: the page is ready (data-ready, the
   // troupe-interactive mark, the room socket) once each is bound and every document synced.
   const parts: Array<Promise<void>> = []
+  const rest = import('./room-later')
   const later = (what: Promise<void>): void => {
     parts.push(
       what.catch((error: unknown) => {
@@ -119,7 +120,7 @@ function start(root: HTMLElement): void {
     api.editor = editor
     performance.mark('troupe-editor')
     later(
-      import('./preview').then(({ bindPreview }) => {
+      rest.then(({ bindPreview }) => {
         bindPreview(ytext, {
           preview: must('#preview'),
           scenes: must<HTMLOListElement>('#scene-list'),
@@ -151,7 +152,7 @@ function start(root: HTMLElement): void {
       },
     }
     later(
-      import('./board').then(({ Storyboard }) => {
+      rest.then(({ Storyboard }) => {
         api.board = new Storyboard(
           live.doc.getMap('board'),
           live.provider.awareness,
@@ -173,7 +174,7 @@ function start(root: HTMLElement): void {
   const snapshotDialog = opt<HTMLDialogElement>('#snapshot-dialog')
   if (snapshotButton && snapshotDialog) {
     later(
-      import('./snapshot').then(({ bindSnapshotDialog }) => {
+      rest.then(({ bindSnapshotDialog }) => {
         bindSnapshotDialog(
           {
             button: snapshotButton,
@@ -191,8 +192,8 @@ function start(root: HTMLElement): void {
       }),
     )
   }
-  // The room socket's code is fetched now and run once the documents are live.
-  const projectRoom = import('./project-room')
+  // The room socket's code came with the rest; it runs once the documents are live.
+  const projectRoom = rest
   projectRoom.catch(() => undefined) // reported when it is needed
   let partsBound = false
   void Promise.all(parts).then(() => {

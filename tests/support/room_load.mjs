@@ -20,6 +20,8 @@
  *              its imports) and `troupe-editor` (the editor created) marks
  *   focus, key, harness  when the focus and the first key event reached the page, and
  *              when the harness learnt the editor was ready (its own reaction time)
+ *   docSynced  per document, when its socket first synced
+ *   resources, resourcesAfter  what ended before `usable` (counted) and after it
  *   synced     the page's own `troupe-interactive` mark (every document synced)
  *   fcp        first contentful paint; domContentLoaded; response (the HTML's responseEnd)
  *   bytes      the document's plus every resource's transferSize (headers included, 0 for
@@ -56,7 +58,13 @@ function hook(needle) {
   // When the focus and the first key event reached the page.
   document.addEventListener('focusin', () => (t.focusAt ??= performance.now()), true)
   document.addEventListener('beforeinput', () => (t.keyAt ??= performance.now()), true)
+  t.docSynced = {}
   const watch = (api) => {
+    for (const [name, doc] of Object.entries(api?.docs ?? {})) {
+      doc.onChange(() => {
+        if (doc.synced) t.docSynced[name] ??= performance.now()
+      })
+    }
     const live = api && api.docs && api.docs.script
     if (!live) return
     if (t.editorAt === null && api.editor) t.editorAt = performance.now()
@@ -120,8 +128,13 @@ async function load(page, url, marker) {
         decoded: r.decodedBodySize,
         end: Math.round(r.responseEnd),
       }))
+    const after = performance
+      .getEntriesByType('resource')
+      .filter((r) => r.responseEnd > t.typedAt)
+      .map((r) => ({ path: new URL(r.name).pathname, transfer: r.transferSize, end: Math.round(r.responseEnd) }))
     return {
       usable: t.typedAt,
+      resourcesAfter: after,
       content: t.contentAt,
       editor: t.editorAt,
       start: mark('troupe-start'),
@@ -145,6 +158,7 @@ async function load(page, url, marker) {
     null,
     { timeout: WAIT_MS },
   )
+  figures.docSynced = await page.evaluate(() => window.__roomLoad.docSynced)
   figures.synced = await page.evaluate(() => performance.getEntriesByName('troupe-interactive')[0]?.startTime ?? null)
   figures.harness = harnessAt
   figures.marker = marker
