@@ -253,6 +253,27 @@ def bundle_sizes() -> dict[str, float]:
     }
 
 
+def chunk_sizes() -> dict[str, dict[str, float]]:
+    """Each file the room page loads, by when: ``entry`` (the script tag), ``preload`` (its
+    static imports), ``later`` (its dynamic imports); raw, gzip and brotli (as built) in KB."""
+    manifest = json.loads(MANIFEST.read_text())
+    entry = manifest["src/main.ts"]
+    files = {"entry": [entry["file"], *entry.get("css", [])]}
+    files["preload"] = [manifest[key]["file"] for key in entry.get("imports", [])]
+    files["later"] = [manifest[key]["file"] for key in entry.get("dynamicImports", [])]
+    out: dict[str, dict[str, float]] = {}
+    for when, names in files.items():
+        for name in names:
+            raw = (DIST / name).read_bytes()
+            brotli = DIST / f"{name}.br"
+            out[f"{when} {name}"] = {
+                "kb": round(len(raw) / 1024, 1),
+                "gzip_kb": round(len(gzip.compress(raw, 9)) / 1024, 1),
+                "br_kb": round(brotli.stat().st_size / 1024, 1) if brotli.exists() else 0.0,
+            }
+    return out
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the page-interactive times and bundle sizes measured in this run."""
     if not METRICS:

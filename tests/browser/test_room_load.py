@@ -12,7 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, METRICS, BrowserRun, bundle_sizes, stored_content
+from tests.browser.conftest import (
+    ARTIFACTS,
+    METRICS,
+    BrowserRun,
+    bundle_sizes,
+    chunk_sizes,
+    stored_content,
+)
 from tests.browser.test_room import SAMPLE_SCRIPT
 from tests.support.factories import PASSWORD, ProjectRoom
 from tests.support.room_load import RoomLoadTarget, measure_room_load, summarize
@@ -80,6 +87,7 @@ def test_room_page_usable_cold_and_warm_reported(
         **summarize(runs),
         "typed_before_every_document_synced": f"{early} of {2 * len(runs)}",
         "bundle": bundle_sizes(),
+        "chunks": chunk_sizes(),
     }
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "room-load.json").write_text(json.dumps(runs, indent=1))
