@@ -118,7 +118,19 @@ def script_first_paint(*, document_id: int, max_bytes: int) -> ScriptFirstPaint 
     beyond storage (the last ~50 ms of edits, before their group commit) comes with the
     socket's sync, which gives the client whatever its state vector lacks.
     """
-    doc = document_loaded(document_id=document_id, kind="script").doc
+    # Two reads (the state row, then every log entry after it), not document_loaded's
+    # four: a page needs no client bindings, and a compaction in between only means
+    # entries the state row also holds, which the log keeps as history anyway.
+    row = (
+        DocumentState.objects.filter(document_id=document_id)
+        .values_list("through_update_id", "state")
+        .first()
+    )
+    through, stored = row if row else (0, None)
+    with _log_entries(document_id=document_id, after=through, through=_LAST_ID) as entries:
+        doc, _pending = load_document_checked(
+            "script", bytes(stored) if stored is not None else None, entries
+        )
     state = bytes(doc.get_update())
     if len(state) > max_bytes:
         return None
@@ -148,6 +160,7 @@ def _document_storage(
 
 
 LOG_STREAM_CHUNK_ROWS = 1024
+_LAST_ID = 2**63 - 1  # above any log entry's id (a bigint)
 
 
 @contextmanager
