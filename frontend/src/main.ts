@@ -95,7 +95,9 @@ function start(root: HTMLElement): void {
   // Parts that arrive after the editor: the page is ready (data-ready, the
   // troupe-interactive mark, the room socket) once each is bound and every document synced.
   const parts: Array<Promise<void>> = []
+  // Requested now, so it downloads while the editor starts; it runs when it arrives.
   const rest = import('./room-later')
+  rest.catch(() => undefined) // each use reports a failure
   const later = (what: Promise<void>): void => {
     parts.push(
       what.catch((error: unknown) => {
@@ -192,9 +194,6 @@ function start(root: HTMLElement): void {
       }),
     )
   }
-  // The room socket's code came with the rest; it runs once the documents are live.
-  const projectRoom = rest
-  projectRoom.catch(() => undefined) // reported when it is needed
   let partsBound = false
   void Promise.all(parts).then(() => {
     partsBound = true
@@ -248,7 +247,8 @@ function start(root: HTMLElement): void {
   const startRoom = (): void => {
     if (roomStarted) return
     roomStarted = true
-    projectRoom.then(
+    // The room socket's code came with the rest; it runs once the documents are live.
+    rest.then(
       ({ connectRoom }) => {
         api.room = connectRoom(root, documentList, showFatal, api)
       },
