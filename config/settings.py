@@ -5,6 +5,7 @@ Production sets ``DEBUG=0``, ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL``
 and ``REDIS_URL``; insecure defaults are refused when ``DEBUG`` is off.
 """
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -150,6 +151,14 @@ STATIC_ROOT = BASE_DIR / "build" / "static"
 _FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
 STATICFILES_DIRS = [_FRONTEND_DIST] if _FRONTEND_DIST.is_dir() else []
 WHITENOISE_USE_FINDERS = True
+# Vite names every file it writes under troupe/ <name>-<8-character hash>.<ext>
+# (frontend/vite.config.ts): a new build has new names, so such files are cached for
+# good ("max-age=315360000, public, immutable"); anything else (the manifest) gets
+# whitenoise's default (60 s, 0 with DEBUG). The build also writes .gz and .br copies,
+# which whitenoise serves to clients that accept them.
+WHITENOISE_IMMUTABLE_FILE_TEST = (
+    rf"^{re.escape(STATIC_URL)}troupe/[^/]+-[A-Za-z0-9_-]{{8}}\.[A-Za-z0-9]+$"
+)
 MEDIA_ROOT = Path(env_str("TROUPE_MEDIA_ROOT", str(BASE_DIR / "media")))
 
 # Security defaults of a production service; DEBUG relaxes only what breaks plain HTTP.
@@ -192,6 +201,10 @@ TROUPE = {
     # a stopped one costs at most this, not everything broadcast until the ping timeout.
     "MAX_SEND_BUFFER_BYTES": env_int("TROUPE_MAX_SEND_BUFFER_BYTES", 16 * 1024 * 1024),
     "MAX_UPLOAD_BYTES": env_int("TROUPE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
+    # The room page embeds the script's stored state (base64, a third larger) so the
+    # editor starts before its socket syncs; a larger state is left to the socket. A
+    # feature-length script's state is ~300 KB.
+    "PAGE_STATE_MAX_BYTES": env_int("TROUPE_PAGE_STATE_MAX_BYTES", 512 * 1024),
     # Larger request bodies get 413 before daphne reads them (it would hold all of one in
     # memory): the largest upload plus 1 MiB for the multipart framing around it.
     "MAX_REQUEST_BODY_BYTES": env_int(

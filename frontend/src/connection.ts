@@ -49,6 +49,9 @@ export interface ConnectionOptions {
   outdated?: string
   /** The document's identity (id and incarnation) naming its offline copy; none: no copy. */
   identity?: string
+  /** The document's state as the page was served (a Yjs update): shown and editable at
+   * once, before the socket syncs. Not counted as a local change nor sent back. */
+  initialState?: Uint8Array
 }
 
 // How long the socket waits for the offline copy to load before connecting anyway.
@@ -95,6 +98,7 @@ export class LiveDocument {
   private listeners = new Set<() => void>()
 
   constructor(private readonly opts: ConnectionOptions) {
+    if (opts.initialState) Y.applyUpdate(this.doc, opts.initialState, 'server-render')
     const onFrame = (data: unknown): void => {
       if (data instanceof ArrayBuffer) this.acks.onServerFrame(data)
     }

@@ -2,21 +2,22 @@
  * The project room: reads what the page knows from data attributes on #room, opens one
  * live document per pane (script and storyboard) and wires the editor, preview, scene
  * list, storyboard, presence avatars and the connection indicator.
+ *
+ * Loading order (README, "The room page's loading"): this entry holds only the script
+ * editor's path (Yjs, y-websocket, CodeMirror, the Fountain mode) and starts typing on
+ * the script's state the page embeds; the preview, the storyboard, the snapshot dialog
+ * and the room socket's parts (presence, calls, sessions) are one dynamic import
+ * (room-later.ts), fetched meanwhile.
  */
 import './style.css'
 import * as Y from 'yjs'
 import type { EditorView } from '@codemirror/view'
 import { apiRequest, setCsrfToken, type RecordOut } from './api'
-import { Storyboard, type PanelImages } from './board'
-import { CallsPanel } from './calls'
+import type { Storyboard, PanelImages } from './board'
 import { LiveDocument, type UserInfo } from './connection'
 import { createEditor, jumpTo } from './editor'
-import { LocationTracker, type Place } from './location'
-import { renderPresence } from './presence'
-import { bindPreview } from './preview'
-import { RoomSocket, type Anchor, type PresentEntry, type RoomSnapshot } from './room-socket'
-import { SessionBar } from './session'
-import { bindSnapshotDialog } from './snapshot'
+import type { LocationTracker } from './location'
+import type { RoomSocket } from './room-socket'
 
 interface RoomApi {
   docs: Record<string, LiveDocument>
@@ -41,7 +42,24 @@ function must<T extends HTMLElement>(selector: string): T {
 
 const opt = <T extends HTMLElement>(selector: string): T | null => document.querySelector<T>(selector)
 
+/** The script's state embedded by the server (a Yjs v1 update, base64), if it fit. */
+function embeddedState(id: string): Uint8Array | undefined {
+  const element = document.getElementById(id)
+  if (!element?.textContent) return undefined
+  try {
+    const encoded = JSON.parse(element.textContent) as unknown
+    if (typeof encoded !== 'string' || encoded === '') return undefined
+    const binary = atob(encoded)
+    const bytes = new Uint8Array(binary.length)
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
+    return bytes
+  } catch {
+    return undefined // the socket's sync brings everything anyway
+  }
+}
+
 function start(root: HTMLElement): void {
+  performance.mark('troupe-start') // the entry's code has arrived and run to here
   const data = root.dataset
   const writable = data.canWrite === 'true'
   const project = data.project ?? ''
@@ -74,20 +92,49 @@ function start(root: HTMLElement): void {
   const api: RoomApi = { docs, editor: null, board: null, room: null, tracker: null, Y }
   window.troupe = api
 
+  // Parts that arrive after the editor: the page is ready (data-ready, the
+  // troupe-interactive mark, the room socket) once each is bound and every document synced.
+  const parts: Array<Promise<void>> = []
+  // Requested now, so it downloads while the editor starts; it runs when it arrives.
+  const rest = import('./room-later')
+  rest.catch(() => undefined) // each use reports a failure
+  const later = (what: Promise<void>): void => {
+    parts.push(
+      what.catch((error: unknown) => {
+        console.error(error)
+        showFatal('Part of this page could not be loaded: reload the page.')
+      }),
+    )
+  }
+
   if (data.script) {
-    const live = new LiveDocument({ ...common, document: data.script, identity: data.scriptIdentity })
+    // Typing starts on the state the server embedded; the socket's sync then merges
+    // (the client sends its state vector and gets what it lacks, as after going offline).
+    const live = new LiveDocument({
+      ...common,
+      document: data.script,
+      identity: data.scriptIdentity,
+      initialState: embeddedState('script-state'),
+    })
     docs.script = live
     const ytext = live.doc.getText('content')
-    const editor = createEditor(must('#editor'), ytext, live.provider.awareness, {
+    const parent = must('#editor')
+    parent.replaceChildren() // the server-rendered text, now the editor's
+    const editor = createEditor(parent, ytext, live.provider.awareness, {
       readOnly: !writable,
       label: `Script: ${data.scriptTitle ?? data.script} (Fountain)`,
     })
     api.editor = editor
-    bindPreview(ytext, {
-      preview: must('#preview'),
-      scenes: must<HTMLOListElement>('#scene-list'),
-      onJump: (offset) => jumpTo(editor, offset),
-    })
+    performance.mark('troupe-editor')
+    later(
+      rest.then(({ bindPreview }) => {
+        bindPreview(ytext, {
+          preview: must('#preview'),
+          scenes: must<HTMLOListElement>('#scene-list'),
+          onJump: (offset) => jumpTo(editor, offset),
+        })
+      }),
+    )
   }
   if (data.board) {
     const live = new LiveDocument({
@@ -112,39 +159,52 @@ function start(root: HTMLElement): void {
         return record.id
       },
     }
-    api.board = new Storyboard(
-      live.doc.getMap('board'),
-      live.provider.awareness,
-      writable,
-      {
-        list: must<HTMLOListElement>('#panels'),
-        total: must('#board-total'),
-        count: must('#board-count'),
-        addButton: document.querySelector<HTMLButtonElement>('#add-panel'),
-        live: must('#board-live'),
-      },
-      writable ? images : null,
+    later(
+      rest.then(({ Storyboard }) => {
+        api.board = new Storyboard(
+          live.doc.getMap('board'),
+          live.provider.awareness,
+          writable,
+          {
+            list: must<HTMLOListElement>('#panels'),
+            total: must('#board-total'),
+            count: must('#board-count'),
+            addButton: document.querySelector<HTMLButtonElement>('#add-panel'),
+            live: must('#board-live'),
+          },
+          writable ? images : null,
+        )
+      }),
     )
   }
 
   const snapshotButton = opt<HTMLButtonElement>('#snapshot-button')
   const snapshotDialog = opt<HTMLDialogElement>('#snapshot-dialog')
   if (snapshotButton && snapshotDialog) {
-    bindSnapshotDialog(
-      {
-        button: snapshotButton,
-        dialog: snapshotDialog,
-        form: must<HTMLFormElement>('#snapshot-form'),
-        title: must<HTMLInputElement>('#snapshot-title'),
-        error: must('#snapshot-error'),
-        result: must<HTMLUListElement>('#snapshot-result'),
-        close: must<HTMLButtonElement>('#snapshot-close'),
-        create: must<HTMLButtonElement>('#snapshot-create'),
-      },
-      project,
-      Object.fromEntries(documentList.map((d) => [d.slug, d.title])),
+    later(
+      rest.then(({ bindSnapshotDialog }) => {
+        bindSnapshotDialog(
+          {
+            button: snapshotButton,
+            dialog: snapshotDialog,
+            form: must<HTMLFormElement>('#snapshot-form'),
+            title: must<HTMLInputElement>('#snapshot-title'),
+            error: must('#snapshot-error'),
+            result: must<HTMLUListElement>('#snapshot-result'),
+            close: must<HTMLButtonElement>('#snapshot-close'),
+            create: must<HTMLButtonElement>('#snapshot-create'),
+          },
+          project,
+          Object.fromEntries(documentList.map((d) => [d.slug, d.title])),
+        )
+      }),
     )
   }
+  let partsBound = false
+  void Promise.all(parts).then(() => {
+    partsBound = true
+    updateIndicator()
+  })
 
   // Connection indicator: synced / saving (n unsynced) / offline (n unsynced).
   const indicator = must<HTMLElement>('#connection')
@@ -175,7 +235,7 @@ function start(root: HTMLElement): void {
     if (indicator.dataset.state !== state) indicator.dataset.state = state
     indicator.dataset.pending = String(pending)
     if (indicatorText.textContent !== text) indicatorText.textContent = text
-    if (!interactiveMarked && all.every((d) => d.synced)) {
+    if (!interactiveMarked && partsBound && all.every((d) => d.synced)) {
       interactiveMarked = true
       performance.mark('troupe-interactive')
       root.dataset.ready = 'true'
@@ -193,7 +253,16 @@ function start(root: HTMLElement): void {
   const startRoom = (): void => {
     if (roomStarted) return
     roomStarted = true
-    api.room = connectRoom(root, documentList, showFatal, api)
+    // The room socket's code came with the rest; it runs once the documents are live.
+    rest.then(
+      ({ connectRoom }) => {
+        api.room = connectRoom(root, documentList, showFatal, api)
+      },
+      (error: unknown) => {
+        console.error(error)
+        showFatal('Part of this page could not be loaded: reload the page.')
+      },
+    )
   }
   setTimeout(startRoom, ROOM_SOCKET_FALLBACK_MS)
   updateIndicator()
@@ -205,150 +274,6 @@ function start(root: HTMLElement): void {
 }
 
 const ROOM_SOCKET_FALLBACK_MS = 1500
-
-/** The room socket and what lives on it: presence, invisible mode, calls, the session bar. */
-function connectRoom(
-  root: HTMLElement,
-  documentList: Array<{ slug: string; kind: string; title: string }>,
-  showFatal: (message: string) => void,
-  api: RoomApi,
-): RoomSocket {
-  const data = root.dataset
-  const docs = api.docs
-  let invisible = data.invisible === 'true'
-  const project = data.project ?? ''
-  const userId = Number(data.userId)
-  const socket = new RoomSocket({ url: data.roomWsUrl ?? '', loginUrl: data.loginUrl ?? '/accounts/login/', onFatal: showFatal })
-  const titles = new Map(documentList.map((d) => [d.slug, d.title]))
-  const describe = (slug: string | null, anchor: Anchor | null): string => {
-    if (!slug) return 'in the project'
-    const title = titles.get(slug) ?? slug
-    if (anchor && 'scene' in anchor) return `in ${title}, scene ${anchor.scene + 1}`
-    if (anchor && 'panel' in anchor) {
-      const cards = [...document.querySelectorAll<HTMLElement>('#panels > li.panel')]
-      const index = cards.findIndex((c) => c.dataset.panelId === anchor.panel)
-      return index >= 0 ? `in ${title}, panel ${index + 1}` : `in ${title}, a panel`
-    }
-    return `in ${title}`
-  }
-
-  const editor = api.editor
-  const tracker = new LocationTracker({
-    script: editor && data.script ? { slug: data.script, view: editor, area: must('.script-area') } : null,
-    board: data.board ? { slug: data.board, area: must('section.board'), list: must('#panels') } : null,
-    ignore: (target) => target.closest('#session-bar, #calls, dialog, .room-bar') !== null,
-    onMove: (place) => {
-      socket.send({ type: 'presence.set', document: place.document, anchor: place.anchor })
-      drawPresence()
-    },
-  })
-  api.tracker = tracker
-
-  // Presence avatars from the room's listing.
-  const presence = must<HTMLElement>('#presence')
-  let present: PresentEntry[] = []
-  const drawPresence = (): void => {
-    renderPresence(
-      presence,
-      present,
-      {
-        id: userId,
-        name: data.userName ?? '',
-        color: data.userColor ?? '',
-        invisible,
-        document: tracker.known.document,
-        anchor: tracker.known.anchor,
-      },
-      describe,
-    )
-  }
-  drawPresence()
-
-  // Invisible mode: the stored preference, then the server's answer to each change.
-  const toggle = must<HTMLInputElement>('#invisible-toggle')
-  const applyInvisible = (value: boolean): void => {
-    invisible = value
-    toggle.checked = value
-    for (const live of Object.values(docs)) live.setInvisible(value)
-    drawPresence()
-  }
-  toggle.addEventListener('change', () => {
-    const wanted = toggle.checked
-    // Going invisible hides this tab's awareness at once; showing waits for the server.
-    if (wanted) for (const live of Object.values(docs)) live.setInvisible(true)
-    toggle.disabled = true
-    if (!socket.send({ type: 'presence.invisible', invisible: wanted })) {
-      toggle.disabled = false
-      applyInvisible(invisible)
-    }
-  })
-  socket.on('presence.invisible', (m) => {
-    toggle.disabled = false
-    applyInvisible(m.invisible === true)
-  })
-  socket.on('error', (m) => {
-    if (m.for === 'presence.invisible') {
-      toggle.disabled = false
-      applyInvisible(invisible)
-    }
-  })
-
-  socket.on('room.snapshot', (m) => {
-    const snapshot = m as unknown as RoomSnapshot
-    present = snapshot.present
-    toggle.disabled = false
-    applyInvisible(snapshot.you.invisible)
-    socket.send({ type: 'presence.set', document: tracker.known.document, anchor: tracker.known.anchor })
-  })
-  socket.on('presence.changed', (m) => {
-    present = m.present as PresentEntry[]
-    drawPresence()
-  })
-  socket.onState((state) => {
-    presence.dataset.live = String(state === 'open')
-    if (state !== 'open') toggle.disabled = true
-  })
-
-  new CallsPanel(
-    {
-      list: must<HTMLUListElement>('#call-list'),
-      empty: must('#calls-empty'),
-      form: opt<HTMLFormElement>('#call-form'),
-      formError: opt('#call-form-error'),
-    },
-    { socket, project, canRespond: data.canRespond === 'true', isLead: data.lead === 'true' },
-  )
-
-  new SessionBar(
-    {
-      bar: must('#session-bar'),
-      status: must('#session-status'),
-      startForm: opt<HTMLFormElement>('#session-start-form'),
-      titleInput: opt<HTMLInputElement>('#session-title'),
-      join: must<HTMLButtonElement>('#session-join'),
-      spotlight: opt<HTMLButtonElement>('#session-spotlight'),
-      end: opt<HTMLButtonElement>('#session-end'),
-      prompt: must('#follow-prompt'),
-      promptText: must('#follow-text'),
-      accept: must<HTMLButtonElement>('#follow-accept'),
-      decline: must<HTMLButtonElement>('#follow-decline'),
-      followStatus: must('#follow-status'),
-      error: must('#session-error'),
-    },
-    {
-      socket,
-      tracker,
-      userId,
-      username: data.username ?? '',
-      describe,
-      openDocument: (place: Place) => {
-        if (!place.document) return
-        window.location.assign(`/p/${encodeURIComponent(project)}/d/${encodeURIComponent(place.document)}`)
-      },
-    },
-  )
-  return socket
-}
 
 const root = document.getElementById('room')
 if (root) start(root)

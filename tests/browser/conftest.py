@@ -88,7 +88,10 @@ def frontend_built() -> Path:
     if _stale(FRONTEND / "node_modules" / ".package-lock.json", [lock]):
         _run([npm, "ci", "--no-audit", "--no-fund"], "npm ci")
     sources = [p for p in (FRONTEND / "src").rglob("*")]
-    sources += [FRONTEND / name for name in ("package.json", "vite.config.ts", "tsconfig.json")]
+    sources += [
+        FRONTEND / name
+        for name in ("package.json", "vite.config.ts", "precompress.mjs", "tsconfig.json")
+    ]
     if _stale(MANIFEST, sources):
         _run([npm, "run", "build"], "npm run build")
     return DIST
@@ -241,7 +244,8 @@ def stored_content(
 
 
 def bundle_sizes() -> dict[str, float]:
-    """The built room bundle's JavaScript and CSS, raw and gzipped, in KB."""
+    """The built room entry's JavaScript and CSS (not the chunks it loads later), raw and
+    gzipped, in KB."""
     entry = json.loads(MANIFEST.read_text())["src/main.ts"]
     js = (DIST / entry["file"]).read_bytes()
     css = b"".join((DIST / name).read_bytes() for name in entry.get("css", []))
@@ -251,6 +255,27 @@ def bundle_sizes() -> dict[str, float]:
         "css_kb": round(len(css) / 1024, 1),
         "css_gzip_kb": round(len(gzip.compress(css, 9)) / 1024, 1),
     }
+
+
+def chunk_sizes() -> dict[str, dict[str, float]]:
+    """Each file the room page loads, by when: ``entry`` (the script tag), ``preload`` (its
+    static imports), ``later`` (its dynamic imports); raw, gzip and brotli (as built) in KB."""
+    manifest = json.loads(MANIFEST.read_text())
+    entry = manifest["src/main.ts"]
+    files = {"entry": [entry["file"], *entry.get("css", [])]}
+    files["preload"] = [manifest[key]["file"] for key in entry.get("imports", [])]
+    files["later"] = [manifest[key]["file"] for key in entry.get("dynamicImports", [])]
+    out: dict[str, dict[str, float]] = {}
+    for when, names in files.items():
+        for name in names:
+            raw = (DIST / name).read_bytes()
+            brotli = DIST / f"{name}.br"
+            out[f"{when} {name}"] = {
+                "kb": round(len(raw) / 1024, 1),
+                "gzip_kb": round(len(gzip.compress(raw, 9)) / 1024, 1),
+                "br_kb": round(brotli.stat().st_size / 1024, 1) if brotli.exists() else 0.0,
+            }
+    return out
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

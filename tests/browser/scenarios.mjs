@@ -411,13 +411,28 @@ const scenarios = {
 
   /**
    * Every page that shows user-written text, opened by each user given: payloads stay
-   * text. `pages`: [{ path, room?: bool, expect?: [selector, text][] }].
+   * text. `pages`: [{ path, room?: bool, noscript?: bool, expect?: [selector, text][] }]
+   * (noscript: opened with JavaScript off, to see the server's own rendering).
    */
   async xsssweep(browser) {
     observed.pages = []
     for (const who of config.who) {
       const s = await signInAt(browser, config.users[who], '/')
       for (const spec of config.pages) {
+        if (spec.noscript) {
+          // What the server renders, with no script of ours run over it.
+          const bare = await browser.newContext({ javaScriptEnabled: false, storageState: await s.context.storageState() })
+          const page = await bare.newPage()
+          await page.goto(`${config.base}${spec.path}`)
+          await page.waitForLoadState('load')
+          const shown = []
+          for (const [selector, needle] of spec.expect ?? []) {
+            shown.push(await page.evaluate(([sel, n]) => [...document.querySelectorAll(sel)].some((e) => e.textContent.includes(n)), [selector, needle]))
+          }
+          observed.pages.push({ who, path: `${spec.path} (no script)`, shown, ...(await injection(page)) })
+          await bare.close()
+          continue
+        }
         await s.page.goto(`${config.base}${spec.path}`)
         await s.page.waitForLoadState('load')
         if (spec.room) {

@@ -1,14 +1,20 @@
 """The project room page as HTML: who may open it, what it tells the script, escaping."""
 
+import base64
 import html
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
+from pycrdt import Doc, Text
 
 from tests.support.factories import ProjectRoom
+from tests.workspace.test_snapshots import Writer
 from workspace.models import Visibility
 from workspace.pages import bundles
 
@@ -99,3 +105,103 @@ def test_missing_frontend_build_is_said_plainly(
     body = _client(project_room, "lead").get(f"/p/{project_room.project.slug}/").content.decode()
     assert "make frontend" in body
     assert "<script" not in body
+
+
+def _manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A built room entry split as Vite splits it: static imports, a dynamic one, CSS."""
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "src/main.ts": {
+                    "file": "troupe/room-AAAAAAAA.js",
+                    "isEntry": True,
+                    "imports": ["_backoff-BBBBBBBB.js", "_yjs-CCCCCCCC.js"],
+                    "dynamicImports": ["src/board.ts"],
+                    "css": ["troupe/room-DDDDDDDD.css"],
+                },
+                "_backoff-BBBBBBBB.js": {"file": "troupe/backoff-BBBBBBBB.js"},
+                "_yjs-CCCCCCCC.js": {
+                    "file": "troupe/yjs-CCCCCCCC.js",
+                    "imports": ["_lib0-EEEEEEEE.js", "_backoff-BBBBBBBB.js"],
+                    "css": ["troupe/yjs-FFFFFFFF.css"],
+                },
+                "_lib0-EEEEEEEE.js": {"file": "troupe/lib0-EEEEEEEE.js"},
+                "src/board.ts": {
+                    "file": "troupe/board-GGGGGGGG.js",
+                    "isDynamicEntry": True,
+                    "imports": ["src/main.ts", "_board-dep-HHHHHHHH.js"],
+                },
+                "_board-dep-HHHHHHHH.js": {"file": "troupe/board-dep-HHHHHHHH.js"},
+                "src/app.ts": {
+                    "file": "troupe/app-IIIIIIII.js",
+                    "imports": ["_backoff-BBBBBBBB.js"],
+                },
+            }
+        )
+    )
+    monkeypatch.setattr(bundles, "MANIFEST", manifest)
+
+
+def test_room_preloads_the_entrys_static_imports_only(
+    project_room: ProjectRoom, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _manifest(tmp_path, monkeypatch)
+    body = _client(project_room, "lead").get(f"/p/{project_room.project.slug}/").content.decode()
+    preloads = re.findall(r'<link rel="modulepreload" href="([^"]+)">', body)
+    # The header's small app bundle first, then the room's static imports: transitively,
+    # each once; never the chunks the script imports on demand.
+    assert preloads == [
+        "/static/troupe/backoff-BBBBBBBB.js",
+        "/static/troupe/backoff-BBBBBBBB.js",
+        "/static/troupe/yjs-CCCCCCCC.js",
+        "/static/troupe/lib0-EEEEEEEE.js",
+    ]
+    styles = re.findall(r'<link rel="stylesheet" href="([^"]+)">', body)
+    assert styles == ["/static/troupe/room-DDDDDDDD.css", "/static/troupe/yjs-FFFFFFFF.css"]
+    assert '<script type="module" src="/static/troupe/room-AAAAAAAA.js"></script>' in body
+    assert "board-GGGGGGGG" not in body and "board-dep" not in body
+
+
+def _embedded(body: str) -> tuple[str | None, bytes | None]:
+    """The server-rendered script text and the embedded state, if the page has them."""
+    shown = re.search(r'<pre class="prerendered">(.*?)</pre>', body, re.S)
+    state = re.search(r'<script id="script-state" type="application/json">(.*?)</script>', body)
+    return (
+        html.unescape(shown[1]) if shown else None,
+        base64.b64decode(json.loads(state[1])) if state else None,
+    )
+
+
+def test_room_shows_the_script_escaped_and_embeds_its_state(
+    project_room: ProjectRoom, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _manifest(tmp_path, monkeypatch)
+    text = "INT. LAB - NIGHT\n\n<img src=x onerror=alert(1)> & </pre><script>alert(2)</script>\n"
+    Writer(_user(project_room, "editor"), project_room.script, 4242).insert(0, text)
+    slug = project_room.project.slug
+    for path in (f"/p/{slug}/", f"/p/{slug}/d/board"):  # the board's page shows the script too
+        body = _client(project_room, "viewer").get(path).content.decode()
+        assert "<img src=x" not in body and "<script>alert" not in body
+        shown, state = _embedded(body)
+        assert shown == text
+        assert state is not None
+        doc: Doc[Any] = Doc()
+        doc.apply_update(state)
+        assert str(doc.get("content", type=Text)) == text
+
+
+def test_room_embeds_nothing_over_the_size_cap_or_without_a_build(
+    project_room: ProjectRoom, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    Writer(_user(project_room, "lead"), project_room.script, 4243).insert(0, "x" * 2000)
+    slug = project_room.project.slug
+    _manifest(tmp_path, monkeypatch)
+    monkeypatch.setitem(settings.TROUPE, "PAGE_STATE_MAX_BYTES", 1000)
+    body = _client(project_room, "lead").get(f"/p/{slug}/").content.decode()
+    assert _embedded(body) == (None, None)
+    assert '<div id="editor" class="editor"></div>' in body
+    monkeypatch.setitem(settings.TROUPE, "PAGE_STATE_MAX_BYTES", 4000)
+    monkeypatch.setattr(bundles, "MANIFEST", tmp_path / "missing.json")
+    body = _client(project_room, "lead").get(f"/p/{slug}/").content.decode()
+    assert _embedded(body) == ("x" * 2000, None)  # the text is shown even without a build

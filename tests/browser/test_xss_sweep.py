@@ -168,6 +168,15 @@ def test_payloads_in_everything_users_write_never_run(browser: BrowserRun) -> No
         }
         for name, path in paths.items()
     ]
+    # The room as the server renders it before any script runs: the script's text in the
+    # editor's place (its state is embedded as base64, so no payload is in a script).
+    pages.append(
+        {
+            "path": paths["room"],
+            "noscript": True,
+            "expect": [("#room h1", p0), ("#editor pre.prerendered", PAYLOAD), ("nav.doc-nav", p0)],
+        }
+    )
     result = browser("xsssweep", who=["lead", "viewer"], pages=pages, payloads=XSS_PAYLOADS)
     assert len(result["pages"]) == 2 * len(pages)
     for seen in result["pages"]:

@@ -12,7 +12,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
 from pycrdt import Doc
 
-from crdt.documents import DocumentKind, load_document_checked
+from crdt.documents import DocumentKind, load_document_checked, script_text
 from workspace.access import can_read_live, can_write
 from workspace.models import (
     ClientBinding,
@@ -107,6 +107,43 @@ def document_loaded(*, document_id: int, kind: DocumentKind) -> LoadedDocument:
         return LoadedDocument(doc, last, bindings, next(counter), pending)
 
 
+@dataclass(frozen=True, slots=True)
+class ScriptFirstPaint:
+    """What a page shows of a script before its socket syncs: the text, and the whole
+    state (a Yjs v1 update) for the editor to start from."""
+
+    text: str
+    state: bytes
+
+
+def script_first_paint(*, document_id: int, max_bytes: int) -> ScriptFirstPaint | None:
+    """The stored script (what is committed) for a page to embed; None when its encoded
+    state is over ``max_bytes`` (the page then waits for the socket, as before).
+
+    Read from storage, not from a live room this process may hold: a page is rendered on
+    a worker thread and a room's document belongs to the event loop. What the room holds
+    beyond storage (the last ~50 ms of edits, before their group commit) comes with the
+    socket's sync, which gives the client whatever its state vector lacks.
+    """
+    # Two reads (the state row, then every log entry after it), not document_loaded's
+    # four: a page needs no client bindings, and a compaction in between only means
+    # entries the state row also holds, which the log keeps as history anyway.
+    row = (
+        DocumentState.objects.filter(document_id=document_id)
+        .values_list("through_update_id", "state")
+        .first()
+    )
+    through, stored = row if row else (0, None)
+    with _log_entries(document_id=document_id, after=through, through=_LAST_ID) as entries:
+        doc, _pending = load_document_checked(
+            "script", bytes(stored) if stored is not None else None, entries
+        )
+    state = bytes(doc.get_update())
+    if len(state) > max_bytes:
+        return None
+    return ScriptFirstPaint(text=script_text(doc), state=state)
+
+
 @contextmanager
 def _document_storage(
     *, document_id: int
@@ -152,6 +189,7 @@ def _storage_head(*, document_id: int) -> tuple[bytes | None, int, int, dict[int
 
 
 LOG_STREAM_CHUNK_ROWS = 1024
+_LAST_ID = 2**63 - 1  # above any log entry's id (a bigint)
 
 
 @contextmanager

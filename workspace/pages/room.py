@@ -5,8 +5,10 @@ from ``frontend/`` into ``frontend/dist`` (``make frontend``), found through Vit
 manifest so its hashed file names never need editing here.
 """
 
+import base64
 import json
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,6 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from workspace.access import can_contribute, can_read_live, can_write, project_role
+from workspace.documents.selectors import script_first_paint
 from workspace.identity import user_info
 from workspace.models import (
     Document,
@@ -67,6 +70,11 @@ def project_room(request: HttpRequest, project: str, document: str | None = None
     stored invisible preference (so document awareness never shows an invisible user,
     not even while connecting), whether the user may post calls, answer them and attach
     files, and the upload limit checked before a file is sent.
+
+    And what the first paint needs: the script's stored text, shown (escaped) where the
+    editor will be, and its state (base64 of a Yjs update, in a JSON script element) for
+    the editor to start from before its socket syncs; both only while the state is
+    within ``TROUPE_PAGE_STATE_MAX_BYTES``.
     """
     found = Project.objects.filter(slug=project).first()
     if found is None or not isinstance(request.user, User):
@@ -90,6 +98,13 @@ def project_room(request: HttpRequest, project: str, document: str | None = None
     script = pick(DocumentKind.SCRIPT)
     board = pick(DocumentKind.STORYBOARD)
     me = user_info(request.user)
+    first_paint = (
+        script_first_paint(
+            document_id=script.pk, max_bytes=int(settings.TROUPE["PAGE_STATE_MAX_BYTES"])
+        )
+        if script is not None
+        else None
+    )
     return render(
         request,
         "workspace/room.html",
@@ -117,5 +132,7 @@ def project_room(request: HttpRequest, project: str, document: str | None = None
             "room_ws_url": _websocket_base(request, f"projects/{found.slug}"),
             "login_url": reverse("login"),
             "bundle": frontend_bundle(),
+            "script_text": first_paint.text if first_paint else None,
+            "script_state": base64.b64encode(first_paint.state).decode() if first_paint else "",
         },
     )
