@@ -19,6 +19,7 @@ from workspace.models import (
     Visibility,
 )
 from workspace.projects.tokens import TOKEN_PREFIX, token_hash
+from workspace.rows import columns, converted, from_row
 
 # last_used_at is a hint for people reviewing tokens; writing it on every request is waste.
 _TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
@@ -34,10 +35,8 @@ def user_for_token(*, raw_token: str) -> User | None:
     """
     if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 100:
         return None
-    fields = [f.attname for f in User._meta.concrete_fields]
-    columns = ", ".join(f'u."{f}"' for f in fields)
     sql = (
-        f'SELECT t."id", t."last_used_at", {columns} '  # noqa: S608 - names from the models
+        f'SELECT t."id", t."last_used_at", {columns(User, "u")} '  # noqa: S608 - model names
         f'FROM "{ApiToken._meta.db_table}" t '
         f'JOIN "{User._meta.db_table}" u ON u."id" = t."user_id" WHERE t."key_hash" = %s'
     )
@@ -46,8 +45,9 @@ def user_for_token(*, raw_token: str) -> User | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    token_id, last_used_at = row[0], row[1]
-    user = User.from_db(connection.alias, fields, row[2:])
+    token_id = row[0]
+    last_used_at = converted(ApiToken._meta.get_field("last_used_at"), row[1])
+    user = from_row(User, row[2:])
     if not user.is_active:
         return None
     now = timezone.now()
