@@ -101,6 +101,8 @@ class Bus:
         self.channel = ""
         self._started: asyncio.Future[None] | None = None
         self._outbox: deque[tuple[str | None, str, dict[str, Any]]] = deque()
+        # Anti-entropy announces: sent only while nothing waits in ``_outbox``.
+        self._background: deque[tuple[str | None, str, dict[str, Any]]] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._seq: dict[int, int] = {}
@@ -186,6 +188,11 @@ class Bus:
         self._outbox.append((group, channel, message))
         self._wake.set()
 
+    def _queue_background(self, group: str, channel: str, message: dict[str, Any]) -> None:
+        """Queue a send that goes only when ``_outbox`` is empty (anti-entropy)."""
+        self._background.append((group, channel, message))
+        self._wake.set()
+
     def send_group(self, group: str, message: dict[str, Any]) -> None:
         """Queue a message to every process in a group (this one included)."""
         self._queue(group, "", message)
@@ -198,8 +205,9 @@ class Bus:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._outbox:
-                group, target, message = self._outbox.popleft()
+            while self._outbox or self._background:
+                queue = self._outbox if self._outbox else self._background
+                group, target, message = queue.popleft()
                 if self._dropped_on_purpose(message):
                     continue
                 try:
@@ -288,8 +296,14 @@ class Bus:
         )
 
     def announce_state(self, live: LiveDocument, state_vector: bytes) -> None:
-        """Anti-entropy: tell peers our state vector so they can ask for what they lack."""
-        self._queue(
+        """Anti-entropy: tell peers our state vector so they can ask for what they lack.
+
+        Sent only when nothing else waits (``_background``): the tick announces every
+        changed room at once, and 500 announces ahead of the updates in one queue held
+        each update behind ~500 Redis round trips (cross-process p99 95 ms with 500 busy
+        rooms on 2 processes). An announce that leaves later only carries an older state
+        vector, which asks for less."""
+        self._queue_background(
             document_group(live.document_id),
             "",
             {

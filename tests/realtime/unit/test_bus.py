@@ -281,6 +281,19 @@ async def test_published_updates_are_numbered_per_document(wiring: Wiring) -> No
     assert sent[0][1]["mark"] == 3
 
 
+async def test_state_announces_wait_for_the_updates_queued_after_them(wiring: Wiring) -> None:
+    # The tick announces every changed room at once; an update accepted meanwhile must
+    # not wait behind all of them (each send is a Redis round trip).
+    for _ in range(50):
+        wiring.bus.announce_state(wiring.live, wiring.live.live_doc.get_state())
+    wiring.bus.publish_update(wiring.live, b"late", {}, [(1, None)], 3)
+    for _ in range(60):
+        await asyncio.sleep(0)
+    kinds = [m["type"] for _, m in wiring.layer.sent]
+    assert kinds.count("doc.state") == 50
+    assert kinds.index("doc.update") <= 1, kinds[:5]
+
+
 # -- the workspace's events: each has a builder, and each reaches what handles it ------------
 
 
