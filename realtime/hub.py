@@ -98,6 +98,11 @@ class Hub:
     def start_ticker(self) -> None:
         """Start the periodic work and the loop-lag monitor (once)."""
         if self._ticker is None:
+            # Everything loaded by now (Django, the models, the modules) lives as long as
+            # the process: frozen, the collector's full passes skip it. Measured with 500
+            # rooms and 1,500 clients, full collections held the loop 60-176 ms before
+            # and 29-74 ms after (gc.callbacks; the rest is the clients' own objects).
+            gc.freeze()
             loop = asyncio.get_running_loop()
             self._ticker = loop.create_task(self._tick_loop())
             self._loop_lag = LoopLagMonitor(loop)
