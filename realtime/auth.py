@@ -19,6 +19,7 @@ from django.contrib.auth import get_user
 from django.contrib.auth.models import User
 from django.http.request import split_domain_port, validate_host
 
+from realtime.closecodes import CloseCode
 from workspace.projects.selectors import user_for_token
 
 Scope = dict[str, Any]
@@ -84,3 +85,16 @@ def origin_allowed(scope: Scope) -> bool:
         return True
     domain, _port = split_domain_port(urlsplit(origin).netloc)
     return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+
+
+def admitted_user(
+    scope: Scope, user: User | None, via: str | None, error: str | None
+) -> User | tuple[CloseCode, str]:
+    """The user a connection resolved by ``connection_user`` goes on with, or why it is
+    refused before any access check: no user (4401), or a session socket from another
+    site (4403)."""
+    if user is None:
+        return CloseCode.UNAUTHENTICATED, error or "sign in or pass ?token="
+    if via == "session" and not origin_allowed(scope):
+        return CloseCode.FORBIDDEN, "cross-site websocket refused (Origin)"
+    return user

@@ -12,7 +12,7 @@ from crdt.awareness import largest_state_bytes
 from crdt.storyboard_guard import SchemaViolation
 from realtime import metrics
 from realtime.admission import AdmissionFull
-from realtime.auth import connection_user, origin_allowed
+from realtime.auth import admitted_user, connection_user
 from realtime.closecodes import CloseCode
 from realtime.consumers.base import STORAGE_UNAVAILABLE
 from realtime.consumers.yjs import YjsProtocolConsumer
@@ -59,12 +59,11 @@ class DocumentConsumer(YjsProtocolConsumer):
         except DatabaseError:
             await self.refuse(CloseCode.INTERNAL_ERROR, STORAGE_UNAVAILABLE)
             return
-        if user is None:
-            await self.refuse(CloseCode.UNAUTHENTICATED, error or "sign in or pass ?token=")
+        admitted = admitted_user(self.scope, user, via, error)
+        if isinstance(admitted, tuple):
+            await self.refuse(*admitted)
             return
-        if via == "session" and not origin_allowed(self.scope):
-            await self.refuse(CloseCode.FORBIDDEN, "cross-site websocket refused (Origin)")
-            return
+        user = admitted
         if found is None:
             await self.refuse(CloseCode.NOT_FOUND, "no such project or document")
             return

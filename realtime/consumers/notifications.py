@@ -4,8 +4,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 
-from realtime.auth import connection_user, origin_allowed
-from realtime.closecodes import CloseCode
+from realtime.auth import admitted_user, connection_user, origin_allowed
 from realtime.consumers.base import LimitedJsonConsumer
 from realtime.db_threads import on_connect_thread
 from workspace.groups import user_group
@@ -25,12 +24,11 @@ class NotificationConsumer(LimitedJsonConsumer):
         user, via, error, snapshot = await on_connect_thread(
             _inbox_connection, scope=self.scope, origin_ok=origin_allowed(self.scope)
         )
-        if user is None:
-            await self.refuse(CloseCode.UNAUTHENTICATED, error or "sign in or pass ?token=")
+        admitted = admitted_user(self.scope, user, via, error)
+        if isinstance(admitted, tuple):
+            await self.refuse(*admitted)
             return
-        if (via == "session" and not origin_allowed(self.scope)) or snapshot is None:
-            await self.refuse(CloseCode.FORBIDDEN, "cross-site websocket refused (Origin)")
-            return
+        user = admitted
         self.user_id = user.pk
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)

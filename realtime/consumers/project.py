@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 
 from realtime import metrics
-from realtime.auth import connection_user, origin_allowed
+from realtime.auth import admitted_user, connection_user, origin_allowed
 from realtime.closecodes import CloseCode
 from realtime.consumers.base import NO_CHANNEL_LAYER, LimitedJsonConsumer
 from realtime.db_threads import on_connect_thread
@@ -51,12 +51,11 @@ class ProjectConsumer(LimitedJsonConsumer):
             project_slug=slug,
             origin_ok=origin_allowed(self.scope),
         )
-        if user is None:
-            await self.refuse(CloseCode.UNAUTHENTICATED, error or "sign in or pass ?token=")
+        admitted = admitted_user(self.scope, user, via, error)
+        if isinstance(admitted, tuple):
+            await self.refuse(*admitted)
             return
-        if via == "session" and not origin_allowed(self.scope):
-            await self.refuse(CloseCode.FORBIDDEN, "cross-site websocket refused (Origin)")
-            return
+        user = admitted
         if room is None:
             await self.refuse(CloseCode.NOT_FOUND, "no such project")
             return

@@ -10,27 +10,11 @@
  * line on stdout with what it observed: { ok: true, ...observations } or
  * { ok: false, error, ...observations so far }. pytest asserts on that object.
  */
-import { createRequire } from 'node:module'
 import { createInterface } from 'node:readline'
 import { mkdirSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { chromium, CHROMIUM_FLAGS } from '../support/chromium.mjs'
 
-const HERE = dirname(fileURLToPath(import.meta.url))
-const FRONTEND = resolve(HERE, '..', '..', 'frontend')
-const require = createRequire(join(FRONTEND, 'package.json'))
-const { chromium } = require('playwright-core')
-
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 const WAIT_MS = 10_000
 
 const [scenarioName, rawConfig] = process.argv.slice(2)

@@ -29,25 +29,8 @@
  * Between loads it waits until the connection indicator says every change is stored.
  * Prints ONE JSON line: { ok: true, runs: [{ cold, warm }] } or { ok: false, error }.
  */
-import { createRequire } from 'node:module'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { chromium, CHROMIUM_FLAGS } from './chromium.mjs'
 
-const HERE = dirname(fileURLToPath(import.meta.url))
-const FRONTEND = resolve(HERE, '..', '..', 'frontend')
-const require = createRequire(join(FRONTEND, 'package.json'))
-const { chromium } = require('playwright-core')
-
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 const WAIT_MS = 15_000
 
 /** Runs in the page before any of its scripts: notes when the editor and its text arrive. */
