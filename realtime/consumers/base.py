@@ -27,6 +27,20 @@ NO_CHANNEL_LAYER = "troupe-consumers-have-no-channel"
 STORAGE_UNAVAILABLE = "storage is unavailable; retry later"
 
 
+async def dispatch_without_hop(consumer: Any, message: dict[str, Any]) -> None:
+    """Call the consumer's handler of ``message`` as Channels' ``dispatch`` does, without
+    its hop to the shared database thread before every message. Handlers that read the
+    database go through ``database_sync_to_async`` or ``on_connect_thread``, which recycle
+    the connection of the thread they run on. The hop was two turns of that thread per
+    connection, queued behind everyone's work in a storm; and while it waited on the
+    database (an access query on a slow or locked database) it held the accept back
+    until daphne dropped the socket, and with it the 1013."""
+    handler = getattr(consumer, get_handler_name(message), None)
+    if handler is None:
+        raise ValueError(f"No handler for message type {message['type']}")
+    await handler(message)
+
+
 def admission() -> Admission:
     """The process's admission queue (the hub's), shared by every kind of socket."""
     return get_hub().admission
@@ -83,13 +97,7 @@ class LimitedJsonConsumer(AsyncJsonWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         if message["type"] != "websocket.receive":
-            # Without Channels' hop to its database thread before each message (see
-            # ``YjsProtocolConsumer.dispatch``): handlers that read the database recycle
-            # the connection of the thread they run on.
-            handler = getattr(self, get_handler_name(message), None)
-            if handler is None:
-                raise ValueError(f"No handler for message type {message['type']}")
-            await handler(message)
+            await dispatch_without_hop(self, message)
         elif not self.admitted:
             return
         elif FLOODED in message or (self.bucket is not None and not self.bucket.take()):

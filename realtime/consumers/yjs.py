@@ -7,7 +7,6 @@ import logging
 from collections import deque
 from typing import Any
 
-from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -27,7 +26,7 @@ from crdt.protocol import (
 )
 from realtime import metrics
 from realtime.closecodes import CloseCode
-from realtime.consumers.base import NO_CHANNEL_LAYER
+from realtime.consumers.base import NO_CHANNEL_LAYER, dispatch_without_hop
 from realtime.daphne_integration import DIRECT_EXTENSION, DirectSocket
 from realtime.framing import binary_frame
 from realtime.limits import TokenBucket
@@ -57,20 +56,11 @@ class YjsProtocolConsumer(AsyncWebsocketConsumer):
     accepted = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels' dispatch hops to its database thread to recycle connections before
-        # every message. Frames touch no database, and connect and disconnect reach it
-        # only through ``database_sync_to_async`` or ``on_connect_thread``, which recycle
-        # the connection of the thread they run on. The hop was two turns of that shared
-        # thread per connection, queued behind everyone's work in a storm; and while it
-        # waited on the database (an access query on a slow or locked database) it held
-        # the accept back until daphne dropped the socket, and with it the 1013.
+        # Frames touch no database: handled here, without even a handler lookup.
         if message["type"] == "websocket.receive":
             self.receive_frame(message.get("bytes"))
             return
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        await dispatch_without_hop(self, message)
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         knobs = settings.TROUPE

@@ -8,7 +8,8 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import pytest
 import websockets
@@ -29,6 +30,16 @@ QUEUE = 20
 JSON_CLIENTS = 160
 
 
+def _tiny_admission(server_factory: Callable[..., TroupeServer]) -> TroupeServer:
+    """A server admitting ``CONCURRENCY`` sockets at once with ``QUEUE`` more waiting."""
+    return server_factory(
+        env={
+            "TROUPE_ADMISSION_CONCURRENCY": str(CONCURRENCY),
+            "TROUPE_ADMISSION_QUEUE": str(QUEUE),
+        }
+    )
+
+
 async def _attempt(url: str) -> tuple[str, str]:
     """One connection: "synced" once the server's greeting arrives, or how it closed."""
     try:
@@ -45,11 +56,13 @@ async def _attempt(url: str) -> tuple[str, str]:
         return f"error {type(exc).__name__}", str(exc)
 
 
-async def _client(url: str, outcomes: list[str], rng: random.Random) -> float:
+async def _client(
+    connect: Callable[[], Awaitable[tuple[str, str]]], outcomes: list[str], rng: random.Random
+) -> float:
     """Connect until synced, retrying 1013 after a jittered delay; return when synced."""
     attempt = 0
     while True:
-        outcome, reason = await _attempt(url)
+        outcome, reason = await connect()
         outcomes.append(outcome)
         if outcome == "synced":
             return time.perf_counter()
@@ -65,12 +78,7 @@ async def _client(url: str, outcomes: list[str], rng: random.Random) -> float:
 async def test_a_storm_is_queued_told_to_retry_and_everyone_gets_in(
     server_factory: Callable[..., TroupeServer], project_room: ProjectRoom
 ) -> None:
-    server = server_factory(
-        env={
-            "TROUPE_ADMISSION_CONCURRENCY": str(CONCURRENCY),
-            "TROUPE_ADMISSION_QUEUE": str(QUEUE),
-        }
-    )
+    server = _tiny_admission(server_factory)
     token = project_room.members["editor"].token
     rooms = [project_room.room(project_room.script), project_room.room(project_room.storyboard)]
     outcomes: list[str] = []
@@ -79,7 +87,11 @@ async def test_a_storm_is_queued_told_to_retry_and_everyone_gets_in(
     synced_at = await asyncio.wait_for(
         asyncio.gather(
             *(
-                _client(f"{server.ws_url}/{rooms[n % 2]}?token={token}", outcomes, rng)
+                _client(
+                    partial(_attempt, f"{server.ws_url}/{rooms[n % 2]}?token={token}"),
+                    outcomes,
+                    rng,
+                )
                 for n in range(CLIENTS)
             )
         ),
@@ -124,12 +136,7 @@ async def test_project_and_notification_sockets_queue_with_documents_and_retry(
 ) -> None:
     # A browser tab opens a project-room and a notification socket beside its documents:
     # after a deploy all three kinds come back at once and share the admission queue.
-    server = server_factory(
-        env={
-            "TROUPE_ADMISSION_CONCURRENCY": str(CONCURRENCY),
-            "TROUPE_ADMISSION_QUEUE": str(QUEUE),
-        }
-    )
+    server = _tiny_admission(server_factory)
     token = project_room.members["editor"].token
     slug = project_room.project.slug
     base = f"ws://127.0.0.1:{server.port}"
@@ -140,21 +147,15 @@ async def test_project_and_notification_sockets_queue_with_documents_and_retry(
     outcomes: list[str] = []
     rng = random.Random(25)
 
-    async def client(n: int) -> None:
-        url, greeting = kinds[n % 2]
-        attempt = 0
-        while True:
-            outcome, reason = await _json_attempt(url, greeting)
-            outcomes.append(outcome)
-            if outcome == "synced":
-                return
-            assert outcome == "close 1013", (outcome, reason)
-            assert "retry" in reason, reason
-            cap = min(4.0, 0.25 * 2**attempt)
-            await asyncio.sleep(max(1.0, cap / 2 + rng.random() * cap / 2))
-            attempt += 1
-
-    await asyncio.wait_for(asyncio.gather(*(client(n) for n in range(JSON_CLIENTS))), 120)
+    await asyncio.wait_for(
+        asyncio.gather(
+            *(
+                _client(partial(_json_attempt, *kinds[n % 2]), outcomes, rng)
+                for n in range(JSON_CLIENTS)
+            )
+        ),
+        120,
+    )
     counts = Counter(outcomes)
     assert set(counts) <= {"synced", "close 1013"}, counts
     assert counts["synced"] == JSON_CLIENTS
